@@ -1,0 +1,30 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "DurableTask",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "DurableTask", targets: ["DurableTask"]),
+        .library(name: "DurableTaskSQLite", targets: ["DurableTaskSQLite"]),
+        .executable(name: "WordCount", targets: ["WordCount"]),
+    ],
+    targets: [
+        .target(name: "DurableTask"),
+        .systemLibrary(
+            name: "CSQLite",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
+        ),
+        .target(name: "DurableTaskSQLite", dependencies: ["DurableTask", "CSQLite"]),
+        .executableTarget(
+            name: "WordCount",
+            dependencies: ["DurableTask", "DurableTaskSQLite"],
+            path: "Examples/WordCount",
+            resources: [.copy("texts")]
+        ),
+        .executableTarget(name: "DurableTaskBench", dependencies: ["DurableTask", "DurableTaskSQLite"]),
+        .testTarget(name: "DurableTaskTests", dependencies: ["DurableTask"]),
+        .testTarget(name: "DurableTaskSQLiteTests", dependencies: ["DurableTask", "DurableTaskSQLite"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,86 @@
+import Foundation
+
+/// The storage seam: everything the worker and the client need from a task hub's store.
+///
+/// Work-item based, as in durabletask-go. Orchestration state lives in two places per instance: the
+/// append-only **history** (old events) and an **inbox** of new events. A worker leases an
+/// orchestration work item (all new events of one instance), runs an episode, and completes the item,
+/// which commits the episode in one atomic step. Activities are separate work items. Leases have an
+/// owner and an expiry; an expired lease may be taken by any worker (crash recovery).
+///
+/// Every method may throw a backend storage error (`DurableTaskError(.storage)` or a backend-specific
+/// error such as `SQLiteError`); the ones that can fail for a reason the caller can act on say so.
+public protocol Backend: Sendable {
+    /// The clock used for timestamps, timer due times and lease expiry. Tests inject a ``ManualClock``.
+    var clock: any DurableClock { get }
+
+    /// Creates an instance: its metadata (status `pending`) and its `executionStarted` event in the inbox
+    /// (visible at the scheduled start time, if any).
+    /// - Throws: `DurableTaskError(.instanceAlreadyExists)` when the ID exists, unless it is finished and
+    ///   `replaceIfFinished` is set (then its history and inbox are replaced).
+    func createOrchestrationInstance(_ request: NewOrchestrationInstance) async throws
+
+    /// Adds an event (external event, terminate, suspend, resume) to an instance's inbox.
+    /// - Throws: `DurableTaskError(.instanceNotFound)`; `DurableTaskError(.invalidState)` when the instance
+    ///   has finished, so an event is never silently dropped into a finished history.
+    func addOrchestrationEvent(instanceID: String, event: HistoryEvent) async throws
+
+    /// Leases the next orchestration work item: an instance with visible inbox events that is not leased
+    /// (or whose lease expired). Returns `nil` when there is none.
+    func getOrchestrationWorkItem(owner: String, lockDuration: Duration) async throws -> OrchestrationWorkItem?
+
+    /// The instance's committed history (its old events), in order.
+    /// - Throws: `DurableTaskError(.instanceNotFound)`; `DurableTaskError(.corruptData)` for an undecodable row.
+    func getOrchestrationHistory(instanceID: String) async throws -> [HistoryEvent]
+
+    /// Commits an episode atomically: appends `newHistory`, removes the consumed inbox events, enqueues
+    /// activities, timers, messages and new instances, updates status, output, failure and custom status,
+    /// and releases the lease.
+    /// - Throws: `DurableTaskError(.workItemLockLost)` when the lease is no longer held; nothing changes then.
+    func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws
+
+    /// Releases the lease without consuming the events, so they are delivered again (after `delay`).
+    /// - Throws: `DurableTaskError(.workItemLockLost)` when the lease is no longer held.
+    func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration) async throws
+
+    /// Leases up to `maxCount` activity work items.
+    func getActivityWorkItems(owner: String, maxCount: Int, lockDuration: Duration) async throws -> [ActivityWorkItem]
+
+    /// Records activity results: for each completion whose lease is still held and whose orchestration
+    /// execution is current, removes the work item and adds the event to the instance's inbox. Completions
+    /// whose lease was lost (expired and taken over, or already completed) change nothing. Many completions
+    /// are written in one transaction (group commit).
+    /// - Returns: for each completion, whether it was recorded (`false`: fenced off as late or duplicate).
+    func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool]
+
+    /// Releases an activity lease so another worker (or this one) runs it again after `delay`.
+    func abandonActivityWorkItem(_ item: ActivityWorkItem, delay: Duration) async throws
+
+    /// Extends the leases of activities that are still running.
+    /// - Returns: for each item, whether its lease was still held and was extended.
+    func renewActivityWorkItemLocks(_ items: [ActivityWorkItem], lockDuration: Duration) async throws -> [Bool]
+
+    /// The instance's metadata, or `nil` when it does not exist.
+    func getOrchestrationMetadata(instanceID: String) async throws -> OrchestrationMetadata?
+
+    /// Lists instances matching a filter, one page at a time, ordered by instance ID.
+    func queryOrchestrations(_ query: OrchestrationQuery) async throws -> OrchestrationQueryResult
+
+    /// Deletes a finished instance: metadata, history and inbox.
+    /// - Returns: whether an instance was deleted.
+    /// - Throws: `DurableTaskError(.invalidState)` when the instance has not finished.
+    func purgeOrchestration(instanceID: String) async throws -> Bool
+
+    /// Deletes every finished instance matching the filter.
+    /// - Returns: how many were deleted.
+    func purgeOrchestrations(_ filter: PurgeFilter) async throws -> Int
+
+    /// Suspends the caller until a change of the given kind may have happened in this process, or
+    /// `timeout` passed (to notice other processes, or a timer becoming due).
+    /// - Parameter generation: the value of ``changeGeneration(_:)`` read before the caller last looked
+    ///   for work; when it differs already, the call returns at once, so no wake-up is lost.
+    func waitForChange(_ change: BackendChange, since generation: UInt64, timeout: Duration) async
+
+    /// A counter that increases whenever a change of the given kind is signalled.
+    func changeGeneration(_ change: BackendChange) -> UInt64
+}

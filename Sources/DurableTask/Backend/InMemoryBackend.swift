@@ -1,0 +1,461 @@
+import Foundation
+import Synchronization
+
+/// A backend that keeps the task hub in memory: fast, and gone when the process ends.
+///
+/// Use it for tests and for workloads that need no durability across process restarts. It implements
+/// the full ``Backend`` contract (leases, fencing, timers, paging), so code tested against it behaves
+/// the same on ``SQLiteBackend``.
+public final class InMemoryBackend: Backend {
+    private struct Lease {
+        var owner: String
+        var token: String
+        var expires: Date
+    }
+
+    private struct InboxEntry {
+        var id: Int64
+        var event: HistoryEvent
+        var visibleAt: Date?
+    }
+
+    private struct InstanceRecord {
+        var metadata: OrchestrationMetadata
+        var history: [HistoryEvent] = []
+        var inbox: [InboxEntry] = []
+        var lease: Lease?
+        var dequeueCount = 0
+    }
+
+    private struct ActivityKey: Hashable {
+        var instanceID: String
+        var executionID: String
+        var taskID: Int
+    }
+
+    private struct ActivityRecord {
+        var item: ActivityWorkItem
+        var lease: Lease?
+        var visibleAt: Date?
+    }
+
+    private struct State {
+        var instances: [String: InstanceRecord] = [:]
+        var activities: [ActivityKey: ActivityRecord] = [:]
+        /// Activities ready to lease, in order; entries may be stale (completed or leased) and are skipped.
+        var activityQueue: [ActivityKey] = []
+        var activityQueueHead = 0
+        /// Instances that may have visible inbox events; entries may be stale and are re-checked.
+        var readyInstances: [String] = []
+        var readyHead = 0
+        var readySet: Set<String> = []
+        /// Instances with inbox events not yet visible (timers, delayed starts), by due time.
+        var delayed: [(due: Date, instanceID: String)] = []
+        var nextInboxID: Int64 = 1
+        var lastLeaseScan = Date.distantPast
+    }
+
+    private let state = Mutex(State())
+    private let orchestrationSignal = ChangeSignal()
+    private let activitySignal = ChangeSignal()
+    private let instanceSignal = ChangeSignal()
+    /// The backend's clock.
+    public let clock: any DurableClock
+
+    /// How often leases are scanned for expiry when no other work is queued.
+    private let leaseScanInterval: TimeInterval = 1
+
+    /// Creates an empty in-memory task hub.
+    /// - Parameter clock: the time source; pass a ``ManualClock`` in tests to control timers.
+    public init(clock: any DurableClock = SystemClock()) {
+        self.clock = clock
+        let signal = orchestrationSignal
+        clock.onAdvance { signal.notify() }
+    }
+
+    // MARK: - Instances
+
+    /// Creates an instance; see ``Backend/createOrchestrationInstance(_:)``.
+    public func createOrchestrationInstance(_ request: NewOrchestrationInstance) async throws {
+        let now = clock.now()
+        try state.withLock { state in
+            try Self.create(request, now: now, in: &state)
+        }
+        orchestrationSignal.notify()
+        instanceSignal.notify()
+    }
+
+    private static func create(_ request: NewOrchestrationInstance, now: Date, in state: inout State) throws {
+        if let existing = state.instances[request.instanceID] {
+            guard request.replaceIfFinished, existing.metadata.status.isTerminal else {
+                throw DurableTaskError(.instanceAlreadyExists,
+                                       "an instance with ID '\(request.instanceID)' already exists (status \(existing.metadata.status.rawValue))")
+            }
+        }
+        let metadata = OrchestrationMetadata(
+            instanceID: request.instanceID, name: request.name, executionID: request.executionID,
+            status: .pending, input: request.input, createdAt: now, lastUpdatedAt: now,
+            parentInstanceID: request.parent?.instanceID)
+        state.instances[request.instanceID] = InstanceRecord(metadata: metadata)
+        enqueue(request.startEvent, visibleAt: request.scheduledStart, for: request.instanceID, now: now, in: &state)
+    }
+
+    private static func enqueue(_ event: HistoryEvent, visibleAt: Date?, for instanceID: String, now: Date, in state: inout State) {
+        let id = state.nextInboxID
+        state.nextInboxID += 1
+        state.instances[instanceID]?.inbox.append(InboxEntry(id: id, event: event, visibleAt: visibleAt))
+        if let visibleAt, visibleAt > now {
+            let index = state.delayed.firstIndex { $0.due > visibleAt } ?? state.delayed.endIndex
+            state.delayed.insert((visibleAt, instanceID), at: index)
+        } else {
+            markReady(instanceID, in: &state)
+        }
+    }
+
+    private static func markReady(_ instanceID: String, in state: inout State) {
+        if state.readySet.insert(instanceID).inserted {
+            state.readyInstances.append(instanceID)
+        }
+    }
+
+    /// Adds an event to an instance's inbox; see ``Backend/addOrchestrationEvent(instanceID:event:)``.
+    public func addOrchestrationEvent(instanceID: String, event: HistoryEvent) async throws {
+        let now = clock.now()
+        try state.withLock { state in
+            guard let record = state.instances[instanceID] else {
+                throw DurableTaskError(.instanceNotFound, "no instance with ID '\(instanceID)' to deliver \(event) to")
+            }
+            guard !record.metadata.status.isTerminal else {
+                throw DurableTaskError(.invalidState,
+                                       "instance '\(instanceID)' has finished (\(record.metadata.status.rawValue)); \(event) was not delivered")
+            }
+            Self.enqueue(event, visibleAt: nil, for: instanceID, now: now, in: &state)
+        }
+        orchestrationSignal.notify()
+    }
+
+    // MARK: - Orchestration work items
+
+    /// Leases the next orchestration work item; see ``Backend/getOrchestrationWorkItem(owner:lockDuration:)``.
+    public func getOrchestrationWorkItem(owner: String, lockDuration: Duration) async throws -> OrchestrationWorkItem? {
+        let now = clock.now()
+        return state.withLock { state -> OrchestrationWorkItem? in
+            Self.promoteDueTimers(now: now, in: &state)
+            Self.scanExpiredLeases(now: now, interval: leaseScanInterval, in: &state)
+            while state.readyHead < state.readyInstances.count {
+                let instanceID = state.readyInstances[state.readyHead]
+                state.readyHead += 1
+                state.readySet.remove(instanceID)
+                if state.readyHead > 1024, state.readyHead * 2 > state.readyInstances.count {
+                    state.readyInstances.removeFirst(state.readyHead)
+                    state.readyHead = 0
+                }
+                guard var record = state.instances[instanceID] else { continue }
+                if let lease = record.lease, lease.expires > now { continue }
+                let visible = record.inbox.prefix { $0.visibleAt.map { $0 <= now } ?? true }
+                guard let last = visible.last else { continue }
+                let token = UUID().uuidString
+                record.lease = Lease(owner: owner, token: token, expires: now.addingTimeInterval(lockDuration.timeInterval))
+                record.dequeueCount += 1
+                let item = OrchestrationWorkItem(
+                    instanceID: instanceID, executionID: record.metadata.executionID,
+                    newEvents: visible.map(\.event), historyLength: record.history.count,
+                    lockToken: token, dequeueCount: record.dequeueCount, receipt: last.id)
+                state.instances[instanceID] = record
+                return item
+            }
+            return nil
+        }
+    }
+
+    private static func promoteDueTimers(now: Date, in state: inout State) {
+        var promoted = 0
+        for entry in state.delayed {
+            guard entry.due <= now else { break }
+            promoted += 1
+            if var record = state.instances[entry.instanceID] {
+                // Keep the inbox ordered by visibility so a due timer is not stuck behind a later one.
+                record.inbox.sort { ($0.visibleAt ?? .distantPast, $0.id) < ($1.visibleAt ?? .distantPast, $1.id) }
+                state.instances[entry.instanceID] = record
+                markReady(entry.instanceID, in: &state)
+            }
+        }
+        state.delayed.removeFirst(promoted)
+    }
+
+    private static func scanExpiredLeases(now: Date, interval: TimeInterval, in state: inout State) {
+        guard now.timeIntervalSince(state.lastLeaseScan) >= interval else { return }
+        state.lastLeaseScan = now
+        for (id, record) in state.instances where record.lease.map({ $0.expires <= now }) ?? false && !record.inbox.isEmpty {
+            markReady(id, in: &state)
+        }
+        for (key, record) in state.activities where record.lease.map({ $0.expires <= now }) ?? false {
+            state.activities[key]?.lease = nil
+            state.activityQueue.append(key)
+        }
+    }
+
+    /// The committed history; see ``Backend/getOrchestrationHistory(instanceID:)``.
+    public func getOrchestrationHistory(instanceID: String) async throws -> [HistoryEvent] {
+        try state.withLock { state in
+            guard let record = state.instances[instanceID] else {
+                throw DurableTaskError(.instanceNotFound, "no instance with ID '\(instanceID)'")
+            }
+            return record.history
+        }
+    }
+
+    /// Commits an episode atomically; see ``Backend/completeOrchestrationWorkItem(_:result:)``.
+    public func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws {
+        let now = clock.now()
+        try state.withLock { state in
+            guard var record = state.instances[item.instanceID], let lease = record.lease,
+                  lease.token == item.lockToken else {
+                throw DurableTaskError(.workItemLockLost,
+                                       "the lease on instance '\(item.instanceID)' was lost; the episode was not committed")
+            }
+            // Validate first so that a failure leaves the state untouched (atomicity).
+            for child in result.newInstances where child.instanceID == item.instanceID {
+                throw DurableTaskError(.invalidState, "instance '\(item.instanceID)' cannot start itself as a sub-orchestration")
+            }
+            record.lease = nil
+            record.dequeueCount = 0
+            record.inbox.removeAll { $0.id <= item.receipt }
+            if let (startEvent, carryover) = result.continueAsNew {
+                record.history = []
+                if case let .executionStarted(_, executionID, input, _, _) = startEvent.kind {
+                    record.metadata.executionID = executionID
+                    record.metadata.input = input
+                }
+                record.metadata.output = nil
+                record.metadata.failure = nil
+                state.instances[item.instanceID] = record
+                Self.enqueue(startEvent, visibleAt: nil, for: item.instanceID, now: now, in: &state)
+                for event in carryover {
+                    Self.enqueue(event, visibleAt: nil, for: item.instanceID, now: now, in: &state)
+                }
+                record = state.instances[item.instanceID] ?? record
+            } else {
+                record.history.append(contentsOf: result.newHistory)
+                record.metadata.output = result.output
+                record.metadata.failure = result.failure
+            }
+            record.metadata.status = result.status
+            record.metadata.customStatus = result.customStatus
+            record.metadata.lastUpdatedAt = now
+            if result.status.isTerminal { record.metadata.completedAt = now }
+            state.instances[item.instanceID] = record
+            if !record.inbox.isEmpty { Self.markReady(item.instanceID, in: &state) }
+
+            for request in result.activities {
+                let key = ActivityKey(instanceID: item.instanceID, executionID: item.executionID, taskID: request.taskID)
+                let work = ActivityWorkItem(instanceID: item.instanceID, executionID: item.executionID,
+                                            taskID: request.taskID, name: request.name, input: request.input,
+                                            lockToken: "", dequeueCount: 0)
+                state.activities[key] = ActivityRecord(item: work)
+                state.activityQueue.append(key)
+            }
+            for timer in result.timers {
+                Self.enqueue(timer.event, visibleAt: timer.fireAt, for: item.instanceID, now: now, in: &state)
+            }
+            for child in result.newInstances {
+                do {
+                    try Self.create(child, now: now, in: &state)
+                } catch {
+                    let failure = FailureDetails(error: error)
+                    let event = HistoryEvent(timestamp: now, kind: .subOrchestrationFailed(
+                        scheduledID: child.parent?.taskID ?? -1, failure: failure))
+                    Self.enqueue(event, visibleAt: nil, for: item.instanceID, now: now, in: &state)
+                }
+            }
+            for message in result.messages {
+                guard let target = state.instances[message.targetInstanceID], !target.metadata.status.isTerminal else { continue }
+                Self.enqueue(message.event, visibleAt: nil, for: message.targetInstanceID, now: now, in: &state)
+            }
+        }
+        if !result.activities.isEmpty { activitySignal.notify() }
+        orchestrationSignal.notify()
+        instanceSignal.notify()
+    }
+
+    /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:)``.
+    public func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration) async throws {
+        let now = clock.now()
+        try state.withLock { state in
+            guard var record = state.instances[item.instanceID], let lease = record.lease,
+                  lease.token == item.lockToken else {
+                throw DurableTaskError(.workItemLockLost, "the lease on instance '\(item.instanceID)' was lost")
+            }
+            if delay > .zero {
+                // Keep it leased, by nobody, until the delay is over: the back-off of a failing item.
+                record.lease = Lease(owner: "", token: UUID().uuidString, expires: now.addingTimeInterval(delay.timeInterval))
+                state.instances[item.instanceID] = record
+                let due = now.addingTimeInterval(delay.timeInterval)
+                let index = state.delayed.firstIndex { $0.due > due } ?? state.delayed.endIndex
+                state.delayed.insert((due, item.instanceID), at: index)
+            } else {
+                record.lease = nil
+                state.instances[item.instanceID] = record
+                Self.markReady(item.instanceID, in: &state)
+            }
+        }
+        orchestrationSignal.notify()
+    }
+
+    // MARK: - Activity work items
+
+    /// Leases activity work items; see ``Backend/getActivityWorkItems(owner:maxCount:lockDuration:)``.
+    public func getActivityWorkItems(owner: String, maxCount: Int, lockDuration: Duration) async throws -> [ActivityWorkItem] {
+        let now = clock.now()
+        return state.withLock { state -> [ActivityWorkItem] in
+            if state.activityQueueHead >= state.activityQueue.count {
+                Self.scanExpiredLeases(now: now, interval: leaseScanInterval, in: &state)
+            }
+            var items: [ActivityWorkItem] = []
+            let expires = now.addingTimeInterval(lockDuration.timeInterval)
+            while items.count < maxCount, state.activityQueueHead < state.activityQueue.count {
+                let key = state.activityQueue[state.activityQueueHead]
+                state.activityQueueHead += 1
+                guard var record = state.activities[key], record.lease == nil else { continue }
+                if let visibleAt = record.visibleAt, visibleAt > now {
+                    state.activityQueue.append(key)
+                    continue
+                }
+                let token = UUID().uuidString
+                record.lease = Lease(owner: owner, token: token, expires: expires)
+                record.item.lockToken = token
+                record.item.dequeueCount += 1
+                state.activities[key] = record
+                items.append(record.item)
+            }
+            if state.activityQueueHead > 4096, state.activityQueueHead * 2 > state.activityQueue.count {
+                state.activityQueue.removeFirst(state.activityQueueHead)
+                state.activityQueueHead = 0
+            }
+            return items
+        }
+    }
+
+    /// Records activity results; see ``Backend/completeActivityWorkItems(_:)``.
+    public func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool] {
+        let now = clock.now()
+        let accepted = state.withLock { state -> [Bool] in
+            completions.map { completion in
+                let item = completion.item
+                let key = ActivityKey(instanceID: item.instanceID, executionID: item.executionID, taskID: item.taskID)
+                guard let record = state.activities[key], let lease = record.lease, lease.token == item.lockToken else {
+                    return false
+                }
+                state.activities[key] = nil
+                guard let instance = state.instances[item.instanceID],
+                      instance.metadata.executionID == item.executionID,
+                      !instance.metadata.status.isTerminal else { return false }
+                Self.enqueue(completion.event, visibleAt: nil, for: item.instanceID, now: now, in: &state)
+                return true
+            }
+        }
+        if accepted.contains(true) { orchestrationSignal.notify() }
+        return accepted
+    }
+
+    /// Releases an activity lease; see ``Backend/abandonActivityWorkItem(_:delay:)``.
+    public func abandonActivityWorkItem(_ item: ActivityWorkItem, delay: Duration) async throws {
+        let now = clock.now()
+        state.withLock { state in
+            let key = ActivityKey(instanceID: item.instanceID, executionID: item.executionID, taskID: item.taskID)
+            guard var record = state.activities[key], record.lease?.token == item.lockToken else { return }
+            record.lease = nil
+            record.visibleAt = delay > .zero ? now.addingTimeInterval(delay.timeInterval) : nil
+            state.activities[key] = record
+            state.activityQueue.append(key)
+        }
+        activitySignal.notify()
+    }
+
+    /// Extends activity leases; see ``Backend/renewActivityWorkItemLocks(_:lockDuration:)``.
+    public func renewActivityWorkItemLocks(_ items: [ActivityWorkItem], lockDuration: Duration) async throws -> [Bool] {
+        let expires = clock.now().addingTimeInterval(lockDuration.timeInterval)
+        return state.withLock { state in
+            items.map { item in
+                let key = ActivityKey(instanceID: item.instanceID, executionID: item.executionID, taskID: item.taskID)
+                guard var record = state.activities[key], record.lease?.token == item.lockToken else { return false }
+                record.lease?.expires = expires
+                state.activities[key] = record
+                return true
+            }
+        }
+    }
+
+    // MARK: - Queries
+
+    /// The instance's metadata; see ``Backend/getOrchestrationMetadata(instanceID:)``.
+    public func getOrchestrationMetadata(instanceID: String) async throws -> OrchestrationMetadata? {
+        state.withLock { $0.instances[instanceID]?.metadata }
+    }
+
+    /// Lists instances; see ``Backend/queryOrchestrations(_:)``.
+    public func queryOrchestrations(_ query: OrchestrationQuery) async throws -> OrchestrationQueryResult {
+        let matching = state.withLock { state in
+            state.instances.values.lazy.map(\.metadata).filter(query.matches)
+        }.sorted { $0.instanceID < $1.instanceID }
+        let page = Array(matching.prefix(max(1, query.pageSize)))
+        let token = matching.count > page.count ? page.last?.instanceID : nil
+        return OrchestrationQueryResult(instances: page, continuationToken: token)
+    }
+
+    /// Deletes a finished instance; see ``Backend/purgeOrchestration(instanceID:)``.
+    public func purgeOrchestration(instanceID: String) async throws -> Bool {
+        try state.withLock { state in
+            guard let record = state.instances[instanceID] else { return false }
+            guard record.metadata.status.isTerminal else {
+                throw DurableTaskError(.invalidState,
+                                       "instance '\(instanceID)' is \(record.metadata.status.rawValue); only finished instances can be purged")
+            }
+            state.instances[instanceID] = nil
+            return true
+        }
+    }
+
+    /// Deletes finished instances matching a filter; see ``Backend/purgeOrchestrations(_:)``.
+    public func purgeOrchestrations(_ filter: PurgeFilter) async throws -> Int {
+        state.withLock { state in
+            let ids = state.instances.values.filter { filter.matches($0.metadata) }.map(\.metadata.instanceID)
+            for id in ids { state.instances[id] = nil }
+            return ids.count
+        }
+    }
+
+    // MARK: - Wake-ups
+
+    /// Waits for an in-process change or a timeout; see ``Backend/waitForChange(_:since:timeout:)``.
+    public func waitForChange(_ change: BackendChange, since generation: UInt64, timeout: Duration) async {
+        var timeout = timeout
+        if change == .orchestrationWork, let due = state.withLock({ $0.delayed.first?.due }) {
+            // Wake up when the next timer is due rather than after the full timeout.
+            let untilDue = max(0, due.timeIntervalSince(clock.now()))
+            timeout = min(timeout, .milliseconds(Int64(untilDue * 1000) + 1))
+        }
+        await signal(change).wait(since: generation, timeout: timeout)
+    }
+
+    /// The change counter; see ``Backend/changeGeneration(_:)``.
+    public func changeGeneration(_ change: BackendChange) -> UInt64 {
+        signal(change).generation
+    }
+
+    private func signal(_ change: BackendChange) -> ChangeSignal {
+        switch change {
+        case .orchestrationWork: orchestrationSignal
+        case .activityWork: activitySignal
+        case .instanceState: instanceSignal
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as Foundation measures time.
+    package var timeInterval: TimeInterval {
+        let (seconds, attoseconds) = components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,310 @@
+import Foundation
+
+/// An orchestration work item: the new events waiting for one instance, leased to one worker.
+///
+/// It carries **all** pending new events of the instance, so N activity completions that arrive
+/// together are applied in one episode. It does not carry the old events: a worker that has the
+/// instance cached applies only the new events; otherwise it loads the history with
+/// ``Backend/getOrchestrationHistory(instanceID:)``.
+public struct OrchestrationWorkItem: Sendable {
+    /// The instance the events belong to.
+    public var instanceID: String
+    /// The instance's current execution ID.
+    public var executionID: String
+    /// The new events, in arrival order.
+    public var newEvents: [HistoryEvent]
+    /// How many events the instance's history held when the item was leased; a cached instance is
+    /// only valid when it has applied exactly this many.
+    public var historyLength: Int
+    /// Identifies this lease; completing or abandoning with a stale token fails with `workItemLockLost`.
+    public var lockToken: String
+    /// How many times these events have been leased before without being completed (poison detection).
+    public var dequeueCount: Int
+    /// Backend bookkeeping: which inbox entries this item consumes.
+    public var receipt: Int64
+
+    /// Creates a work item.
+    public init(instanceID: String, executionID: String, newEvents: [HistoryEvent], historyLength: Int,
+                lockToken: String, dequeueCount: Int, receipt: Int64) {
+        self.instanceID = instanceID
+        self.executionID = executionID
+        self.newEvents = newEvents
+        self.historyLength = historyLength
+        self.lockToken = lockToken
+        self.dequeueCount = dequeueCount
+        self.receipt = receipt
+    }
+}
+
+/// An activity to run, produced by an orchestrator's `callActivity`.
+public struct ActivityRequest: Sendable, Equatable {
+    /// The sequence number of the `taskScheduled` event.
+    public var taskID: Int
+    /// The activity name.
+    public var name: String
+    /// The encoded input.
+    public var input: Payload?
+
+    /// Creates a request.
+    public init(taskID: Int, name: String, input: Payload?) {
+        self.taskID = taskID
+        self.name = name
+        self.input = input
+    }
+}
+
+/// An activity work item leased to one worker.
+public struct ActivityWorkItem: Sendable {
+    /// The orchestration that scheduled the activity.
+    public var instanceID: String
+    /// The orchestration's execution ID when it scheduled the activity; completions for an older
+    /// execution (before continue-as-new) are fenced off.
+    public var executionID: String
+    /// The activity's sequence number in the orchestration.
+    public var taskID: Int
+    /// The activity name.
+    public var name: String
+    /// The encoded input.
+    public var input: Payload?
+    /// Identifies this lease.
+    public var lockToken: String
+    /// How many times the item has been leased before (1 on the first run).
+    public var dequeueCount: Int
+
+    /// Creates a work item.
+    public init(instanceID: String, executionID: String, taskID: Int, name: String, input: Payload?,
+                lockToken: String, dequeueCount: Int) {
+        self.instanceID = instanceID
+        self.executionID = executionID
+        self.taskID = taskID
+        self.name = name
+        self.input = input
+        self.lockToken = lockToken
+        self.dequeueCount = dequeueCount
+    }
+}
+
+/// The outcome of one activity run: the work item and the `taskCompleted` or `taskFailed` event for its orchestration.
+public struct ActivityCompletion: Sendable {
+    /// The item that ran.
+    public var item: ActivityWorkItem
+    /// `taskCompleted` or `taskFailed`.
+    public var event: HistoryEvent
+
+    /// Creates a completion.
+    public init(item: ActivityWorkItem, event: HistoryEvent) {
+        self.item = item
+        self.event = event
+    }
+}
+
+/// A durable timer to create: a `timerFired` event delivered to the instance at `fireAt`.
+public struct TimerRequest: Sendable, Equatable {
+    /// The `timerFired` event to deliver.
+    public var event: HistoryEvent
+    /// When to deliver it (never earlier).
+    public var fireAt: Date
+
+    /// Creates a request.
+    public init(event: HistoryEvent, fireAt: Date) {
+        self.event = event
+        self.fireAt = fireAt
+    }
+}
+
+/// An event for another instance: a sub-orchestration's result for its parent, an event sent by
+/// `sendEvent`, a terminate request for a child.
+public struct OrchestrationMessage: Sendable, Equatable {
+    /// The instance that receives the event.
+    public var targetInstanceID: String
+    /// The event.
+    public var event: HistoryEvent
+
+    /// Creates a message.
+    public init(targetInstanceID: String, event: HistoryEvent) {
+        self.targetInstanceID = targetInstanceID
+        self.event = event
+    }
+}
+
+/// A request to create an instance: its ID and its `executionStarted` event.
+public struct NewOrchestrationInstance: Sendable {
+    /// The instance ID.
+    public var instanceID: String
+    /// The `executionStarted` event (name, execution ID, input, parent, scheduled start time).
+    public var startEvent: HistoryEvent
+    /// Whether an existing instance with the same ID in a terminal status is replaced.
+    public var replaceIfFinished: Bool
+
+    /// Creates a request.
+    public init(instanceID: String, startEvent: HistoryEvent, replaceIfFinished: Bool = false) {
+        self.instanceID = instanceID
+        self.startEvent = startEvent
+        self.replaceIfFinished = replaceIfFinished
+    }
+
+    /// The orchestrator name from the start event.
+    public var name: String {
+        if case let .executionStarted(name, _, _, _, _) = startEvent.kind { return name }
+        return ""
+    }
+
+    /// The parent from the start event, for a sub-orchestration.
+    public var parent: HistoryEvent.ParentInstance? {
+        if case let .executionStarted(_, _, _, parent, _) = startEvent.kind { return parent }
+        return nil
+    }
+
+    /// The scheduled start time from the start event, if any.
+    public var scheduledStart: Date? {
+        if case let .executionStarted(_, _, _, _, start) = startEvent.kind { return start }
+        return nil
+    }
+
+    /// The input from the start event.
+    public var input: Payload? {
+        if case let .executionStarted(_, _, input, _, _) = startEvent.kind { return input }
+        return nil
+    }
+
+    /// The execution ID from the start event.
+    public var executionID: String {
+        if case let .executionStarted(_, executionID, _, _, _) = startEvent.kind { return executionID }
+        return ""
+    }
+}
+
+/// Everything one orchestration episode produced, committed by
+/// ``Backend/completeOrchestrationWorkItem(_:result:)`` in one atomic step.
+public struct OrchestrationWorkItemResult: Sendable {
+    /// Events appended to the instance's history: `orchestratorStarted`, the consumed new events, the
+    /// events of the actions taken, and `orchestratorCompleted`.
+    public var newHistory: [HistoryEvent]
+    /// Activities to enqueue.
+    public var activities: [ActivityRequest]
+    /// Timers to create.
+    public var timers: [TimerRequest]
+    /// Events for other instances.
+    public var messages: [OrchestrationMessage]
+    /// Sub-orchestrations to create. When one's ID exists and is not finished, the backend delivers a
+    /// `subOrchestrationFailed` event to this instance instead.
+    public var newInstances: [NewOrchestrationInstance]
+    /// The instance's status after the episode.
+    public var status: OrchestrationStatus
+    /// The output, when the orchestration completed.
+    public var output: Payload?
+    /// The failure, when the orchestration failed.
+    public var failure: FailureDetails?
+    /// The custom status after the episode.
+    public var customStatus: Payload?
+    /// Set when the orchestrator continued as new: the backend replaces the history with nothing and
+    /// puts this `executionStarted` event, then the carried-over events, in the instance's inbox.
+    public var continueAsNew: (startEvent: HistoryEvent, carryover: [HistoryEvent])?
+
+    /// Creates a result.
+    public init(newHistory: [HistoryEvent] = [], activities: [ActivityRequest] = [], timers: [TimerRequest] = [],
+                messages: [OrchestrationMessage] = [], newInstances: [NewOrchestrationInstance] = [],
+                status: OrchestrationStatus, output: Payload? = nil, failure: FailureDetails? = nil,
+                customStatus: Payload? = nil,
+                continueAsNew: (startEvent: HistoryEvent, carryover: [HistoryEvent])? = nil) {
+        self.newHistory = newHistory
+        self.activities = activities
+        self.timers = timers
+        self.messages = messages
+        self.newInstances = newInstances
+        self.status = status
+        self.output = output
+        self.failure = failure
+        self.customStatus = customStatus
+        self.continueAsNew = continueAsNew
+    }
+}
+
+/// A filter (and page) for listing instances.
+public struct OrchestrationQuery: Sendable {
+    /// Only instances in one of these statuses (all when `nil`).
+    public var statuses: Set<OrchestrationStatus>?
+    /// Only instances of this orchestrator.
+    public var name: String?
+    /// Only instances created at or after this time.
+    public var createdFrom: Date?
+    /// Only instances created before this time.
+    public var createdTo: Date?
+    /// Only instances whose ID starts with this prefix.
+    public var instanceIDPrefix: String?
+    /// The maximum number of instances returned.
+    public var pageSize: Int
+    /// The token from the previous page, to continue after it.
+    public var continuationToken: String?
+
+    /// Creates a query.
+    public init(statuses: Set<OrchestrationStatus>? = nil, name: String? = nil, createdFrom: Date? = nil,
+                createdTo: Date? = nil, instanceIDPrefix: String? = nil, pageSize: Int = 100,
+                continuationToken: String? = nil) {
+        self.statuses = statuses
+        self.name = name
+        self.createdFrom = createdFrom
+        self.createdTo = createdTo
+        self.instanceIDPrefix = instanceIDPrefix
+        self.pageSize = pageSize
+        self.continuationToken = continuationToken
+    }
+
+    /// Whether an instance matches the filter (paging aside). Instances are ordered by instance ID;
+    /// the continuation token is the last ID of the previous page.
+    public func matches(_ m: OrchestrationMetadata) -> Bool {
+        if let statuses, !statuses.contains(m.status) { return false }
+        if let name, m.name != name { return false }
+        if let createdFrom, m.createdAt < createdFrom { return false }
+        if let createdTo, m.createdAt >= createdTo { return false }
+        if let prefix = instanceIDPrefix, !m.instanceID.hasPrefix(prefix) { return false }
+        if let token = continuationToken, m.instanceID <= token { return false }
+        return true
+    }
+}
+
+/// One page of instances.
+public struct OrchestrationQueryResult: Sendable {
+    /// The instances on this page, ordered by instance ID.
+    public var instances: [OrchestrationMetadata]
+    /// Pass this in the next query to get the next page; `nil` on the last page.
+    public var continuationToken: String?
+
+    /// Creates a page.
+    public init(instances: [OrchestrationMetadata], continuationToken: String?) {
+        self.instances = instances
+        self.continuationToken = continuationToken
+    }
+}
+
+/// Which finished instances to purge.
+public struct PurgeFilter: Sendable {
+    /// Only instances created before this time.
+    public var createdBefore: Date?
+    /// Only instances in these (terminal) statuses; all terminal statuses when `nil`.
+    public var statuses: Set<OrchestrationStatus>?
+
+    /// Creates a filter.
+    public init(createdBefore: Date? = nil, statuses: Set<OrchestrationStatus>? = nil) {
+        self.createdBefore = createdBefore
+        self.statuses = statuses
+    }
+
+    /// Whether a finished instance matches.
+    public func matches(_ m: OrchestrationMetadata) -> Bool {
+        guard m.status.isTerminal else { return false }
+        if let statuses, !statuses.contains(m.status) { return false }
+        if let createdBefore, m.createdAt >= createdBefore { return false }
+        return true
+    }
+}
+
+/// What kind of change a waiter is interested in.
+public enum BackendChange: Sendable {
+    /// An orchestration work item may be available.
+    case orchestrationWork
+    /// An activity work item may be available.
+    case activityWork
+    /// Some instance's status, output or custom status changed.
+    case instanceState
+}

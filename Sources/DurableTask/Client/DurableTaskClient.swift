@@ -1,0 +1,163 @@
+import Foundation
+
+/// Starts orchestrations and manages them: status, results, events, terminate, suspend/resume, purge, query.
+///
+/// ```swift
+/// let client = DurableTaskClient(backend: backend)
+/// let id = try await client.scheduleNewOrchestration(WordCountOrchestrator.self, input: files)
+/// let total = try await client.waitForCompletion(WordCountOrchestrator.self, instanceID: id, timeout: .seconds(60))
+/// ```
+public struct DurableTaskClient: Sendable {
+    /// The backend the client talks to.
+    public let backend: any Backend
+    /// The maximum size of a payload the client sends (inputs, event data).
+    public let maxPayloadBytes: Int
+    /// How often waits re-read the instance when this process saw no change (to notice other processes).
+    public let pollInterval: Duration
+
+    /// Creates a client.
+    public init(backend: any Backend, maxPayloadBytes: Int = 16 * 1024 * 1024, pollInterval: Duration = .milliseconds(200)) {
+        self.backend = backend
+        self.maxPayloadBytes = maxPayloadBytes
+        self.pollInterval = pollInterval
+    }
+
+    // MARK: Starting
+
+    /// Schedules a new instance of an orchestrator.
+    /// - Parameters:
+    ///   - instanceID: the ID to use; a random UUID by default.
+    ///   - startAt: do not start before this time.
+    ///   - replaceIfFinished: replace an existing instance with the same ID if it has finished.
+    /// - Returns: the instance ID.
+    /// - Throws: `DurableTaskError(.instanceAlreadyExists)`, `DurableTaskError(.payloadTooLarge)`.
+    @discardableResult
+    public func scheduleNewOrchestration<O: Orchestrator>(_ orchestrator: O.Type, input: O.Input, instanceID: String? = nil,
+                                                          startAt: Date? = nil, replaceIfFinished: Bool = false) async throws -> String {
+        try await scheduleNewOrchestration(name: O.name, input: input, instanceID: instanceID, startAt: startAt,
+                                           replaceIfFinished: replaceIfFinished)
+    }
+
+    /// Schedules a new instance of an orchestrator by name.
+    @discardableResult
+    public func scheduleNewOrchestration<Input: Encodable>(name: String, input: Input, instanceID: String? = nil,
+                                                           startAt: Date? = nil, replaceIfFinished: Bool = false) async throws -> String {
+        let id = instanceID ?? UUID().uuidString
+        let payload = try PayloadCodec.encode(input, limit: maxPayloadBytes, what: "input of new instance '\(id)' of '\(name)'")
+        let start = HistoryEvent(timestamp: backend.clock.now(), kind: .executionStarted(
+            name: name, executionID: UUID().uuidString, input: payload, parent: nil, scheduledStart: startAt))
+        try await backend.createOrchestrationInstance(
+            NewOrchestrationInstance(instanceID: id, startEvent: start, replaceIfFinished: replaceIfFinished))
+        return id
+    }
+
+    // MARK: Reading
+
+    /// The instance's metadata, or `nil` when it does not exist.
+    public func getInstance(_ instanceID: String) async throws -> OrchestrationMetadata? {
+        try await backend.getOrchestrationMetadata(instanceID: instanceID)
+    }
+
+    /// The instance's history (old events), for debugging and tests.
+    public func getHistory(_ instanceID: String) async throws -> [HistoryEvent] {
+        try await backend.getOrchestrationHistory(instanceID: instanceID)
+    }
+
+    /// Lists instances matching a filter, one page at a time.
+    public func query(_ query: OrchestrationQuery) async throws -> OrchestrationQueryResult {
+        try await backend.queryOrchestrations(query)
+    }
+
+    /// Waits until the instance has started (is no longer pending).
+    /// - Throws: `DurableTaskError(.timeout)`, `DurableTaskError(.instanceNotFound)`.
+    @discardableResult
+    public func waitForStart(_ instanceID: String, timeout: Duration) async throws -> OrchestrationMetadata {
+        try await waitForInstance(instanceID, timeout: timeout, what: "start") { $0.status != .pending }
+    }
+
+    /// Waits until the instance finishes (completed, failed or terminated) and returns its metadata.
+    /// - Throws: `DurableTaskError(.timeout)`, `DurableTaskError(.instanceNotFound)`.
+    @discardableResult
+    public func waitForCompletion(_ instanceID: String, timeout: Duration) async throws -> OrchestrationMetadata {
+        try await waitForInstance(instanceID, timeout: timeout, what: "complete") { $0.status.isTerminal }
+    }
+
+    /// Waits until the instance finishes and returns its typed output.
+    /// - Throws: ``TaskFailedError`` when it failed or was terminated; `DurableTaskError(.timeout)`.
+    public func waitForCompletion<O: Orchestrator>(_ orchestrator: O.Type, instanceID: String, timeout: Duration) async throws -> O.Output {
+        let metadata = try await waitForCompletion(instanceID, timeout: timeout)
+        switch metadata.status {
+        case .completed:
+            return try metadata.output(as: O.Output.self)
+        case .failed:
+            throw TaskFailedError(taskName: metadata.name, taskID: -1,
+                                  details: metadata.failure ?? FailureDetails(errorType: "Unknown", message: "instance failed"))
+        default:
+            throw TaskFailedError(taskName: metadata.name, taskID: -1,
+                                  details: FailureDetails(errorType: "Terminated", message: "instance '\(instanceID)' was terminated", isRetriable: false))
+        }
+    }
+
+    private func waitForInstance(_ instanceID: String, timeout: Duration, what: String,
+                                 until done: (OrchestrationMetadata) -> Bool) async throws -> OrchestrationMetadata {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let generation = backend.changeGeneration(.instanceState)
+            guard let metadata = try await backend.getOrchestrationMetadata(instanceID: instanceID) else {
+                throw DurableTaskError(.instanceNotFound, "no instance with ID '\(instanceID)'")
+            }
+            if done(metadata) { return metadata }
+            let remaining = deadline - ContinuousClock.now
+            if remaining <= .zero {
+                throw DurableTaskError(.timeout, "instance '\(instanceID)' did not \(what) within \(timeout) (status \(metadata.status.rawValue))")
+            }
+            try Task.checkCancellation()
+            await backend.waitForChange(.instanceState, since: generation, timeout: min(remaining, pollInterval))
+        }
+    }
+
+    // MARK: Events and control
+
+    /// Delivers an external event to a running instance; events are kept until the orchestrator waits for them.
+    /// - Throws: `DurableTaskError(.instanceNotFound)`; `DurableTaskError(.invalidState)` when the instance
+    ///   has finished (the event is reported, never silently dropped).
+    public func raiseEvent<T: Encodable>(instanceID: String, name: String, data: T) async throws {
+        let payload = try PayloadCodec.encode(data, limit: maxPayloadBytes, what: "event '\(name)' for instance '\(instanceID)'")
+        try await backend.addOrchestrationEvent(instanceID: instanceID, event: HistoryEvent(
+            timestamp: backend.clock.now(), kind: .eventRaised(name: name, input: payload)))
+    }
+
+    /// Terminates a running instance; its status becomes `terminated` with `reason` as output.
+    /// - Parameter recursive: also terminate the sub-orchestrations it started and that are still running.
+    public func terminate(instanceID: String, reason: String? = nil, recursive: Bool = true) async throws {
+        try await backend.addOrchestrationEvent(instanceID: instanceID, event: HistoryEvent(
+            timestamp: backend.clock.now(), kind: .executionTerminated(reason: reason, recurse: recursive)))
+    }
+
+    /// Suspends an instance: it processes no events (they are kept) until resumed.
+    public func suspend(instanceID: String, reason: String? = nil) async throws {
+        try await backend.addOrchestrationEvent(instanceID: instanceID, event: HistoryEvent(
+            timestamp: backend.clock.now(), kind: .executionSuspended(reason: reason)))
+    }
+
+    /// Resumes a suspended instance.
+    public func resume(instanceID: String, reason: String? = nil) async throws {
+        try await backend.addOrchestrationEvent(instanceID: instanceID, event: HistoryEvent(
+            timestamp: backend.clock.now(), kind: .executionResumed(reason: reason)))
+    }
+
+    /// Deletes a finished instance and its history.
+    /// - Returns: whether it existed.
+    /// - Throws: `DurableTaskError(.invalidState)` when it has not finished.
+    @discardableResult
+    public func purge(instanceID: String) async throws -> Bool {
+        try await backend.purgeOrchestration(instanceID: instanceID)
+    }
+
+    /// Deletes finished instances matching a filter.
+    /// - Returns: how many were deleted.
+    @discardableResult
+    public func purge(_ filter: PurgeFilter) async throws -> Int {
+        try await backend.purgeOrchestrations(filter)
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+
+/// One entry of an orchestration's append-only history.
+///
+/// `eventID` is the orchestrator's sequence number for events that an orchestrator action produced
+/// (`taskScheduled`, `timerCreated`, `subOrchestrationCreated`, `eventSent`); it is `-1` for the others.
+/// Completion events refer back to that number through their `scheduledID`.
+public struct HistoryEvent: Sendable, Codable, Equatable, CustomStringConvertible {
+    /// The sequence number of the action that produced this event, or `-1`.
+    public var eventID: Int
+    /// When the event was recorded.
+    public var timestamp: Date
+    /// What happened.
+    public var kind: Kind
+
+    /// Creates an event.
+    public init(eventID: Int = -1, timestamp: Date, kind: Kind) {
+        self.eventID = eventID
+        self.timestamp = timestamp
+        self.kind = kind
+    }
+
+    /// The parent of a sub-orchestration, recorded in its `executionStarted` event.
+    public struct ParentInstance: Sendable, Codable, Equatable {
+        /// The parent's instance ID.
+        public var instanceID: String
+        /// The parent's execution ID when it created the child.
+        public var executionID: String
+        /// The parent's sequence number of the `subOrchestrationCreated` action.
+        public var taskID: Int
+        /// The parent orchestrator's name.
+        public var name: String
+
+        /// Creates a parent reference.
+        public init(instanceID: String, executionID: String, taskID: Int, name: String) {
+            self.instanceID = instanceID
+            self.executionID = executionID
+            self.taskID = taskID
+            self.name = name
+        }
+    }
+
+    /// The kinds of history events, as in the Durable Task family.
+    public enum Kind: Sendable, Codable, Equatable {
+        /// An episode began; its timestamp is the orchestrator's `currentDate` for that episode.
+        case orchestratorStarted
+        /// The instance (or a new generation after continue-as-new) started.
+        case executionStarted(name: String, executionID: String, input: Payload?, parent: ParentInstance?, scheduledStart: Date?)
+        /// An activity was scheduled.
+        case taskScheduled(name: String, input: Payload?)
+        /// An activity completed.
+        case taskCompleted(scheduledID: Int, result: Payload?)
+        /// An activity failed (after it threw, or could not run).
+        case taskFailed(scheduledID: Int, failure: FailureDetails)
+        /// A durable timer was created.
+        case timerCreated(fireAt: Date)
+        /// A durable timer fired.
+        case timerFired(scheduledID: Int, fireAt: Date)
+        /// An external event was delivered to the instance.
+        case eventRaised(name: String, input: Payload?)
+        /// The orchestrator sent an event to another instance.
+        case eventSent(targetInstanceID: String, name: String, input: Payload?)
+        /// A sub-orchestration was created.
+        case subOrchestrationCreated(name: String, instanceID: String, input: Payload?)
+        /// A sub-orchestration completed.
+        case subOrchestrationCompleted(scheduledID: Int, result: Payload?)
+        /// A sub-orchestration failed.
+        case subOrchestrationFailed(scheduledID: Int, failure: FailureDetails)
+        /// The instance was suspended by a client.
+        case executionSuspended(reason: String?)
+        /// The instance was resumed by a client.
+        case executionResumed(reason: String?)
+        /// The instance was terminated by a client.
+        case executionTerminated(reason: String?, recurse: Bool)
+        /// The orchestrator called continue-as-new; the next generation starts with this input.
+        case continuedAsNew(input: Payload?)
+        /// The orchestration finished.
+        case executionCompleted(status: OrchestrationStatus, result: Payload?, failure: FailureDetails?)
+        /// An episode ended.
+        case orchestratorCompleted
+    }
+
+    /// A short name of the event's kind, for messages.
+    public var kindName: String {
+        switch kind {
+        case .orchestratorStarted: "orchestratorStarted"
+        case .executionStarted: "executionStarted"
+        case .taskScheduled: "taskScheduled"
+        case .taskCompleted: "taskCompleted"
+        case .taskFailed: "taskFailed"
+        case .timerCreated: "timerCreated"
+        case .timerFired: "timerFired"
+        case .eventRaised: "eventRaised"
+        case .eventSent: "eventSent"
+        case .subOrchestrationCreated: "subOrchestrationCreated"
+        case .subOrchestrationCompleted: "subOrchestrationCompleted"
+        case .subOrchestrationFailed: "subOrchestrationFailed"
+        case .executionSuspended: "executionSuspended"
+        case .executionResumed: "executionResumed"
+        case .executionTerminated: "executionTerminated"
+        case .continuedAsNew: "continuedAsNew"
+        case .executionCompleted: "executionCompleted"
+        case .orchestratorCompleted: "orchestratorCompleted"
+        }
+    }
+
+    public var description: String {
+        switch kind {
+        case let .taskScheduled(name, _): "#\(eventID) taskScheduled('\(name)')"
+        case let .taskCompleted(id, _): "taskCompleted(#\(id))"
+        case let .taskFailed(id, f): "taskFailed(#\(id), \(f.message))"
+        case let .timerCreated(at): "#\(eventID) timerCreated(\(at))"
+        case let .timerFired(id, _): "timerFired(#\(id))"
+        case let .eventRaised(name, _): "eventRaised('\(name)')"
+        case let .subOrchestrationCreated(name, id, _): "#\(eventID) subOrchestrationCreated('\(name)', '\(id)')"
+        case let .executionStarted(name, _, _, _, _): "executionStarted('\(name)')"
+        case let .executionCompleted(status, _, _): "executionCompleted(\(status))"
+        case let .eventSent(target, name, _): "#\(eventID) eventSent('\(name)' to '\(target)')"
+        default: kindName
+        }
+    }
+}

@@ -1,0 +1,481 @@
+import Foundation
+import Synchronization
+
+/// Runs registered orchestrators and activities against a backend, inside your process.
+///
+/// ```swift
+/// let worker = DurableTaskWorker(backend: backend)
+/// worker.addOrchestrator(WordCountOrchestrator())
+/// worker.addActivity(CountWords())
+/// let running = Task { try await worker.run() }   // until cancelled or stop()
+/// ```
+///
+/// Orchestrations stay in memory between episodes (a bounded cache), so an episode applies only its
+/// new events; activities run on a fixed set of long-lived runners up to
+/// ``Options/maxConcurrentActivities``, and their results are written in batches. User errors —
+/// throwing code, unknown names, undecodable payloads — fail the instance or the activity, never the worker.
+public final class DurableTaskWorker: Sendable {
+    /// Worker settings.
+    public struct Options: Sendable {
+        /// How many activities run at once.
+        public var maxConcurrentActivities: Int
+        /// How many orchestration episodes run at once (each on its own instance).
+        public var maxConcurrentOrchestrations: Int
+        /// How long an orchestration work item is leased.
+        public var orchestrationLockDuration: Duration
+        /// How long an activity work item is leased; running activities renew it every third of that.
+        public var activityLockDuration: Duration
+        /// How many live orchestrations are kept in memory between episodes.
+        public var cacheCapacity: Int
+        /// The maximum size of any payload an orchestrator or activity produces.
+        public var maxPayloadBytes: Int
+        /// How often to look for work made by other processes when nothing happened in this one.
+        public var pollInterval: Duration
+        /// After this many failed attempts to process the same orchestration work item (not a user
+        /// error: an episode that cannot be loaded or committed), the instance is parked as failed.
+        public var maxDeliveryCount: Int
+        /// The lease owner name; unique per worker by default.
+        public var workerID: String
+        /// Receives the worker's log messages. By default warnings and errors go to standard error.
+        public var logHandler: @Sendable (LogLevel, String) -> Void
+
+        /// Creates options with defaults suited to one process on a small machine.
+        public init(maxConcurrentActivities: Int = 64,
+                    maxConcurrentOrchestrations: Int = max(2, ProcessInfo.processInfo.activeProcessorCount),
+                    orchestrationLockDuration: Duration = .seconds(60),
+                    activityLockDuration: Duration = .seconds(60),
+                    cacheCapacity: Int = 10_000,
+                    maxPayloadBytes: Int = 16 * 1024 * 1024,
+                    pollInterval: Duration = .milliseconds(500),
+                    maxDeliveryCount: Int = 10,
+                    workerID: String = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))",
+                    logHandler: @escaping @Sendable (LogLevel, String) -> Void = DurableTaskWorker.standardErrorLog) {
+            self.maxConcurrentActivities = max(1, maxConcurrentActivities)
+            self.maxConcurrentOrchestrations = max(1, maxConcurrentOrchestrations)
+            self.orchestrationLockDuration = orchestrationLockDuration
+            self.activityLockDuration = activityLockDuration
+            self.cacheCapacity = cacheCapacity
+            self.maxPayloadBytes = maxPayloadBytes
+            self.pollInterval = pollInterval
+            self.maxDeliveryCount = max(1, maxDeliveryCount)
+            self.workerID = workerID
+            self.logHandler = logHandler
+        }
+    }
+
+    /// Counters of what the worker did, for benchmarks and tests.
+    public struct Statistics: Sendable, Equatable {
+        /// Orchestration episodes committed.
+        public var episodes: Int
+        /// History events replayed from storage (cache misses); a fan-out of N replays O(N) in total.
+        public var eventsReplayed: Int
+        /// New events applied in episodes.
+        public var eventsApplied: Int
+        /// Activity runs finished (successfully or not).
+        public var activitiesExecuted: Int
+        /// Activity results rejected by the backend as late or duplicate (lease lost).
+        public var activityCompletionsFenced: Int
+    }
+
+    /// Writes warnings and errors to standard error.
+    public static let standardErrorLog: @Sendable (LogLevel, String) -> Void = { level, message in
+        guard level >= .warning else { return }
+        FileHandle.standardError.write(Data("[DurableTask] \(level): \(message)\n".utf8))
+    }
+
+    /// The backend the worker runs against.
+    public let backend: any Backend
+    /// The worker's settings.
+    public let options: Options
+
+    private struct Registry {
+        var orchestrators: [String: OrchestratorEntry] = [:]
+        var activities: [String: ActivityEntry] = [:]
+    }
+    private let registry = Mutex(Registry())
+    private let runTask = Mutex<Task<Void, Never>?>(nil)
+    private let counters = Counters()
+
+    /// Creates a worker. Register orchestrators and activities, then call ``run()``.
+    public init(backend: any Backend, options: Options = Options()) {
+        self.backend = backend
+        self.options = options
+    }
+
+    // MARK: Registration
+
+    /// Registers an orchestrator under its ``Orchestrator/name``.
+    public func addOrchestrator<O: Orchestrator>(_ orchestrator: O) {
+        let entry = OrchestratorEntry(orchestrator)
+        registry.withLock { $0.orchestrators[entry.name] = entry }
+    }
+
+    /// Registers an orchestrator written as a closure, for quick scripts.
+    public func addOrchestrator<Input: Codable & Sendable, Output: Codable & Sendable>(
+        name: String, _ body: @escaping @Sendable (OrchestrationContext, Input) async throws -> Output
+    ) {
+        let entry = OrchestratorEntry(name: name) { context, input in
+            let value = try PayloadCodec.decode(Input.self, from: input, what: "input of orchestrator '\(name)' (instance '\(context.instanceID)')")
+            let output = try await body(context, value)
+            return try PayloadCodec.encode(output, limit: context.options.maxPayloadBytes,
+                                           what: "output of orchestrator '\(name)' (instance '\(context.instanceID)')")
+        }
+        registry.withLock { $0.orchestrators[name] = entry }
+    }
+
+    /// Registers an activity under its ``Activity/name``.
+    public func addActivity<A: Activity>(_ activity: A) {
+        let entry = ActivityEntry(activity)
+        registry.withLock { $0.activities[entry.name] = entry }
+    }
+
+    /// Registers an activity written as a closure.
+    public func addActivity<Input: Codable & Sendable, Output: Codable & Sendable>(
+        name: String, _ body: @escaping @Sendable (ActivityContext, Input) async throws -> Output
+    ) {
+        let entry = ActivityEntry(name: name) { context, input, limit in
+            let value = try PayloadCodec.decode(Input.self, from: input, what: "input of activity '\(name)'")
+            let output = try await body(context, value)
+            return try PayloadCodec.encode(output, limit: limit, what: "output of activity '\(name)'")
+        }
+        registry.withLock { $0.activities[name] = entry }
+    }
+
+    /// What the worker has done so far.
+    public var statistics: Statistics { counters.snapshot() }
+
+    // MARK: Running
+
+    /// Processes work until the calling task is cancelled or ``stop()`` is called. Cached orchestrations
+    /// are released on the way out; leased work that did not finish is picked up again after its lease expires.
+    public func run() async {
+        let task = Task { await self.runLoops() }
+        runTask.withLock { $0 = task }
+        await withTaskCancellationHandler {
+            await task.value
+        } onCancel: {
+            task.cancel()
+        }
+    }
+
+    /// Stops a running worker: ``run()`` returns once in-flight episodes finish.
+    public func stop() {
+        runTask.withLock { $0 }?.cancel()
+    }
+
+    private func runLoops() async {
+        let snapshot = registry.withLock { $0 }
+        let engineOptions = EngineOptions(maxPayloadBytes: options.maxPayloadBytes, log: options.logHandler)
+        let cache = OrchestrationCache(capacity: options.cacheCapacity)
+        let activityQueue = WorkQueue<ActivityWorkItem>()
+        let completions = CompletionBuffer()
+        let running = RunningActivities()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<options.maxConcurrentOrchestrations {
+                group.addTask {
+                    await self.orchestrationLoop(orchestrators: snapshot.orchestrators, engineOptions: engineOptions, cache: cache)
+                }
+            }
+            group.addTask { await self.activityFetchLoop(queue: activityQueue, running: running) }
+            for _ in 0..<options.maxConcurrentActivities {
+                group.addTask {
+                    await self.activityRunner(queue: activityQueue, activities: snapshot.activities, completions: completions, running: running)
+                }
+            }
+            group.addTask { await self.completionWriter(completions) }
+            group.addTask { await self.leaseRenewer(running) }
+            // When the worker is cancelled, the fetch loop ends; close the queue so runners finish too.
+            await group.next()
+            activityQueue.close()
+            await group.waitForAll()
+        }
+        await flush(completions)
+        cache.removeAll()
+    }
+
+    // MARK: Orchestrations
+
+    private func orchestrationLoop(orchestrators: [String: OrchestratorEntry], engineOptions: EngineOptions, cache: OrchestrationCache) async {
+        let resolve: @Sendable (String) -> OrchestratorEntry? = { orchestrators[$0] }
+        while !Task.isCancelled {
+            let generation = backend.changeGeneration(.orchestrationWork)
+            let item: OrchestrationWorkItem?
+            do {
+                item = try await backend.getOrchestrationWorkItem(owner: options.workerID, lockDuration: options.orchestrationLockDuration)
+            } catch {
+                options.logHandler(.error, "could not fetch an orchestration work item: \(error)")
+                try? await Task.sleep(for: options.pollInterval)
+                continue
+            }
+            guard let item else {
+                await backend.waitForChange(.orchestrationWork, since: generation, timeout: options.pollInterval)
+                continue
+            }
+            await process(item, resolve: resolve, engineOptions: engineOptions, cache: cache)
+        }
+    }
+
+    private func process(_ item: OrchestrationWorkItem, resolve: @escaping @Sendable (String) -> OrchestratorEntry?,
+                         engineOptions: EngineOptions, cache: OrchestrationCache) async {
+        var context = cache.take(item.instanceID)
+        if let cached = context, cached.historyLength != item.historyLength || cached.executionID != item.executionID {
+            // Another worker advanced the instance (or it was restarted): the cached state is stale.
+            cached.tearDown()
+            context = nil
+        }
+        let result: OrchestrationWorkItemResult
+        let runtime: OrchestrationContext
+        do {
+            if let context {
+                runtime = context
+            } else {
+                let history = try await backend.getOrchestrationHistory(instanceID: item.instanceID)
+                runtime = OrchestrationContext(instanceID: item.instanceID, options: engineOptions, resolveOrchestrator: resolve)
+                runtime.replay(history)
+                counters.eventsReplayed.add(history.count, ordering: .relaxed)
+            }
+            result = runtime.runEpisode(newEvents: item.newEvents, now: backend.clock.now())
+        } catch {
+            await handleUnprocessable(item, error: error)
+            return
+        }
+        counters.eventsApplied.add(item.newEvents.count, ordering: .relaxed)
+        do {
+            try await backend.completeOrchestrationWorkItem(item, result: result)
+            counters.episodes.add(1, ordering: .relaxed)
+            runtime.historyLength = item.historyLength + result.newHistory.count
+            if runtime.isFinished {
+                runtime.tearDown()
+            } else {
+                cache.put(runtime)
+            }
+        } catch {
+            runtime.tearDown()
+            if let error = error as? DurableTaskError, error.code == .workItemLockLost {
+                options.logHandler(.warning, "episode of instance '\(item.instanceID)' not committed: \(error.message)")
+                return
+            }
+            await handleUnprocessable(item, error: error)
+        }
+    }
+
+    /// An episode that could not be loaded or committed: retry with back-off, and after
+    /// `maxDeliveryCount` attempts park the instance as failed with the error visible.
+    private func handleUnprocessable(_ item: OrchestrationWorkItem, error: any Error) async {
+        options.logHandler(.error, "instance '\(item.instanceID)': episode failed (attempt \(item.dequeueCount)): \(error)")
+        if item.dequeueCount >= options.maxDeliveryCount {
+            let poison = DurableTaskError(.poisoned,
+                "instance '\(item.instanceID)' was parked after \(item.dequeueCount) failed attempts to process its events; last error: \(error)")
+            let failure = FailureDetails(errorType: "DurableTaskError.poisoned", message: poison.message, isRetriable: false,
+                                         inner: FailureDetails(error: error))
+            let now = backend.clock.now()
+            let parked = OrchestrationWorkItemResult(
+                newHistory: [HistoryEvent(timestamp: now, kind: .executionCompleted(status: .failed, result: nil, failure: failure))],
+                status: .failed, failure: failure)
+            do {
+                try await backend.completeOrchestrationWorkItem(item, result: parked)
+                return
+            } catch {
+                options.logHandler(.error, "instance '\(item.instanceID)' could not be parked: \(error)")
+            }
+        }
+        let delay = Duration.milliseconds(min(30_000, 100 << min(item.dequeueCount, 8)))
+        try? await backend.abandonOrchestrationWorkItem(item, delay: delay)
+    }
+
+    // MARK: Activities
+
+    private func activityFetchLoop(queue: WorkQueue<ActivityWorkItem>, running: RunningActivities) async {
+        // Prefetch at most this many beyond what is running, so leases do not tick on queued items for long.
+        let limit = options.maxConcurrentActivities * 2
+        while !Task.isCancelled {
+            let generation = backend.changeGeneration(.activityWork)
+            let capacityGeneration = running.generation
+            let free = limit - queue.count - running.count
+            if free <= 0 {
+                await running.waitForCapacity(since: capacityGeneration, timeout: options.pollInterval)
+                continue
+            }
+            let items: [ActivityWorkItem]
+            do {
+                items = try await backend.getActivityWorkItems(owner: options.workerID, maxCount: free,
+                                                               lockDuration: options.activityLockDuration)
+            } catch {
+                options.logHandler(.error, "could not fetch activity work items: \(error)")
+                try? await Task.sleep(for: options.pollInterval)
+                continue
+            }
+            if items.isEmpty {
+                await backend.waitForChange(.activityWork, since: generation, timeout: options.pollInterval)
+                continue
+            }
+            running.add(items.count)
+            queue.push(items)
+        }
+    }
+
+    private func activityRunner(queue: WorkQueue<ActivityWorkItem>, activities: [String: ActivityEntry],
+                                completions: CompletionBuffer, running: RunningActivities) async {
+        while let item = await queue.pop() {
+            running.started(item)
+            let context = ActivityContext(instanceID: item.instanceID, taskID: item.taskID, name: item.name, deliveryCount: item.dequeueCount)
+            let kind: HistoryEvent.Kind
+            if let entry = activities[item.name] {
+                do {
+                    let output = try await entry.run(context, item.input, options.maxPayloadBytes)
+                    kind = .taskCompleted(scheduledID: item.taskID, result: output)
+                } catch {
+                    kind = .taskFailed(scheduledID: item.taskID, failure: FailureDetails(error: error))
+                }
+            } else {
+                let error = DurableTaskError(.activityNotRegistered,
+                    "no activity named '\(item.name)' is registered on this worker (instance '\(item.instanceID)', task #\(item.taskID))")
+                kind = .taskFailed(scheduledID: item.taskID, failure: FailureDetails(error: error))
+            }
+            counters.activitiesExecuted.add(1, ordering: .relaxed)
+            running.finished(item)
+            completions.append(ActivityCompletion(item: item, event: HistoryEvent(timestamp: backend.clock.now(), kind: kind)))
+        }
+    }
+
+    /// Group commit: writes every completion buffered since the previous write in one call.
+    private func completionWriter(_ completions: CompletionBuffer) async {
+        while !Task.isCancelled {
+            await completions.waitForItems()
+            await flush(completions)
+        }
+    }
+
+    private func flush(_ completions: CompletionBuffer) async {
+        let batch = completions.takeAll()
+        guard !batch.isEmpty else { return }
+        var attempt = 0
+        while true {
+            do {
+                let accepted = try await backend.completeActivityWorkItems(batch)
+                let fenced = accepted.lazy.filter { !$0 }.count
+                if fenced > 0 {
+                    counters.activityCompletionsFenced.add(fenced, ordering: .relaxed)
+                    options.logHandler(.warning, "\(fenced) activity result(s) rejected as late or duplicate (lease lost)")
+                }
+                return
+            } catch {
+                attempt += 1
+                options.logHandler(.error, "could not record \(batch.count) activity result(s) (attempt \(attempt)): \(error)")
+                // The leases will expire and the activities run again; retry a few times first.
+                if attempt >= 5 { return }
+                try? await Task.sleep(for: .milliseconds(100 << attempt))
+            }
+        }
+    }
+
+    private func leaseRenewer(_ running: RunningActivities) async {
+        let interval = options.activityLockDuration / 3
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            let items = running.snapshot()
+            guard !items.isEmpty else { continue }
+            _ = try? await backend.renewActivityWorkItemLocks(items, lockDuration: options.activityLockDuration)
+        }
+    }
+}
+
+/// A registered activity, type-erased to payloads.
+struct ActivityEntry: Sendable {
+    let name: String
+    let run: @Sendable (ActivityContext, Payload?, Int) async throws -> Payload?
+
+    init(name: String, run: @escaping @Sendable (ActivityContext, Payload?, Int) async throws -> Payload?) {
+        self.name = name
+        self.run = run
+    }
+
+    init<A: Activity>(_ activity: A) {
+        let name = A.name
+        self.init(name: name) { context, input, limit in
+            let value = try PayloadCodec.decode(A.Input.self, from: input,
+                                                what: "input of activity '\(name)' (instance '\(context.instanceID)', task #\(context.taskID))")
+            let output = try await activity.run(context: context, input: value)
+            return try PayloadCodec.encode(output, limit: limit, what: "output of activity '\(name)' (instance '\(context.instanceID)', task #\(context.taskID))")
+        }
+    }
+}
+
+final class Counters: Sendable {
+    let episodes = Atomic<Int>(0)
+    let eventsReplayed = Atomic<Int>(0)
+    let eventsApplied = Atomic<Int>(0)
+    let activitiesExecuted = Atomic<Int>(0)
+    let activityCompletionsFenced = Atomic<Int>(0)
+
+    func snapshot() -> DurableTaskWorker.Statistics {
+        .init(episodes: episodes.load(ordering: .relaxed), eventsReplayed: eventsReplayed.load(ordering: .relaxed),
+              eventsApplied: eventsApplied.load(ordering: .relaxed), activitiesExecuted: activitiesExecuted.load(ordering: .relaxed),
+              activityCompletionsFenced: activityCompletionsFenced.load(ordering: .relaxed))
+    }
+}
+
+/// Activity results waiting to be written, and a wake-up for the writer.
+final class CompletionBuffer: Sendable {
+    private let items = Mutex<[ActivityCompletion]>([])
+    private let signal = ChangeSignal()
+
+    func append(_ completion: ActivityCompletion) {
+        let wasEmpty = items.withLock { items in
+            items.append(completion)
+            return items.count == 1
+        }
+        if wasEmpty { signal.notify() }
+    }
+
+    func takeAll() -> [ActivityCompletion] {
+        items.withLock { items in
+            defer { items = [] }
+            return items
+        }
+    }
+
+    func waitForItems() async {
+        let generation = signal.generation
+        if items.withLock({ !$0.isEmpty }) { return }
+        await signal.wait(since: generation, timeout: .seconds(1))
+    }
+}
+
+/// The activities leased by this worker and not yet finished: for capacity and lease renewal.
+final class RunningActivities: Sendable {
+    private struct Key: Hashable {
+        let instanceID: String
+        let taskID: Int
+    }
+    private struct State {
+        var count = 0
+        var items: [Key: ActivityWorkItem] = [:]
+    }
+    private let state = Mutex(State())
+    private let freed = ChangeSignal()
+
+    var count: Int { state.withLock { $0.count } }
+
+    func add(_ n: Int) { state.withLock { $0.count += n } }
+
+    func started(_ item: ActivityWorkItem) {
+        state.withLock { $0.items[Key(instanceID: item.instanceID, taskID: item.taskID)] = item }
+    }
+
+    func finished(_ item: ActivityWorkItem) {
+        state.withLock { state in
+            state.items[Key(instanceID: item.instanceID, taskID: item.taskID)] = nil
+            state.count -= 1
+        }
+        freed.notify()
+    }
+
+    func snapshot() -> [ActivityWorkItem] { state.withLock { Array($0.items.values) } }
+
+    var generation: UInt64 { freed.generation }
+
+    func waitForCapacity(since generation: UInt64, timeout: Duration) async {
+        await freed.wait(since: generation, timeout: timeout)
+    }
+}
