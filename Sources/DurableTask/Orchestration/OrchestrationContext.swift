@@ -57,6 +57,7 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
     var started = false
     var tornDown = false
     var terminateChildren = false
+    var nonDeterminismDetected = false
     /// Events applied since the instance was created in this process (old and new): the replay counter.
     package internal(set) var eventsApplied = 0
     /// History events this runtime has applied or committed; validates the cache against the backend.

@@ -117,10 +117,7 @@ extension OrchestrationContext {
 
         var result = OrchestrationWorkItemResult(status: .running)
         let finished = completion
-        let isNonDeterministic: Bool = {
-            if case .failed(let details) = finished, details.errorType == "NonDeterminismError" { return true }
-            return false
-        }()
+        let isNonDeterministic = nonDeterminismDetected
         for sequence in pendingActionOrder {
             guard let action = pendingActions[sequence], !isNonDeterministic else { continue }
             if case .continuedAsNew = finished, !isSendEvent(action) { continue }
@@ -214,6 +211,8 @@ extension OrchestrationContext {
     /// Applies one history event and lets the orchestrator run until it is quiescent again.
     func apply(_ event: HistoryEvent) {
         eventsApplied += 1
+        // Once code and history disagree, later events would only pile up misleading errors.
+        if nonDeterminismDetected { return }
         if isSuspended {
             switch event.kind {
             case .executionResumed, .executionTerminated, .orchestratorStarted, .orchestratorCompleted,
@@ -321,6 +320,7 @@ extension OrchestrationContext {
     private func failNonDeterministic(sequence: Int, expected: String, actual: String) {
         let error = NonDeterminismError(instanceID: instanceID, sequenceNumber: sequence, expected: expected, actual: actual)
         options.log(.error, error.message)
+        nonDeterminismDetected = true
         completion = .failed(FailureDetails(error: error))
     }
 
@@ -363,4 +363,18 @@ extension OrchestrationContext {
 
     /// Whether the orchestration reached an end (completed, failed, terminated, continued as new).
     package var isFinished: Bool { completion != nil }
+}
+
+extension OrchestrationContext {
+    /// Runs one episode with no worker and no backend: replays `oldEvents`, applies `newEvents`, and
+    /// returns what would be committed. The engine tests' entry point (history in, actions out).
+    package static func execute(instanceID: String, orchestrators: [OrchestratorEntry], oldEvents: [HistoryEvent],
+                                newEvents: [HistoryEvent], now: Date, options: EngineOptions = EngineOptions()) -> OrchestrationWorkItemResult {
+        let byName = Dictionary(orchestrators.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let context = OrchestrationContext(instanceID: instanceID, options: options, resolveOrchestrator: { byName[$0] })
+        context.replay(oldEvents)
+        let result = context.runEpisode(newEvents: newEvents, now: now)
+        context.tearDown()
+        return result
+    }
 }
