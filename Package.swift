@@ -23,7 +23,7 @@ let package = Package(
             resources: [.copy("texts")]
         ),
         .executableTarget(name: "DurableTaskBench", dependencies: ["DurableTask", "DurableTaskSQLite"]),
-        .testTarget(name: "DurableTaskTests", dependencies: ["DurableTask"]),
+        .testTarget(name: "DurableTaskTests", dependencies: ["DurableTask", "DurableTaskSQLite"]),
         .testTarget(name: "DurableTaskSQLiteTests", dependencies: ["DurableTask", "DurableTaskSQLite"]),
     ],
     swiftLanguageModes: [.v6]

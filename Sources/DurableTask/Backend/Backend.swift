@@ -36,7 +36,10 @@ public protocol Backend: Sendable {
     /// Commits an episode atomically: appends `newHistory`, removes the consumed inbox events, enqueues
     /// activities, timers, messages and new instances, updates status, output, failure and custom status,
     /// and releases the lease.
-    /// - Throws: `DurableTaskError(.workItemLockLost)` when the lease is no longer held; nothing changes then.
+    /// - Throws: `DurableTaskError(.workItemLockLost)` when the lease is no longer held;
+    ///   `DurableTaskError(.newEventsArrived)` when `result.status` is terminal but visible inbox events
+    ///   arrived after the item was leased (the worker abandons the item and runs the episode again with
+    ///   them, so an accepted event never vanishes). Nothing changes in either case.
     func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws
 
     /// Releases the lease without consuming the events, so they are delivered again (after `delay`).

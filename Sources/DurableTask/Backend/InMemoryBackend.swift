@@ -11,6 +11,8 @@ public final class InMemoryBackend: Backend {
         var owner: String
         var token: String
         var expires: Date
+        /// When the work item was leased: the inbox entries visible then are the ones it consumes.
+        var leasedAt = Date.distantPast
     }
 
     private struct InboxEntry {
@@ -152,10 +154,10 @@ public final class InMemoryBackend: Backend {
                 }
                 guard var record = state.instances[instanceID] else { continue }
                 if let lease = record.lease, lease.expires > now { continue }
-                let visible = record.inbox.prefix { $0.visibleAt.map { $0 <= now } ?? true }
+                let visible = record.inbox.filter { $0.visibleAt.map { $0 <= now } ?? true }
                 guard let last = visible.last else { continue }
                 let token = UUID().uuidString
-                record.lease = Lease(owner: owner, token: token, expires: now.addingTimeInterval(lockDuration.timeInterval))
+                record.lease = Lease(owner: owner, token: token, expires: now.addingTimeInterval(lockDuration.timeInterval), leasedAt: now)
                 record.dequeueCount += 1
                 let item = OrchestrationWorkItem(
                     instanceID: instanceID, executionID: record.metadata.executionID,
@@ -173,10 +175,7 @@ public final class InMemoryBackend: Backend {
         for entry in state.delayed {
             guard entry.due <= now else { break }
             promoted += 1
-            if var record = state.instances[entry.instanceID] {
-                // Keep the inbox ordered by visibility so a due timer is not stuck behind a later one.
-                record.inbox.sort { ($0.visibleAt ?? .distantPast, $0.id) < ($1.visibleAt ?? .distantPast, $1.id) }
-                state.instances[entry.instanceID] = record
+            if state.instances[entry.instanceID] != nil {
                 markReady(entry.instanceID, in: &state)
             }
         }
@@ -215,12 +214,19 @@ public final class InMemoryBackend: Backend {
                                        "the lease on instance '\(item.instanceID)' was lost; the episode was not committed")
             }
             // Validate first so that a failure leaves the state untouched (atomicity).
+            let leasedAt = lease.leasedAt
+            let consumed = { (entry: InboxEntry) in entry.id <= item.receipt && (entry.visibleAt.map { $0 <= leasedAt } ?? true) }
+            if result.status.isTerminal,
+               record.inbox.contains(where: { !consumed($0) && ($0.visibleAt.map { $0 <= now } ?? true) }) {
+                throw DurableTaskError(.newEventsArrived,
+                                       "new events arrived for instance '\(item.instanceID)' while it was finishing; the episode must run again")
+            }
             for child in result.newInstances where child.instanceID == item.instanceID {
                 throw DurableTaskError(.invalidState, "instance '\(item.instanceID)' cannot start itself as a sub-orchestration")
             }
             record.lease = nil
             record.dequeueCount = 0
-            record.inbox.removeAll { $0.id <= item.receipt }
+            record.inbox.removeAll(where: consumed)
             if let (startEvent, carryover) = result.continueAsNew {
                 record.history = []
                 if case let .executionStarted(_, executionID, input, _, _) = startEvent.kind {

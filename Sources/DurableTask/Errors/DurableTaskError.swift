@@ -34,6 +34,9 @@ public struct DurableTaskError: Error, Sendable, Equatable, CustomStringConverti
         public static let corruptData = Code("corruptData")
         /// A work item kept failing to be processed and was parked instead of being retried forever.
         public static let poisoned = Code("poisoned")
+        /// New events arrived while an episode that finishes the instance ran; nothing was committed and the
+        /// episode must run again with them, so an accepted event is never dropped into a finished history.
+        public static let newEventsArrived = Code("newEventsArrived")
         /// A backend storage failure (I/O error, disk full, database locked beyond the timeout).
         public static let storage = Code("storage")
 

@@ -101,8 +101,8 @@ extension OrchestrationContext {
             if completion == nil {
                 history.append(event)
                 apply(event)
-            } else if case .eventRaised = event.kind {
-                // Arrived after the orchestrator finished in this episode: hand it to the next generation.
+            } else if case .continuedAsNew = completion, case .eventRaised = event.kind {
+                // Arrived after the orchestrator continued as new in this episode: hand it to the next generation.
                 carryover.append(event)
             } else {
                 history.append(event)

@@ -255,6 +255,11 @@ public final class DurableTaskWorker: Sendable {
                 options.logHandler(.warning, "episode of instance '\(item.instanceID)' not committed: \(error.message)")
                 return
             }
+            if let error = error as? DurableTaskError, error.code == .newEventsArrived {
+                // Not a failure: run the episode again at once, now including the late events.
+                try? await backend.abandonOrchestrationWorkItem(item, delay: .zero)
+                return
+            }
             await handleUnprocessable(item, error: error)
         }
     }

@@ -1,0 +1,73 @@
+import DurableTask
+import DurableTaskSQLite
+import Foundation
+import Testing
+
+/// The backends every feature test runs on.
+enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case memory
+    case sqliteFile
+    case sqliteMemory
+
+    var testDescription: String { rawValue }
+
+    /// A fresh backend; SQLite files live in their own temp directory, removed by `cleanup`.
+    func make(clock: any DurableClock = SystemClock()) throws -> (backend: any Backend, cleanup: @Sendable () -> Void) {
+        switch self {
+        case .memory:
+            return (InMemoryBackend(clock: clock), {})
+        case .sqliteMemory:
+            return (try SQLiteBackend.inMemory(clock: clock), {})
+        case .sqliteFile:
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dt-test-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let backend = try SQLiteBackend(path: directory.appendingPathComponent("hub.sqlite").path,
+                                            options: .init(synchronous: .normal), clock: clock)
+            return (backend, { try? FileManager.default.removeItem(at: directory) })
+        }
+    }
+}
+
+/// Registers everything the feature tests use.
+func registerAll(_ worker: DurableTaskWorker, ledger: Ledger = Ledger(), gate: AsyncGate = AsyncGate()) {
+    worker.addOrchestrator(SumOfSquares())
+    worker.addOrchestrator(TimerOrchestrator())
+    worker.addOrchestrator(TimeoutRace())
+    worker.addOrchestrator(EventCollector())
+    worker.addOrchestrator(EventAfterTimer())
+    worker.addOrchestrator(EventWithTimeout())
+    worker.addOrchestrator(Parent())
+    worker.addOrchestrator(FailingChild())
+    worker.addOrchestrator(ParentOfFailingChild())
+    worker.addOrchestrator(WaitsForever())
+    worker.addOrchestrator(ParentOfWaiter())
+    worker.addOrchestrator(Counter())
+    worker.addOrchestrator(EternalAccumulator())
+    worker.addOrchestrator(RetryingOrchestrator())
+    worker.addOrchestrator(BigPayload())
+    worker.addOrchestrator(ProgressOrchestrator())
+    worker.addOrchestrator(CatchesFailure())
+    worker.addOrchestrator(CallsUnknownActivity())
+    worker.addOrchestrator(Throws())
+    worker.addActivity(Square())
+    worker.addActivity(Fail())
+    worker.addActivity(Echo())
+    worker.addActivity(Flaky(ledger: ledger))
+    worker.addActivity(Gate(gate: gate))
+}
+
+/// Polls until `condition` holds (for states the client has no wait call for), failing after `timeout`.
+func eventually(timeout: Duration = .seconds(10), _ what: String, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    Issue.record("timed out waiting for \(what)")
+    throw CancellationError()
+}
+
+/// Whether the instance's history holds an event of the given kind.
+func historyContains(_ client: DurableTaskClient, _ id: String, _ kind: String) async throws -> Bool {
+    try await client.getHistory(id).contains { $0.kindName == kind }
+}
