@@ -23,8 +23,10 @@ let package = Package(
             resources: [.copy("texts")]
         ),
         .executableTarget(name: "DurableTaskBench", dependencies: ["DurableTask", "DurableTaskSQLite"]),
+        .executableTarget(name: "DurableTaskTorture", dependencies: ["DurableTask", "DurableTaskSQLite", "CSQLite"]),
         .testTarget(name: "DurableTaskTests", dependencies: ["DurableTask", "DurableTaskSQLite"]),
         .testTarget(name: "DurableTaskSQLiteTests", dependencies: ["DurableTask", "DurableTaskSQLite"]),
+        .testTarget(name: "DurableTaskReliabilityTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTorture"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,85 @@
+import CSQLite
+import DurableTask
+import DurableTaskSQLite
+import Foundation
+
+/// What the checks found in one database after a torture run.
+struct Verdict {
+    var wrongResults = 0
+    var notCompleted = 0
+    var duplicateCompletions = 0
+    var missingCompletions = 0
+    var duplicateSchedules = 0
+    var completedMoreThanOnce = 0
+    var problems: [String] = []
+
+    var isClean: Bool {
+        wrongResults == 0 && notCompleted == 0 && duplicateCompletions == 0 && missingCompletions == 0
+            && duplicateSchedules == 0 && completedMoreThanOnce == 0
+    }
+
+    mutating func problem(_ text: String) {
+        if problems.count < 20 { problems.append(text) }
+    }
+}
+
+enum Verification {
+    /// Checks a finished fan-out instance: exact result, each task scheduled once and its result
+    /// recorded once, the orchestration completed once.
+    static func checkFanOut(backend: SQLiteBackend, instanceID: String, items: Int, into verdict: inout Verdict) async throws {
+        guard let metadata = try await backend.getOrchestrationMetadata(instanceID: instanceID), metadata.status == .completed else {
+            verdict.notCompleted += 1
+            verdict.problem("\(instanceID) did not complete")
+            return
+        }
+        let output = try metadata.output(as: Int.self)
+        if output != items * items {
+            verdict.wrongResults += 1
+            verdict.problem("\(instanceID): result \(output), expected \(items * items)")
+        }
+        let history = try await backend.getOrchestrationHistory(instanceID: instanceID)
+        var scheduled: [Int: Int] = [:]
+        var completed: [Int: Int] = [:]
+        var executionCompleted = 0
+        for event in history {
+            switch event.kind {
+            case .taskScheduled: scheduled[event.eventID, default: 0] += 1
+            case let .taskCompleted(id, _), let .taskFailed(id, _): completed[id, default: 0] += 1
+            case .executionCompleted: executionCompleted += 1
+            default: break
+            }
+        }
+        let doubleScheduled = scheduled.values.filter { $0 > 1 }.count
+        let doubleCompleted = completed.values.filter { $0 > 1 }.count
+        let missing = (0..<items).filter { completed[$0] == nil }.count
+        verdict.duplicateSchedules += doubleScheduled
+        verdict.duplicateCompletions += doubleCompleted
+        verdict.missingCompletions += missing
+        if executionCompleted != 1 {
+            verdict.completedMoreThanOnce += 1
+            verdict.problem("\(instanceID): executionCompleted appears \(executionCompleted) times")
+        }
+        if doubleScheduled + doubleCompleted + missing > 0 {
+            verdict.problem("\(instanceID): \(doubleScheduled) tasks scheduled twice, \(doubleCompleted) results recorded twice, \(missing) missing")
+        }
+    }
+
+    /// `PRAGMA integrity_check` on the file, through its own connection.
+    static func integrityCheck(path: String) -> String {
+        var db: OpaquePointer?
+        guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, nil) == SQLITE_OK, let db else {
+            return "cannot open \(path)"
+        }
+        defer { sqlite3_close(db) }
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &statement, nil) == SQLITE_OK, let statement else {
+            return String(cString: sqlite3_errmsg(db))
+        }
+        defer { sqlite3_finalize(statement) }
+        var lines: [String] = []
+        while sqlite3_step(statement) == SQLITE_ROW {
+            if let text = sqlite3_column_text(statement, 0) { lines.append(String(cString: text)) }
+        }
+        return lines.joined(separator: "; ")
+    }
+}

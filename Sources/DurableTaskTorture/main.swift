@@ -1,0 +1,82 @@
+import DurableTask
+import DurableTaskSQLite
+import Foundation
+
+// DurableTaskTorture: fault injection against the SQLite backend. Parent modes spawn this same
+// executable in child modes and kill them with SIGKILL; then they check every promise in the database.
+//
+//   DurableTaskTorture crash     [--items 200] [--kills 20] [--seeds 1] [--seed 1] [--dir DIR]
+//   DurableTaskTorture competing [--processes 4] [--orchestrations 500] [--fanout 10] [--kill-every 2]
+//   DurableTaskTorture timers    [--timers 20] [--window 3]
+//
+// Each prints a one-line summary and a JSON line, and exits non-zero when a check fails.
+
+let arguments = Arguments(CommandLine.arguments.dropFirst())
+
+do {
+    switch arguments.mode {
+    case "crash": try await CrashTorture(arguments).run()
+    case "competing": try await CompetingTorture(arguments).run()
+    case "timers": try await TimerTorture(arguments).run()
+    case "child-fanout": try await ChildModes.fanOut(arguments)
+    case "child-worker": try await ChildModes.worker(arguments)
+    default:
+        print("usage: DurableTaskTorture crash|competing|timers [options] (see the comment at the top of main.swift)")
+        exit(2)
+    }
+} catch {
+    FileHandle.standardError.write(Data("DurableTaskTorture: \(error)\n".utf8))
+    exit(1)
+}
+
+/// `--key value` options after a mode word.
+struct Arguments {
+    let mode: String
+    private var values: [String: String] = [:]
+
+    init(_ words: ArraySlice<String>) {
+        mode = words.first ?? ""
+        var rest = Array(words.dropFirst())
+        while !rest.isEmpty {
+            let key = rest.removeFirst()
+            guard key.hasPrefix("--") else { continue }
+            if let value = rest.first, !value.hasPrefix("--") {
+                values[String(key.dropFirst(2))] = value
+                rest.removeFirst()
+            } else {
+                values[String(key.dropFirst(2))] = "true"
+            }
+        }
+    }
+
+    func string(_ key: String, _ fallback: String) -> String { values[key] ?? fallback }
+    func int(_ key: String, _ fallback: Int) -> Int { values[key].flatMap(Int.init) ?? fallback }
+    func double(_ key: String, _ fallback: Double) -> Double { values[key].flatMap(Double.init) ?? fallback }
+    func flag(_ key: String) -> Bool { values[key] == "true" }
+}
+
+/// Prints the human line and the JSON line every mode ends with.
+func report(_ summary: String, _ json: [String: Any], ok: Bool) {
+    print(summary)
+    if let data = try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]) {
+        print(String(decoding: data, as: UTF8.self))
+    }
+    if !ok { exit(1) }
+}
+
+/// A fresh directory for a run's database, ledger and logs.
+func runDirectory(_ arguments: Arguments, _ name: String) throws -> URL {
+    let base = arguments.string("dir", FileManager.default.temporaryDirectory.path)
+    let directory = URL(fileURLWithPath: base).appendingPathComponent("dt-torture-\(name)-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory
+}
+
+/// Worker settings for children: short leases so a killed child's work is taken over quickly, and a
+/// short poll so processes notice each other's work.
+func childWorkerOptions(_ arguments: Arguments) -> DurableTaskWorker.Options {
+    let lease = Duration.milliseconds(arguments.int("lease-ms", 1000))
+    return DurableTaskWorker.Options(maxConcurrentActivities: arguments.int("concurrency", 8),
+                                     orchestrationLockDuration: lease, activityLockDuration: lease,
+                                     pollInterval: .milliseconds(20))
+}
