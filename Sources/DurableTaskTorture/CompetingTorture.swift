@@ -76,13 +76,13 @@ struct CompetingTorture {
                + "\(verdict.completedMoreThanOnce) completed more than once, \(verdict.duplicateCompletions) duplicate completion events, "
                + "\(verdict.notCompleted) lost, \(verdict.wrongResults) wrong, \(busyErrors) busy errors, \(kills) kills, "
                + "\(fenced) late completions fenced (from workers stopped cleanly), \(executions - orchestrations * fanout) extra executions, "
-               + "integrity \(integrity), " + String(format: "%.1f s", seconds)
+               + "\(verdict.replayed) histories replayed with \(verdict.falsePositives) false nondeterminism reports, integrity \(integrity), " + String(format: "%.1f s", seconds)
                + (verdict.problems.isEmpty ? "" : "\nproblems: " + verdict.problems.joined(separator: "\n  ")),
                ["mode": "competing", "processes": processes, "orchestrations": orchestrations, "fanout": fanout,
                 "completed": orchestrations - verdict.notCompleted, "completed_more_than_once": verdict.completedMoreThanOnce,
                 "duplicate_completions": verdict.duplicateCompletions, "lost": verdict.notCompleted, "wrong_results": verdict.wrongResults,
                 "busy_errors": busyErrors, "kills": kills, "fenced": fenced, "extra_executions": executions - orchestrations * fanout,
-                "integrity": integrity, "seconds": seconds, "ok": ok],
+                "integrity": integrity, "histories_replayed": verdict.replayed, "replay_false_positives": verdict.falsePositives, "seconds": seconds, "ok": ok],
                ok: ok)
     }
 }

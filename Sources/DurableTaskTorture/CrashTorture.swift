@@ -74,13 +74,14 @@ struct CrashTorture {
         report("crash torture: \(seeds) seed(s) from \(firstSeed), \(items) activities, \(totalKills) kills, "
                + "\(verdict.wrongResults) wrong results, \(verdict.duplicateCompletions) duplicated and \(verdict.missingCompletions) lost completions, "
                + "\(verdict.completedMoreThanOnce) double completions, \(integrityFailures) integrity failures, "
+               + "\(verdict.replayed) histories replayed with \(verdict.falsePositives) false nondeterminism reports, "
                + "\(extraExecutions) extra activity executions (\(String(format: "%.2f", Double(extraExecutions) / Double(max(1, totalKills)))) per kill), "
                + String(format: "%.1f s", seconds) + (verdict.problems.isEmpty ? "" : "\nproblems: " + verdict.problems.joined(separator: "\n  ")),
                ["mode": "crash", "seeds": seeds, "first_seed": firstSeed, "items": items, "kills": totalKills,
                 "wrong_results": verdict.wrongResults, "not_completed": verdict.notCompleted,
                 "duplicate_completions": verdict.duplicateCompletions, "lost_completions": verdict.missingCompletions,
                 "duplicate_schedules": verdict.duplicateSchedules, "orchestration_completed_more_than_once": verdict.completedMoreThanOnce,
-                "integrity_failures": integrityFailures, "extra_executions": extraExecutions, "seconds": seconds, "ok": ok],
+                "integrity_failures": integrityFailures, "histories_replayed": verdict.replayed, "replay_false_positives": verdict.falsePositives, "extra_executions": extraExecutions, "seconds": seconds, "ok": ok],
                ok: ok)
     }
 }

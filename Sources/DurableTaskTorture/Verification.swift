@@ -11,11 +11,15 @@ struct Verdict {
     var missingCompletions = 0
     var duplicateSchedules = 0
     var completedMoreThanOnce = 0
+    /// Histories replayed through the engine against the unchanged orchestrator.
+    var replayed = 0
+    /// Replays that reported nondeterminism or a different result: must stay 0.
+    var falsePositives = 0
     var problems: [String] = []
 
     var isClean: Bool {
         wrongResults == 0 && notCompleted == 0 && duplicateCompletions == 0 && missingCompletions == 0
-            && duplicateSchedules == 0 && completedMoreThanOnce == 0
+            && duplicateSchedules == 0 && completedMoreThanOnce == 0 && falsePositives == 0
     }
 
     mutating func problem(_ text: String) {
@@ -58,6 +62,14 @@ enum Verification {
         if executionCompleted != 1 {
             verdict.completedMoreThanOnce += 1
             verdict.problem("\(instanceID): executionCompleted appears \(executionCompleted) times")
+        }
+        // The unchanged code must replay the recorded history to the same result, with no false alarm.
+        let replay = OrchestrationContext.execute(instanceID: instanceID, orchestrators: [OrchestratorEntry(TortureFanOut())],
+                                                  oldEvents: history, newEvents: [], now: Date())
+        verdict.replayed += 1
+        if replay.status != .completed || replay.output != metadata.output || !replay.activities.isEmpty {
+            verdict.falsePositives += 1
+            verdict.problem("\(instanceID): replay against unchanged code gave \(replay.status) \(replay.failure?.message ?? "")")
         }
         if doubleScheduled + doubleCompleted + missing > 0 {
             verdict.problem("\(instanceID): \(doubleScheduled) tasks scheduled twice, \(doubleCompleted) results recorded twice, \(missing) missing")
