@@ -21,19 +21,20 @@ public final class InMemoryBackend: Backend {
         var visibleAt: Date?
     }
 
-    private struct InstanceRecord {
+    /// A class, so that appending to a long history mutates it in place: a struct copied out of the
+    /// dictionary would copy the whole history on every episode (O(N²) over a fan-out).
+    private final class InstanceRecord {
         var metadata: OrchestrationMetadata
         var history: [HistoryEvent] = []
         var inbox: [InboxEntry] = []
         var lease: Lease?
         var dequeueCount = 0
+
+        init(metadata: OrchestrationMetadata) {
+            self.metadata = metadata
+        }
     }
 
-    private struct ActivityKey: Hashable {
-        var instanceID: String
-        var executionID: String
-        var taskID: Int
-    }
 
     private struct ActivityRecord {
         var item: ActivityWorkItem
@@ -43,9 +44,12 @@ public final class InMemoryBackend: Backend {
 
     private struct State {
         var instances: [String: InstanceRecord] = [:]
-        var activities: [ActivityKey: ActivityRecord] = [:]
+        /// Activity work items by receipt (a sequence number): integer keys keep the hot path cheap.
+        var activities: [Int64: ActivityRecord] = [:]
+        var nextActivityReceipt: Int64 = 1
+        var nextToken: UInt64 = 0
         /// Activities ready to lease, in order; entries may be stale (completed or leased) and are skipped.
-        var activityQueue: [ActivityKey] = []
+        var activityQueue: [Int64] = []
         var activityQueueHead = 0
         /// Instances that may have visible inbox events; entries may be stale and are re-checked.
         var readyInstances: [String] = []
@@ -114,6 +118,12 @@ public final class InMemoryBackend: Backend {
         }
     }
 
+    /// Lease tokens only need to be unique within this backend; a counter is far cheaper than a UUID.
+    private static func newToken(_ state: inout State) -> String {
+        state.nextToken += 1
+        return String(state.nextToken)
+    }
+
     private static func markReady(_ instanceID: String, in state: inout State) {
         if state.readySet.insert(instanceID).inserted {
             state.readyInstances.append(instanceID)
@@ -152,11 +162,11 @@ public final class InMemoryBackend: Backend {
                     state.readyInstances.removeFirst(state.readyHead)
                     state.readyHead = 0
                 }
-                guard var record = state.instances[instanceID] else { continue }
+                guard let record = state.instances[instanceID] else { continue }
                 if let lease = record.lease, lease.expires > now { continue }
                 let visible = record.inbox.filter { $0.visibleAt.map { $0 <= now } ?? true }
                 guard let last = visible.last else { continue }
-                let token = UUID().uuidString
+                let token = Self.newToken(&state)
                 record.lease = Lease(owner: owner, token: token, expires: now.addingTimeInterval(lockDuration.timeInterval), leasedAt: now)
                 record.dequeueCount += 1
                 let item = OrchestrationWorkItem(
@@ -208,7 +218,7 @@ public final class InMemoryBackend: Backend {
     public func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws {
         let now = clock.now()
         try state.withLock { state in
-            guard var record = state.instances[item.instanceID], let lease = record.lease,
+            guard let record = state.instances[item.instanceID], let lease = record.lease,
                   lease.token == item.lockToken else {
                 throw DurableTaskError(.workItemLockLost,
                                        "the lease on instance '\(item.instanceID)' was lost; the episode was not committed")
@@ -240,7 +250,6 @@ public final class InMemoryBackend: Backend {
                 for event in carryover {
                     Self.enqueue(event, visibleAt: nil, for: item.instanceID, now: now, in: &state)
                 }
-                record = state.instances[item.instanceID] ?? record
             } else {
                 record.history.append(contentsOf: result.newHistory)
                 record.metadata.output = result.output
@@ -254,10 +263,11 @@ public final class InMemoryBackend: Backend {
             if !record.inbox.isEmpty { Self.markReady(item.instanceID, in: &state) }
 
             for request in result.activities {
-                let key = ActivityKey(instanceID: item.instanceID, executionID: item.executionID, taskID: request.taskID)
+                let key = state.nextActivityReceipt
+                state.nextActivityReceipt += 1
                 let work = ActivityWorkItem(instanceID: item.instanceID, executionID: item.executionID,
                                             taskID: request.taskID, name: request.name, input: request.input,
-                                            lockToken: "", dequeueCount: 0)
+                                            lockToken: "", dequeueCount: 0, receipt: key)
                 state.activities[key] = ActivityRecord(item: work)
                 state.activityQueue.append(key)
             }
@@ -288,13 +298,13 @@ public final class InMemoryBackend: Backend {
     public func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration) async throws {
         let now = clock.now()
         try state.withLock { state in
-            guard var record = state.instances[item.instanceID], let lease = record.lease,
+            guard let record = state.instances[item.instanceID], let lease = record.lease,
                   lease.token == item.lockToken else {
                 throw DurableTaskError(.workItemLockLost, "the lease on instance '\(item.instanceID)' was lost")
             }
             if delay > .zero {
                 // Keep it leased, by nobody, until the delay is over: the back-off of a failing item.
-                record.lease = Lease(owner: "", token: UUID().uuidString, expires: now.addingTimeInterval(delay.timeInterval))
+                record.lease = Lease(owner: "", token: Self.newToken(&state), expires: now.addingTimeInterval(delay.timeInterval))
                 state.instances[item.instanceID] = record
                 let due = now.addingTimeInterval(delay.timeInterval)
                 let index = state.delayed.firstIndex { $0.due > due } ?? state.delayed.endIndex
@@ -327,7 +337,7 @@ public final class InMemoryBackend: Backend {
                     state.activityQueue.append(key)
                     continue
                 }
-                let token = UUID().uuidString
+                let token = Self.newToken(&state)
                 record.lease = Lease(owner: owner, token: token, expires: expires)
                 record.item.lockToken = token
                 record.item.dequeueCount += 1
@@ -348,7 +358,7 @@ public final class InMemoryBackend: Backend {
         let accepted = state.withLock { state -> [Bool] in
             completions.map { completion in
                 let item = completion.item
-                let key = ActivityKey(instanceID: item.instanceID, executionID: item.executionID, taskID: item.taskID)
+                let key = item.receipt
                 guard let record = state.activities[key], let lease = record.lease, lease.token == item.lockToken else {
                     return false
                 }
@@ -368,7 +378,7 @@ public final class InMemoryBackend: Backend {
     public func abandonActivityWorkItem(_ item: ActivityWorkItem, delay: Duration) async throws {
         let now = clock.now()
         state.withLock { state in
-            let key = ActivityKey(instanceID: item.instanceID, executionID: item.executionID, taskID: item.taskID)
+            let key = item.receipt
             guard var record = state.activities[key], record.lease?.token == item.lockToken else { return }
             record.lease = nil
             record.visibleAt = delay > .zero ? now.addingTimeInterval(delay.timeInterval) : nil
@@ -383,7 +393,7 @@ public final class InMemoryBackend: Backend {
         let expires = clock.now().addingTimeInterval(lockDuration.timeInterval)
         return state.withLock { state in
             items.map { item in
-                let key = ActivityKey(instanceID: item.instanceID, executionID: item.executionID, taskID: item.taskID)
+                let key = item.receipt
                 guard var record = state.activities[key], record.lease?.token == item.lockToken else { return false }
                 record.lease?.expires = expires
                 state.activities[key] = record

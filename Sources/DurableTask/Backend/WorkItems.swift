@@ -70,10 +70,13 @@ public struct ActivityWorkItem: Sendable {
     public var lockToken: String
     /// How many times the item has been leased before (1 on the first run).
     public var dequeueCount: Int
+    /// Backend bookkeeping: the item's key in the backend's store (a row ID), so completing it needs
+    /// no lookup by strings.
+    public var receipt: Int64
 
     /// Creates a work item.
     public init(instanceID: String, executionID: String, taskID: Int, name: String, input: Payload?,
-                lockToken: String, dequeueCount: Int) {
+                lockToken: String, dequeueCount: Int, receipt: Int64 = 0) {
         self.instanceID = instanceID
         self.executionID = executionID
         self.taskID = taskID
@@ -81,6 +84,7 @@ public struct ActivityWorkItem: Sendable {
         self.input = input
         self.lockToken = lockToken
         self.dequeueCount = dequeueCount
+        self.receipt = receipt
     }
 }
 

@@ -41,17 +41,20 @@ public struct HistoryEvent: Sendable, Codable, Equatable, CustomStringConvertibl
     }
 
     /// The kinds of history events, as in the Durable Task family.
+    ///
+    /// The rare, large cases are `indirect` so the frequent ones (`taskScheduled`, `taskCompleted`) stay
+    /// small: a fan-out of 100,000 keeps 200,000 of them in memory.
     public enum Kind: Sendable, Codable, Equatable {
         /// An episode began; its timestamp is the orchestrator's `currentDate` for that episode.
         case orchestratorStarted
         /// The instance (or a new generation after continue-as-new) started.
-        case executionStarted(name: String, executionID: String, input: Payload?, parent: ParentInstance?, scheduledStart: Date?)
+        indirect case executionStarted(name: String, executionID: String, input: Payload?, parent: ParentInstance?, scheduledStart: Date?)
         /// An activity was scheduled.
         case taskScheduled(name: String, input: Payload?)
         /// An activity completed.
         case taskCompleted(scheduledID: Int, result: Payload?)
         /// An activity failed (after it threw, or could not run).
-        case taskFailed(scheduledID: Int, failure: FailureDetails)
+        indirect case taskFailed(scheduledID: Int, failure: FailureDetails)
         /// A durable timer was created.
         case timerCreated(fireAt: Date)
         /// A durable timer fired.
@@ -59,23 +62,23 @@ public struct HistoryEvent: Sendable, Codable, Equatable, CustomStringConvertibl
         /// An external event was delivered to the instance.
         case eventRaised(name: String, input: Payload?)
         /// The orchestrator sent an event to another instance.
-        case eventSent(targetInstanceID: String, name: String, input: Payload?)
+        indirect case eventSent(targetInstanceID: String, name: String, input: Payload?)
         /// A sub-orchestration was created.
-        case subOrchestrationCreated(name: String, instanceID: String, input: Payload?)
+        indirect case subOrchestrationCreated(name: String, instanceID: String, input: Payload?)
         /// A sub-orchestration completed.
         case subOrchestrationCompleted(scheduledID: Int, result: Payload?)
         /// A sub-orchestration failed.
-        case subOrchestrationFailed(scheduledID: Int, failure: FailureDetails)
+        indirect case subOrchestrationFailed(scheduledID: Int, failure: FailureDetails)
         /// The instance was suspended by a client.
         case executionSuspended(reason: String?)
         /// The instance was resumed by a client.
         case executionResumed(reason: String?)
         /// The instance was terminated by a client.
-        case executionTerminated(reason: String?, recurse: Bool)
+        indirect case executionTerminated(reason: String?, recurse: Bool)
         /// The orchestrator called continue-as-new; the next generation starts with this input.
         case continuedAsNew(input: Payload?)
         /// The orchestration finished.
-        case executionCompleted(status: OrchestrationStatus, result: Payload?, failure: FailureDetails?)
+        indirect case executionCompleted(status: OrchestrationStatus, result: Payload?, failure: FailureDetails?)
         /// An episode ended.
         case orchestratorCompleted
     }

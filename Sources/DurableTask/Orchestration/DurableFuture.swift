@@ -5,11 +5,9 @@
 /// Futures belong to the orchestration that created them: await them only inside its `run`.
 public struct DurableFuture<Value: Sendable>: DurableAwaitable {
     let slot: TaskSlot
-    let decode: @Sendable (Payload?) throws -> Value
 
-    init(slot: TaskSlot, decode: @escaping @Sendable (Payload?) throws -> Value) {
+    init(slot: TaskSlot) {
         self.slot = slot
-        self.decode = decode
     }
 
     /// The result: returns the value, or throws ``TaskFailedError`` (or the scheduling error, such as
@@ -27,9 +25,20 @@ public struct DurableFuture<Value: Sendable>: DurableAwaitable {
     /// The opaque handle used by ``OrchestrationContext/whenAny(_:)-(DurableAwaitable...)``.
     public var handle: DurableHandle { DurableHandle(slot: slot) }
 
+    /// Decodes the outcome. The value type is inspected at run time instead of storing a decoding
+    /// closure per future: a fan-out creates one future per item, and each closure is an allocation.
     func result() throws -> Value {
         switch slot.outcome {
-        case .success(let payload): return try decode(payload)
+        case .success(let payload):
+            if Value.self == Void.self, let void = () as? Value { return void }
+            guard let decodable = Value.self as? any Decodable.Type else {
+                throw DurableTaskError(.payloadInvalid, "the result of \(slot.name) cannot be decoded as \(Value.self)")
+            }
+            let value = try PayloadCodec.decode(decodable, from: payload, what: "result of \(slot.name)")
+            guard let typed = value as? Value else {
+                throw DurableTaskError(.payloadInvalid, "the result of \(slot.name) is not a \(Value.self)")
+            }
+            return typed
         case .failure(let error): throw error
         case nil: throw CancellationError()
         }
@@ -60,6 +69,10 @@ final class TaskSlot: @unchecked Sendable { // Safe: accessed only while the own
     /// Position in completion order, which comes from history and so is the same on every replay.
     var completionIndex = -1
     var waiters: [UnsafeContinuation<Void, Never>] = []
+    /// The composite (`whenAll`/`whenAny`) waiting on this slot: a field rather than an observer closure,
+    /// because a fan-out has one per item and the closure and array would be two allocations each.
+    var composite: CompositeWaiter?
+    /// Further composites and callbacks (retries, event timeouts).
     var observers: [() -> Void] = []
 
     init(sequence: Int, name: String, engine: OrchestrationContext) {
@@ -77,6 +90,15 @@ final class TaskSlot: @unchecked Sendable { // Safe: accessed only while the own
         }
     }
 
+    /// Registers a composite to be told when this slot resolves.
+    func observe(_ waiter: CompositeWaiter) {
+        if composite == nil {
+            composite = waiter
+        } else {
+            observers.append { waiter.childResolved() }
+        }
+    }
+
     /// Records the outcome and wakes waiters and composites (once).
     func resolve(_ result: Result<Payload?, any Error>) {
         guard outcome == nil else { return }
@@ -87,6 +109,10 @@ final class TaskSlot: @unchecked Sendable { // Safe: accessed only while the own
         waiters = []
         engine.waitingCount -= waiting.count
         for waiter in waiting { waiter.resume() }
+        if let composite {
+            self.composite = nil
+            composite.childResolved()
+        }
         let observing = observers
         observers = []
         for observer in observing { observer() }

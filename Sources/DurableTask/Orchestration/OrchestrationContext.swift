@@ -58,6 +58,7 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
     var tornDown = false
     var terminateChildren = false
     var nonDeterminismDetected = false
+    var typeNames: [ObjectIdentifier: String] = [:]
     /// Events applied since the instance was created in this process (old and new): the replay counter.
     package internal(set) var eventsApplied = 0
     /// History events this runtime has applied or committed; validates the cache against the backend.
@@ -100,7 +101,17 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
     ///   - input: the input, encoded once here.
     ///   - retry: retry failed attempts on durable timers.
     public func callActivity<A: Activity>(_ activity: A.Type, input: A.Input, retry: RetryPolicy? = nil) -> DurableFuture<A.Output> {
-        callActivity(A.name, input: input, returning: A.Output.self, retry: retry)
+        callActivity(typeName(A.self) { A.name }, input: input, returning: A.Output.self, retry: retry)
+    }
+
+    /// `static var name` defaults to `String(describing:)`, which costs more than the rest of a schedule
+    /// call; a fan-out asks for the same name N times, so remember it per type.
+    private func typeName(_ type: Any.Type, _ compute: () -> String) -> String {
+        let key = ObjectIdentifier(type)
+        if let name = typeNames[key] { return name }
+        let name = compute()
+        typeNames[key] = name
+        return name
     }
 
     /// Schedules an activity by name.
@@ -113,6 +124,10 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
         } catch {
             return failedFuture(name: name, error: error)
         }
+        guard let retry else {
+            let slot = schedule(.scheduleActivity(name: name, input: payload), name: name)
+            return DurableFuture(slot: slot)
+        }
         return withRetry(retry, name: name) {
             self.schedule(.scheduleActivity(name: name, input: payload), name: name)
         }
@@ -124,7 +139,7 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
     /// - Parameter instanceID: the child's ID; by default derived from this instance's ID and the sequence number.
     public func callSubOrchestrator<O: Orchestrator>(_ orchestrator: O.Type, input: O.Input, instanceID: String? = nil,
                                                      retry: RetryPolicy? = nil) -> DurableFuture<O.Output> {
-        callSubOrchestrator(O.name, input: input, returning: O.Output.self, instanceID: instanceID, retry: retry)
+        callSubOrchestrator(typeName(O.self) { O.name }, input: input, returning: O.Output.self, instanceID: instanceID, retry: retry)
     }
 
     /// Starts a sub-orchestration by name.
@@ -154,7 +169,7 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
     /// Creates a durable timer that fires at `fireAt` (never earlier), surviving restarts.
     public func createTimer(fireAt: Date) -> DurableFuture<Void> {
         let slot = schedule(.createTimer(fireAt: fireAt), name: "timer")
-        return DurableFuture(slot: slot) { _ in () }
+        return DurableFuture(slot: slot)
     }
 
     /// Creates a durable timer that fires `delay` after ``currentDate``.
@@ -171,9 +186,7 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
     public func waitForExternalEvent<T: Decodable & Sendable>(_ name: String, as type: T.Type = T.self,
                                                               timeout: Duration? = nil) -> DurableFuture<T> {
         let slot = TaskSlot(sequence: -1, name: "event '\(name)'", engine: self)
-        let future = DurableFuture<T>(slot: slot) { payload in
-            try PayloadCodec.decode(T.self, from: payload, what: "event '\(name)'")
-        }
+        let future = DurableFuture<T>(slot: slot)
         if var buffered = receivedEvents[name], !buffered.isEmpty {
             let payload = buffered.removeFirst()
             receivedEvents[name] = buffered.isEmpty ? nil : buffered
@@ -249,7 +262,7 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
                 let composite = CompositeWaiter(remaining: 1, engine: self)
                 composite.continuation = continuation
                 waitingCount += 1
-                for slot in slots { slot.observers.append { composite.childResolved() } }
+                for slot in slots { slot.observe(composite) }
             }
         }
         var best = 0
@@ -276,7 +289,7 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
             let composite = CompositeWaiter(remaining: open.count, engine: self)
             composite.continuation = continuation
             waitingCount += 1
-            for slot in open { slot.observers.append { composite.childResolved() } }
+            for slot in open { slot.observe(composite) }
         }
     }
 }

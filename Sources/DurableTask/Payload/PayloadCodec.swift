@@ -44,14 +44,11 @@ package enum PayloadCodec {
     }
 
     private static func fastEncode<T: Encodable>(_ value: T) -> Data? {
-        switch value {
-        case let v as Int: return Data(String(v).utf8)
-        case let v as Bool: return Data((v ? "true" : "false").utf8)
-        case let v as String: return encodeString(v)
-        case let v as Double where v.isFinite && v == v.rounded() && abs(v) < 1e15:
-            return Data(String(Int64(v)).utf8)
-        default: return nil
-        }
+        // Type comparisons plus a bit cast are much cheaper than `as?` casts on a generic value.
+        if T.self == Int.self { return Data(String(unsafeBitCast(value, to: Int.self)).utf8) }
+        if T.self == String.self { return encodeString(unsafeBitCast(value, to: String.self)) }
+        if T.self == Bool.self { return Data((unsafeBitCast(value, to: Bool.self) ? "true" : "false").utf8) }
+        return nil
     }
 
     private static func encodeString(_ s: String) -> Data {
@@ -79,22 +76,31 @@ package enum PayloadCodec {
     private static func fastDecode<T: Decodable>(_ type: T.Type, _ data: Data) -> T? {
         if T.self == Int.self {
             guard data.count < 20, !data.isEmpty else { return nil }
-            var value = 0
-            var negative = false
-            for (i, byte) in data.enumerated() {
-                if i == 0 && byte == UInt8(ascii: "-") { negative = true; continue }
-                guard byte >= 48 && byte <= 57 else { return nil }
-                value = value * 10 + Int(byte - 48)
+            let parsed: Int? = data.withUnsafeBytes { bytes in
+                var value = 0
+                var index = 0
+                let negative = bytes[0] == UInt8(ascii: "-")
+                if negative { index = 1 }
+                guard index < bytes.count else { return nil }
+                while index < bytes.count {
+                    let byte = bytes[index]
+                    guard byte >= 48 && byte <= 57 else { return nil }
+                    value = value * 10 + Int(byte - 48)
+                    index += 1
+                }
+                return negative ? -value : value
             }
-            if negative && data.count == 1 { return nil }
-            return (negative ? -value : value) as? T
+            return parsed as? T
         }
         if T.self == String.self {
             guard data.count >= 2, data.first == UInt8(ascii: "\""), data.last == UInt8(ascii: "\"") else { return nil }
-            let inner = data.dropFirst().dropLast()
-            // Escapes need a real JSON parser; plain strings (the common case) are copied as is.
-            if inner.contains(UInt8(ascii: "\\")) || inner.contains(where: { $0 < 0x20 }) { return nil }
-            return String(decoding: inner, as: UTF8.self) as? T
+            let parsed: String? = data.withUnsafeBytes { bytes in
+                let inner = UnsafeRawBufferPointer(rebasing: bytes[1..<(bytes.count - 1)])
+                // Escapes need a real JSON parser; plain strings (the common case) are copied as is.
+                if inner.contains(where: { $0 == UInt8(ascii: "\\") || $0 < 0x20 }) { return nil }
+                return String(decoding: inner, as: UTF8.self)
+            }
+            return parsed as? T
         }
         if T.self == Bool.self {
             if data.elementsEqual("true".utf8) { return true as? T }

@@ -25,17 +25,14 @@ extension OrchestrationContext {
     func failedFuture<T>(name: String, error: any Error) -> DurableFuture<T> {
         let slot = TaskSlot(sequence: -1, name: name, engine: self)
         slot.resolve(.failure(error))
-        return DurableFuture(slot: slot) { _ in throw error }
+        return DurableFuture(slot: slot)
     }
 
     /// Runs `attempt` once, or under a retry policy: failed attempts are retried after durable timers,
     /// driven by slot callbacks so the retries are as deterministic as the rest of the orchestration.
     func withRetry<T: Decodable & Sendable>(_ policy: RetryPolicy?, name: String, attempt makeAttempt: @escaping () -> TaskSlot) -> DurableFuture<T> {
-        let decode: @Sendable (Payload?) throws -> T = { payload in
-            try PayloadCodec.decode(T.self, from: payload, what: "result of '\(name)'")
-        }
         guard let policy, policy.maxAttempts > 1 else {
-            return DurableFuture(slot: makeAttempt(), decode: decode)
+            return DurableFuture(slot: makeAttempt())
         }
         let outer = TaskSlot(sequence: -1, name: name, engine: self)
         let startedAt = currentDate
@@ -69,7 +66,7 @@ extension OrchestrationContext {
             if slot.outcome != nil { onResolved() } else { slot.observers.append(onResolved) }
         }
         run()
-        return DurableFuture(slot: outer, decode: decode)
+        return DurableFuture(slot: outer)
     }
 
     var isTornDown: Bool { tornDown }

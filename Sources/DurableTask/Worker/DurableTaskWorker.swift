@@ -217,9 +217,9 @@ public final class DurableTaskWorker: Sendable {
 
     private func process(_ item: OrchestrationWorkItem, resolve: @escaping @Sendable (String) -> OrchestratorEntry?,
                          engineOptions: EngineOptions, cache: OrchestrationCache) async {
-        var context = cache.take(item.instanceID)
+        var context = await cache.checkOut(item.instanceID)
         if let cached = context, cached.historyLength != item.historyLength || cached.executionID != item.executionID {
-            // Another worker advanced the instance (or it was restarted): the cached state is stale.
+            // Another worker advanced the instance (or it continued as new): the cached state is stale.
             cached.tearDown()
             context = nil
         }
@@ -236,6 +236,7 @@ public final class DurableTaskWorker: Sendable {
             }
             result = runtime.runEpisode(newEvents: item.newEvents, now: backend.clock.now())
         } catch {
+            cache.release(item.instanceID)
             await handleUnprocessable(item, error: error)
             return
         }
@@ -246,11 +247,13 @@ public final class DurableTaskWorker: Sendable {
             runtime.historyLength = item.historyLength + result.newHistory.count
             if runtime.isFinished {
                 runtime.tearDown()
+                cache.release(item.instanceID)
             } else {
-                cache.put(runtime)
+                cache.checkIn(runtime)
             }
         } catch {
             runtime.tearDown()
+            cache.release(item.instanceID)
             if let error = error as? DurableTaskError, error.code == .workItemLockLost {
                 options.logHandler(.warning, "episode of instance '\(item.instanceID)' not committed: \(error.message)")
                 return

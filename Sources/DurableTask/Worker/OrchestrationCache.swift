@@ -2,9 +2,15 @@ import Synchronization
 
 /// Live orchestrations kept between episodes, so an episode applies only its new events instead of
 /// replaying the whole history. Bounded: the least recently used instance is torn down when full.
+///
+/// An instance is checked out for the length of an episode. The backend releases its lease when the
+/// episode commits, a moment before the instance is checked back in, so another dispatcher may lease
+/// the next work item in between: it waits for the check-in rather than replaying from history.
 final class OrchestrationCache: Sendable {
     private struct State {
         var entries: [String: (context: OrchestrationContext, tick: UInt64)] = [:]
+        var checkedOut: Set<String> = []
+        var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
         var tick: UInt64 = 0
     }
     private let state = Mutex(State())
@@ -12,26 +18,58 @@ final class OrchestrationCache: Sendable {
 
     init(capacity: Int) { self.capacity = capacity }
 
-    /// Removes and returns the cached instance, so only one episode at a time can use it.
-    func take(_ instanceID: String) -> OrchestrationContext? {
-        state.withLock { $0.entries.removeValue(forKey: instanceID)?.context }
+    /// Checks out the cached instance (or nothing, when it is not cached), waiting while another episode
+    /// has it checked out. Every checkout must be followed by `checkIn` or `release`.
+    func checkOut(_ instanceID: String) async -> OrchestrationContext? {
+        while true {
+            let (busy, context) = state.withLock { state -> (Bool, OrchestrationContext?) in
+                if state.checkedOut.contains(instanceID) { return (true, nil) }
+                state.checkedOut.insert(instanceID)
+                return (false, state.entries.removeValue(forKey: instanceID)?.context)
+            }
+            if !busy { return context }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let stillBusy = state.withLock { state -> Bool in
+                    guard state.checkedOut.contains(instanceID) else { return false }
+                    state.waiters[instanceID, default: []].append(continuation)
+                    return true
+                }
+                if !stillBusy { continuation.resume() }
+            }
+        }
     }
 
-    /// Caches an instance after a committed episode.
-    func put(_ context: OrchestrationContext) {
-        guard capacity > 0 else {
-            context.tearDown()
-            return
-        }
-        let evicted = state.withLock { state -> OrchestrationContext? in
+    /// Returns an instance after a committed episode, keeping it for the next one.
+    func checkIn(_ context: OrchestrationContext) {
+        var torn: [OrchestrationContext] = []
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.tick += 1
-            state.entries[context.instanceID] = (context, state.tick)
-            guard state.entries.count > capacity,
-                  let oldest = state.entries.min(by: { $0.value.tick < $1.value.tick }) else { return nil }
-            state.entries[oldest.key] = nil
-            return oldest.value.context
+            if capacity > 0 {
+                if let previous = state.entries.updateValue((context, state.tick), forKey: context.instanceID), previous.context !== context {
+                    torn.append(previous.context)
+                }
+                if state.entries.count > capacity, let oldest = state.entries.min(by: { $0.value.tick < $1.value.tick }) {
+                    state.entries[oldest.key] = nil
+                    torn.append(oldest.value.context)
+                }
+            } else {
+                torn.append(context)
+            }
+            return finish(context.instanceID, in: &state)
         }
-        evicted?.tearDown()
+        for context in torn { context.tearDown() }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Ends a checkout without caching anything (the episode failed or the instance finished).
+    func release(_ instanceID: String) {
+        let waiters = state.withLock { finish(instanceID, in: &$0) }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func finish(_ instanceID: String, in state: inout State) -> [CheckedContinuation<Void, Never>] {
+        state.checkedOut.remove(instanceID)
+        return state.waiters.removeValue(forKey: instanceID) ?? []
     }
 
     /// Tears down every cached instance (worker shutdown).
