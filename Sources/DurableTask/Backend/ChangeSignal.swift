@@ -2,37 +2,43 @@ import Synchronization
 
 /// An in-process wake-up: waiters suspend until `notify()` or a timeout, and a generation counter
 /// makes "look for work, then wait" free of lost wake-ups.
+///
+/// `notify()` is on hot paths (every activity result), so it takes the lock only when someone waits:
+/// the generation and the waiter count are atomics, ordered so that either a waiter sees the new
+/// generation or the notifier sees the waiter.
 package final class ChangeSignal: Sendable {
-    private struct State {
-        var generation: UInt64 = 0
-        var nextWaiterID: UInt64 = 0
-        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    private struct Waiters {
+        var nextID: UInt64 = 0
+        var continuations: [UInt64: CheckedContinuation<Void, Never>] = [:]
     }
-    private let state = Mutex(State())
+    private let waiters = Mutex(Waiters())
+    private let currentGeneration = Atomic<UInt64>(0)
+    private let waiterCount = Atomic<Int>(0)
 
     package init() {}
 
     /// The current generation; it increases on every `notify()`.
-    package var generation: UInt64 { state.withLock { $0.generation } }
+    package var generation: UInt64 { currentGeneration.load(ordering: .sequentiallyConsistent) }
 
     /// Wakes every waiter.
     package func notify() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.generation &+= 1
-            defer { state.waiters.removeAll(keepingCapacity: true) }
-            return Array(state.waiters.values)
+        currentGeneration.add(1, ordering: .sequentiallyConsistent)
+        guard waiterCount.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        let woken = waiters.withLock { state -> [CheckedContinuation<Void, Never>] in
+            defer { state.continuations.removeAll(keepingCapacity: true) }
+            waiterCount.subtract(state.continuations.count, ordering: .sequentiallyConsistent)
+            return Array(state.continuations.values)
         }
-        for waiter in waiters { waiter.resume() }
+        for waiter in woken { waiter.resume() }
     }
 
     /// Returns when `notify()` is called after `generation` was read, or after `timeout`.
     package func wait(since generation: UInt64, timeout: Duration) async {
-        let id: UInt64? = state.withLock { state in
-            if state.generation != generation { return nil }
-            state.nextWaiterID &+= 1
-            return state.nextWaiterID
+        guard self.generation == generation else { return }
+        let id = waiters.withLock { state -> UInt64 in
+            state.nextID &+= 1
+            return state.nextID
         }
-        guard let id else { return }
         var timer: Task<Void, Never>?
         await withTaskCancellationHandler {
             await waitRegistered(id: id, generation: generation, timeout: timeout, timer: &timer)
@@ -45,9 +51,15 @@ package final class ChangeSignal: Sendable {
     private func waitRegistered(id: UInt64, generation: UInt64, timeout: Duration, timer: inout Task<Void, Never>?) async {
         if Task.isCancelled { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let registered = state.withLock { state -> Bool in
-                if state.generation != generation { return false }
-                state.waiters[id] = continuation
+            let registered = waiters.withLock { state -> Bool in
+                waiterCount.add(1, ordering: .sequentiallyConsistent)
+                // Checked after announcing the waiter: a notify that raced us either sees the count or
+                // has already moved the generation on.
+                if currentGeneration.load(ordering: .sequentiallyConsistent) != generation {
+                    waiterCount.subtract(1, ordering: .sequentiallyConsistent)
+                    return false
+                }
+                state.continuations[id] = continuation
                 return true
             }
             guard registered else {
@@ -65,7 +77,11 @@ package final class ChangeSignal: Sendable {
     }
 
     private func expire(_ id: UInt64) {
-        let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+        let waiter = waiters.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard let waiter = state.continuations.removeValue(forKey: id) else { return nil }
+            waiterCount.subtract(1, ordering: .sequentiallyConsistent)
+            return waiter
+        }
         waiter?.resume()
     }
 }

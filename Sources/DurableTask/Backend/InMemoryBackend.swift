@@ -36,16 +36,21 @@ public final class InMemoryBackend: Backend {
     }
 
 
-    private struct ActivityRecord {
+    /// A class, so leasing and renewing mutate it in place and the map holds one pointer per item.
+    private final class ActivityRecord {
         var item: ActivityWorkItem
         var lease: Lease?
         var visibleAt: Date?
+
+        init(item: ActivityWorkItem) {
+            self.item = item
+        }
     }
 
     private struct State {
         var instances: [String: InstanceRecord] = [:]
         /// Activity work items by receipt (a sequence number): integer keys keep the hot path cheap.
-        var activities: [Int64: ActivityRecord] = [:]
+        var activities = SequenceMap<ActivityRecord>()
         var nextActivityReceipt: Int64 = 1
         var nextToken: UInt64 = 0
         /// Activities ready to lease, in order; entries may be stale (completed or leased) and are skipped.
@@ -198,9 +203,9 @@ public final class InMemoryBackend: Backend {
         for (id, record) in state.instances where record.lease.map({ $0.expires <= now }) ?? false && !record.inbox.isEmpty {
             markReady(id, in: &state)
         }
-        for (key, record) in state.activities where record.lease.map({ $0.expires <= now }) ?? false {
-            state.activities[key]?.lease = nil
-            state.activityQueue.append(key)
+        for (key, record) in state.activities.entries where record.lease.map({ $0.expires <= now }) ?? false {
+            record.lease = nil
+            state.activityQueue.append(Int64(key))
         }
     }
 
@@ -268,7 +273,7 @@ public final class InMemoryBackend: Backend {
                 let work = ActivityWorkItem(instanceID: item.instanceID, executionID: item.executionID,
                                             taskID: request.taskID, name: request.name, input: request.input,
                                             lockToken: "", dequeueCount: 0, receipt: key)
-                state.activities[key] = ActivityRecord(item: work)
+                state.activities[Int(key)] = ActivityRecord(item: work)
                 state.activityQueue.append(key)
             }
             for timer in result.timers {
@@ -332,7 +337,7 @@ public final class InMemoryBackend: Backend {
             while items.count < maxCount, state.activityQueueHead < state.activityQueue.count {
                 let key = state.activityQueue[state.activityQueueHead]
                 state.activityQueueHead += 1
-                guard var record = state.activities[key], record.lease == nil else { continue }
+                guard let record = state.activities[Int(key)], record.lease == nil else { continue }
                 if let visibleAt = record.visibleAt, visibleAt > now {
                     state.activityQueue.append(key)
                     continue
@@ -341,7 +346,6 @@ public final class InMemoryBackend: Backend {
                 record.lease = Lease(owner: owner, token: token, expires: expires)
                 record.item.lockToken = token
                 record.item.dequeueCount += 1
-                state.activities[key] = record
                 items.append(record.item)
             }
             if state.activityQueueHead > 4096, state.activityQueueHead * 2 > state.activityQueue.count {
@@ -359,10 +363,10 @@ public final class InMemoryBackend: Backend {
             completions.map { completion in
                 let item = completion.item
                 let key = item.receipt
-                guard let record = state.activities[key], let lease = record.lease, lease.token == item.lockToken else {
+                guard let record = state.activities[Int(key)], let lease = record.lease, lease.token == item.lockToken else {
                     return false
                 }
-                state.activities[key] = nil
+                state.activities[Int(key)] = nil
                 guard let instance = state.instances[item.instanceID],
                       instance.metadata.executionID == item.executionID,
                       !instance.metadata.status.isTerminal else { return false }
@@ -379,10 +383,9 @@ public final class InMemoryBackend: Backend {
         let now = clock.now()
         state.withLock { state in
             let key = item.receipt
-            guard var record = state.activities[key], record.lease?.token == item.lockToken else { return }
+            guard let record = state.activities[Int(key)], record.lease?.token == item.lockToken else { return }
             record.lease = nil
             record.visibleAt = delay > .zero ? now.addingTimeInterval(delay.timeInterval) : nil
-            state.activities[key] = record
             state.activityQueue.append(key)
         }
         activitySignal.notify()
@@ -394,9 +397,8 @@ public final class InMemoryBackend: Backend {
         return state.withLock { state in
             items.map { item in
                 let key = item.receipt
-                guard var record = state.activities[key], record.lease?.token == item.lockToken else { return false }
+                guard let record = state.activities[Int(key)], record.lease?.token == item.lockToken else { return false }
                 record.lease?.expires = expires
-                state.activities[key] = record
                 return true
             }
         }

@@ -41,10 +41,9 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
     /// orchestrator after a drain means it awaits something the engine does not know.
     var waitingCount = 0
     /// Actions the code took that history has not (yet) confirmed, by sequence number.
-    var pendingActions: [Int: OrchestratorAction] = [:]
-    var pendingActionOrder: [Int] = []
+    var pendingActions = SequenceMap<OrchestratorAction>()
     /// Unfinished slots by sequence number.
-    var openSlots: [Int: TaskSlot] = [:]
+    var openSlots = SequenceMap<TaskSlot>()
     var openSubOrchestrations: [Int: String] = [:]
     var receivedEvents: [String: [Payload?]] = [:]
     var receivedEventOrder: [String] = []

@@ -16,7 +16,6 @@ extension OrchestrationContext {
             return slot
         }
         pendingActions[sequence] = action
-        pendingActionOrder.append(sequence)
         openSlots[sequence] = slot
         return slot
     }
@@ -89,7 +88,7 @@ extension OrchestrationContext {
     package func runEpisode(newEvents: [HistoryEvent], now: Date) -> OrchestrationWorkItemResult {
         isReplaying = false
         var history: [HistoryEvent] = []
-        history.reserveCapacity(newEvents.count + pendingActionOrder.count + 3)
+        history.reserveCapacity(newEvents.count + pendingActions.count + 3)
         let episodeStart = HistoryEvent(timestamp: now, kind: .orchestratorStarted)
         history.append(episodeStart)
         apply(episodeStart)
@@ -115,13 +114,11 @@ extension OrchestrationContext {
         var result = OrchestrationWorkItemResult(status: .running)
         let finished = completion
         let isNonDeterministic = nonDeterminismDetected
-        for sequence in pendingActionOrder {
-            guard let action = pendingActions[sequence], !isNonDeterministic else { continue }
+        for (sequence, action) in pendingActions.entries where !isNonDeterministic {
             if case .continuedAsNew = finished, !isSendEvent(action) { continue }
             emit(action, sequence: sequence, now: now, into: &history, result: &result)
         }
-        pendingActions.removeAll(keepingCapacity: true)
-        pendingActionOrder.removeAll(keepingCapacity: true)
+        pendingActions.removeAll()
 
         result.customStatus = customStatus
         switch finished {
@@ -348,7 +345,7 @@ extension OrchestrationContext {
         guard !tornDown else { return }
         tornDown = true
         orchestratorTask?.cancel()
-        let slots = Array(openSlots.values)
+        let slots = openSlots.values
         openSlots.removeAll()
         for slot in slots { slot.resolve(.failure(CancellationError())) }
         let waiters = eventWaiters.values.flatMap { $0 }

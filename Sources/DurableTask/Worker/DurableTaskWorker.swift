@@ -453,7 +453,7 @@ final class CompletionBuffer: Sendable {
 /// The activities leased by this worker and not yet finished: for capacity and lease renewal.
 final class RunningActivities: Sendable {
     private struct Key: Hashable {
-        let instanceID: String
+        let receipt: Int64
         let taskID: Int
     }
     private struct State {
@@ -468,12 +468,12 @@ final class RunningActivities: Sendable {
     func add(_ n: Int) { state.withLock { $0.count += n } }
 
     func started(_ item: ActivityWorkItem) {
-        state.withLock { $0.items[Key(instanceID: item.instanceID, taskID: item.taskID)] = item }
+        state.withLock { $0.items[Key(receipt: item.receipt, taskID: item.taskID)] = item }
     }
 
     func finished(_ item: ActivityWorkItem) {
         state.withLock { state in
-            state.items[Key(instanceID: item.instanceID, taskID: item.taskID)] = nil
+            state.items[Key(receipt: item.receipt, taskID: item.taskID)] = nil
             state.count -= 1
         }
         freed.notify()
