@@ -323,7 +323,8 @@ public struct OrchestrationLogger: Sendable {
 
     /// Writes a message at `level`, unless replaying.
     public func log(_ level: LogLevel, _ message: @autoclosure () -> String) {
-        guard !context.isReplaying else { return }
+        // Also silent after teardown: code still unwinding with CancellationError is not real progress.
+        guard !context.isReplaying, !context.tornDown else { return }
         context.options.log(level, "[\(context.instanceID)] \(message())")
     }
 

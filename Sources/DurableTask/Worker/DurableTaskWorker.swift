@@ -332,6 +332,12 @@ public final class DurableTaskWorker: Sendable {
                 do {
                     let output = try await entry.run(context, item.input, options.maxPayloadBytes)
                     kind = .taskCompleted(scheduledID: item.taskID, result: output)
+                } catch is CancellationError where Task.isCancelled {
+                    // The worker is stopping: this is not the activity's failure. Hand the item back so
+                    // it runs again, here or in another worker.
+                    running.finished(item)
+                    try? await backend.abandonActivityWorkItem(item, delay: .zero)
+                    continue
                 } catch {
                     kind = .taskFailed(scheduledID: item.taskID, failure: FailureDetails(error: error))
                 }
