@@ -1,0 +1,299 @@
+import CSQLite
+import Foundation
+
+/// One libsqlite3 connection, used from one thread only (the ``DatabaseThread`` that owns it).
+///
+/// Deliberately not `Sendable`: the connection is opened with `SQLITE_OPEN_NOMUTEX`, so every call
+/// must come from the thread that owns it.
+final class Connection {
+    /// The raw handle; valid until `close()`.
+    private(set) var handle: OpaquePointer?
+    /// The path given at open, for error messages.
+    let path: String
+    /// Prepared statements kept for the connection's lifetime, keyed by SQL text.
+    private var cache: [String: Statement] = [:]
+
+    /// Opens (or creates) a database file.
+    /// - Parameter create: whether a missing file is created.
+    init(path: String, create: Bool = true) throws {
+        self.path = path
+        var flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX
+        if create { flags |= SQLITE_OPEN_CREATE }
+        if path.hasPrefix("file:") { flags |= SQLITE_OPEN_URI }
+        var db: OpaquePointer?
+        let code = sqlite3_open_v2(path, &db, flags, nil)
+        guard code == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            let extended = db.map { sqlite3_extended_errcode($0) } ?? code
+            sqlite3_close_v2(db)
+            throw SQLiteError(resultCode: code, extendedResultCode: extended,
+                              message: "cannot open database at \(path): \(message)")
+        }
+        handle = db
+        // Extended codes tell SQLITE_BUSY_SNAPSHOT and SQLITE_CORRUPT_* apart in errors.
+        sqlite3_extended_result_codes(db, 1)
+    }
+
+    deinit { close() }
+
+    /// Finalizes the cached statements and closes the handle. Idempotent.
+    func close() {
+        cache.removeAll()
+        if let handle {
+            sqlite3_close_v2(handle)
+            self.handle = nil
+        }
+    }
+
+    /// The error for the last failed call on this connection.
+    func lastError(_ code: Int32, sql: String?) -> SQLiteError {
+        guard let handle else { return SQLiteError(resultCode: SQLITE_MISUSE, message: "connection is closed", sql: sql) }
+        return SQLiteError(resultCode: code, extendedResultCode: sqlite3_extended_errcode(handle),
+                           message: String(cString: sqlite3_errmsg(handle)), sql: sql)
+    }
+
+    /// Runs one or more statements that return no rows we need (DDL, pragmas, BEGIN/COMMIT).
+    func execute(_ sql: String) throws {
+        let code = sqlite3_exec(handle, sql, nil, nil, nil)
+        if code != SQLITE_OK { throw lastError(code, sql: sql) }
+    }
+
+    /// Prepares a statement used once (not cached).
+    func prepare(_ sql: String) throws -> Statement {
+        try Statement(connection: self, sql: sql, persistent: false)
+    }
+
+    /// A prepared statement from the cache, reset and with its bindings cleared.
+    ///
+    /// Statements run in hot loops (one per activity completion) are prepared once with
+    /// `SQLITE_PREPARE_PERSISTENT` and reused, which saves the parse on every row.
+    func cached(_ sql: String) throws -> Statement {
+        if let statement = cache[sql] {
+            statement.reset()
+            return statement
+        }
+        let statement = try Statement(connection: self, sql: sql, persistent: true)
+        cache[sql] = statement
+        return statement
+    }
+
+    /// Rows changed by the last INSERT, UPDATE or DELETE.
+    var changes: Int { Int(sqlite3_changes(handle)) }
+
+    /// The rowid of the last INSERT.
+    var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
+    /// The first column of the first row of a query, as an integer (0 when there is no row).
+    func scalarInt(_ sql: String) throws -> Int64 {
+        let statement = try prepare(sql)
+        return try statement.firstRow { statement.int64(0) } ?? 0
+    }
+
+    /// The first column of the first row of a query, as text.
+    func scalarText(_ sql: String) throws -> String? {
+        let statement = try prepare(sql)
+        return try statement.firstRow { statement.optionalText(0) } ?? nil
+    }
+
+    /// Runs `body` in a transaction: commits when it returns, rolls back when it throws and rethrows
+    /// the first error (a failing ROLLBACK never hides the error that caused it).
+    ///
+    /// - Parameter immediate: `BEGIN IMMEDIATE` takes the write lock up front, so a writer never fails
+    ///   half-way with SQLITE_BUSY when another process wrote in between; SQLITE_BUSY on BEGIN itself
+    ///   (after the busy timeout) is retried here so it never reaches the user.
+    func transaction<T>(immediate: Bool = true, busyRetryDeadline: Date? = nil, _ body: () throws -> T) throws -> T {
+        try begin(immediate: immediate, busyRetryDeadline: busyRetryDeadline)
+        let result: T
+        do {
+            result = try body()
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+        do {
+            try commit()
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+        return result
+    }
+
+    private func begin(immediate: Bool, busyRetryDeadline: Date?) throws {
+        let sql = immediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED"
+        var attempt = 0
+        while true {
+            do {
+                try execute(sql)
+                return
+            } catch let error as SQLiteError where error.isBusy {
+                // busy_timeout already waited; keep trying with a short back-off until the deadline
+                // (none: forever), since a write that gives up would surface SQLITE_BUSY to the user.
+                if let deadline = busyRetryDeadline, Date() >= deadline { throw error }
+                attempt += 1
+                usleep(UInt32(min(attempt, 50)) * 1_000)
+            }
+        }
+    }
+
+    private func commit() throws {
+        var attempt = 0
+        while true {
+            do {
+                try execute("COMMIT")
+                return
+            } catch let error as SQLiteError where error.isBusy {
+                // COMMIT can report BUSY (a reader blocking a checkpoint); the transaction stays open
+                // and COMMIT may be retried.
+                attempt += 1
+                if attempt > 1_000 { throw error }
+                usleep(1_000)
+            }
+        }
+    }
+}
+
+/// A prepared statement. Owns its `sqlite3_stmt` and finalizes it in `deinit`.
+final class Statement {
+    private let handle: OpaquePointer
+    private unowned let connection: Connection
+    /// The SQL text, for error messages.
+    let sql: String
+
+    init(connection: Connection, sql: String, persistent: Bool) throws {
+        var statement: OpaquePointer?
+        let flags = persistent ? UInt32(SQLITE_PREPARE_PERSISTENT) : 0
+        let code = sqlite3_prepare_v3(connection.handle, sql, -1, flags, &statement, nil)
+        guard code == SQLITE_OK, let statement else { throw connection.lastError(code, sql: sql) }
+        self.handle = statement
+        self.connection = connection
+        self.sql = sql
+    }
+
+    deinit { sqlite3_finalize(handle) }
+
+    /// The raw handle, for resetting from extensions.
+    var handleForReset: OpaquePointer { handle }
+
+    /// Resets the statement so it can run again, and clears the bindings.
+    func reset() {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+    }
+
+    // MARK: Binding (1-based indices, as in SQL's ?1, ?2...)
+
+    func bind(_ index: Int32, _ value: Int64) { sqlite3_bind_int64(handle, index, value) }
+    func bind(_ index: Int32, _ value: Int) { sqlite3_bind_int64(handle, index, Int64(value)) }
+    func bind(_ index: Int32, _ value: Double) { sqlite3_bind_double(handle, index, value) }
+    func bind(_ index: Int32, _ value: Date) { sqlite3_bind_double(handle, index, value.timeIntervalSinceReferenceDate) }
+    func bindNull(_ index: Int32) { sqlite3_bind_null(handle, index) }
+
+    func bind(_ index: Int32, _ value: String) {
+        sqlite3_bind_text(handle, index, value, -1, csqlite_transient())
+    }
+
+    func bind(_ index: Int32, _ value: String?) {
+        if let value { bind(index, value) } else { bindNull(index) }
+    }
+
+    func bind(_ index: Int32, _ value: Date?) {
+        if let value { bind(index, value) } else { bindNull(index) }
+    }
+
+    /// Binds bytes; an empty value is a zero-length blob, distinct from NULL.
+    func bind(_ index: Int32, _ value: [UInt8]) {
+        if value.isEmpty {
+            sqlite3_bind_zeroblob(handle, index, 0)
+            return
+        }
+        value.withUnsafeBytes { buffer in
+            _ = sqlite3_bind_blob(handle, index, buffer.baseAddress, Int32(buffer.count), csqlite_transient())
+        }
+    }
+
+    func bind(_ index: Int32, _ value: Data) {
+        if value.isEmpty {
+            sqlite3_bind_zeroblob(handle, index, 0)
+            return
+        }
+        value.withUnsafeBytes { buffer in
+            _ = sqlite3_bind_blob(handle, index, buffer.baseAddress, Int32(buffer.count), csqlite_transient())
+        }
+    }
+
+    func bind(_ index: Int32, _ value: Data?) {
+        if let value { bind(index, value) } else { bindNull(index) }
+    }
+
+    // MARK: Stepping
+
+    /// Advances to the next row: `true` for a row, `false` when done.
+    @discardableResult
+    func step() throws -> Bool {
+        switch sqlite3_step(handle) {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        case let code:
+            let error = connection.lastError(code, sql: sql)
+            sqlite3_reset(handle)
+            throw error
+        }
+    }
+
+    /// Runs the statement to completion, ignoring rows.
+    func run() throws {
+        while try step() {}
+    }
+
+    /// Runs the statement and returns how many rows it changed.
+    func runChanges() throws -> Int {
+        try run()
+        return connection.changes
+    }
+
+    /// Calls `body` for each row.
+    func forEachRow(_ body: () throws -> Void) throws {
+        while try step() { try body() }
+    }
+
+    // MARK: Columns (0-based)
+
+    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
+    func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+    func int(_ column: Int32) -> Int { Int(sqlite3_column_int64(handle, column)) }
+    func double(_ column: Int32) -> Double { sqlite3_column_double(handle, column) }
+    func date(_ column: Int32) -> Date { Date(timeIntervalSinceReferenceDate: double(column)) }
+    func optionalDate(_ column: Int32) -> Date? { isNull(column) ? nil : date(column) }
+
+    func text(_ column: Int32) -> String {
+        guard let pointer = sqlite3_column_text(handle, column) else { return "" }
+        let count = Int(sqlite3_column_bytes(handle, column))
+        return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
+    }
+
+    func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
+
+    /// The column's bytes; `nil` for NULL, empty for a zero-length blob.
+    func data(_ column: Int32) -> Data? {
+        if isNull(column) { return nil }
+        guard let pointer = sqlite3_column_blob(handle, column) else { return Data() }
+        let count = Int(sqlite3_column_bytes(handle, column))
+        return Data(bytes: pointer, count: count)
+    }
+
+    /// Calls `body` with the column's bytes without copying them (valid only inside `body`).
+    func withBytes<T>(_ column: Int32, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        let pointer = sqlite3_column_blob(handle, column)
+        let count = Int(sqlite3_column_bytes(handle, column))
+        return try body(UnsafeRawBufferPointer(start: pointer, count: pointer == nil ? 0 : count))
+    }
+}
+
+extension Statement {
+    /// Reads the first row with `body`, then resets the statement so it holds no read lock.
+    func firstRow<T>(_ body: () throws -> T) throws -> T? {
+        defer { sqlite3_reset(handleForReset) }
+        return try step() ? body() : nil
+    }
+}

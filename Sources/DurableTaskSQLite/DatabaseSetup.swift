@@ -1,0 +1,180 @@
+import CSQLite
+import DurableTask
+import Foundation
+import Synchronization
+
+/// Opening a database file safely: recognize files that are not ours before writing a single byte,
+/// then configure the connection and create or migrate the schema.
+enum DatabaseSetup {
+    /// The first libsqlite3 version with the fix for the WAL-reset bug (3.51.3).
+    static let walResetFixVersion: Int32 = 3_051_003
+
+    private static let warnedAboutWAL = Mutex(false)
+
+    static func isInMemory(_ path: String) -> Bool {
+        path.isEmpty || path == ":memory:" || (path.hasPrefix("file:") && path.contains("mode=memory"))
+    }
+
+    /// Opens the writer connection: validates the file, configures the connection, creates or
+    /// migrates the schema.
+    /// - Throws: `DurableTaskError(.corruptData)` naming the path when the file is not a DurableTask
+    ///   database (not SQLite, damaged, or another application's); the file is left untouched then.
+    static func openWriter(path: String, options: SQLiteBackend.Options) throws -> Connection {
+        let inMemory = isInMemory(path)
+        if !inMemory { try checkHeader(path: path) }
+        let c = try Connection(path: path)
+        do {
+            sqlite3_busy_timeout(c.handle, Int32(clamping: Int64(options.busyTimeout.timeInterval * 1000)))
+            let state = try inspect(c, path: path)
+            if !state.isEmpty && options.verifyIntegrityOnOpen {
+                try quickCheck(c, path: path)
+            }
+            // Only now, with the file known to be ours (or empty), may anything be written.
+            try configure(c, options: options, inMemory: inMemory)
+            try migrate(c, from: state.isEmpty ? 0 : state.version, path: path)
+            if !inMemory { warnAboutWALIfNeeded(c, path: path) }
+            return c
+        } catch {
+            c.close()
+            throw error
+        }
+    }
+
+    /// Opens a reader connection on a file another connection has already set up.
+    static func openReader(path: String, options: SQLiteBackend.Options) throws -> Connection {
+        let c = try Connection(path: path, create: false)
+        sqlite3_busy_timeout(c.handle, Int32(clamping: Int64(options.busyTimeout.timeInterval * 1000)))
+        // A reader never writes; query_only turns a bug into an error instead of a second writer.
+        try c.execute("PRAGMA mmap_size = 0; PRAGMA query_only = 1")
+        return c
+    }
+
+    private static func notOurs(_ path: String, _ reason: String) -> DurableTaskError {
+        DurableTaskError(.corruptData, "\(path) is not a DurableTask database: \(reason); the file was left unchanged")
+    }
+
+    /// Reads the 100-byte header ourselves: a text file, or a database cut short, is recognized
+    /// before libsqlite3 touches the file.
+    private static func checkHeader(path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              let size = (attributes[.size] as? NSNumber)?.int64Value, size > 0 else {
+            return // missing or empty: a new database
+        }
+        guard let handle = try? FileHandle(forReadingFrom: url) else {
+            throw DurableTaskError(.storage, "cannot read \(path)")
+        }
+        defer { try? handle.close() }
+        let header = [UInt8]((try? handle.read(upToCount: 100)) ?? Data())
+        let magic = Array("SQLite format 3\0".utf8)
+        guard header.count == 100, Array(header[0..<16]) == magic else {
+            throw notOurs(path, "it is not an SQLite database file (no SQLite header)")
+        }
+        func be32(_ offset: Int) -> UInt32 {
+            header[offset..<offset + 4].reduce(0) { $0 << 8 | UInt32($1) }
+        }
+        var pageSize = Int64(UInt16(header[16]) << 8 | UInt16(header[17]))
+        if pageSize == 1 { pageSize = 65_536 }
+        let pageCount = Int64(be32(28))
+        // The in-header size is valid only when the change counter matches "version-valid-for";
+        // and while a WAL file holds frames, a checkpoint may be mid-way, so only judge a quiet file.
+        let walSize = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber)??.int64Value ?? 0
+        if be32(24) == be32(92), pageCount > 0, walSize == 0, size < pageSize * pageCount {
+            throw notOurs(path, "the file is truncated or damaged (\(size) bytes, the header says \(pageSize * pageCount))")
+        }
+    }
+
+    private struct FileState {
+        var isEmpty: Bool
+        var version: Int
+    }
+
+    /// Reads application_id, user_version and the list of tables: an empty database is ours to set
+    /// up; a database with our application ID is migrated; anything else is refused.
+    private static func inspect(_ c: Connection, path: String) throws -> FileState {
+        let applicationID: Int64
+        let version: Int64
+        let tables: Int64
+        do {
+            applicationID = try c.scalarInt("PRAGMA application_id")
+            version = try c.scalarInt("PRAGMA user_version")
+            tables = try c.scalarInt(Schema.countUserTables)
+        } catch let error as SQLiteError {
+            throw notOurs(path, "\(error.message) (SQLite code \(error.extendedResultCode))")
+        }
+        if applicationID == 0 && version == 0 && tables == 0 {
+            return FileState(isEmpty: true, version: 0)
+        }
+        guard applicationID == Int64(Schema.applicationID) else {
+            if applicationID != 0 {
+                throw notOurs(path, "it belongs to another application (application_id \(applicationID))")
+            }
+            throw notOurs(path, "it is an SQLite database of another application (\(tables) tables, no DurableTask application_id)")
+        }
+        guard version <= Schema.version else {
+            throw DurableTaskError(.corruptData,
+                                   "\(path) has DurableTask schema version \(version), newer than this library's \(Schema.version); upgrade the library")
+        }
+        return FileState(isEmpty: false, version: Int(version))
+    }
+
+    /// `PRAGMA quick_check`: makes damage show up at open, not in the middle of a workload.
+    private static func quickCheck(_ c: Connection, path: String) throws {
+        var problems: [String] = []
+        do {
+            let check = try c.prepare("PRAGMA quick_check(5)")
+            try check.forEachRow { problems.append(check.text(0)) }
+        } catch let error as SQLiteError {
+            throw notOurs(path, "the database is damaged: \(error.message)")
+        }
+        guard problems == ["ok"] else {
+            throw notOurs(path, "the database is damaged: " + problems.joined(separator: "; "))
+        }
+    }
+
+    private static func configure(_ c: Connection, options: SQLiteBackend.Options, inMemory: Bool) throws {
+        if !inMemory {
+            let mode = try c.scalarText("PRAGMA journal_mode = WAL")
+            guard mode?.lowercased() == "wal" else {
+                throw DurableTaskError(.storage, "\(c.path): cannot switch to WAL journal mode (got \(mode ?? "nothing"))")
+            }
+        }
+        let synchronous = options.synchronous == .full ? "FULL" : "NORMAL"
+        try c.execute("PRAGMA synchronous = \(synchronous); PRAGMA mmap_size = 0; PRAGMA foreign_keys = OFF")
+    }
+
+    private static func migrate(_ c: Connection, from version: Int, path: String) throws {
+        guard version < Schema.version else { return }
+        try c.transaction {
+            // Re-read inside the write lock: another process may have migrated meanwhile.
+            let current = Int(try c.scalarInt("PRAGMA user_version"))
+            guard current < Schema.version else { return }
+            if current == 0, try c.scalarInt(Schema.countUserTables) != 0 {
+                throw notOurs(path, "another process created tables that are not DurableTask's")
+            }
+            for step in current..<Schema.version {
+                try c.execute(Schema.migrations[step])
+            }
+            try c.execute("PRAGMA application_id = \(Schema.applicationID); PRAGMA user_version = \(Schema.version)")
+        }
+    }
+
+    /// libsqlite3 before 3.51.3 can corrupt a WAL database when two connections write and checkpoint
+    /// at the same moment. One backend per process uses a single writer connection, so that needs
+    /// several processes on one file. We cannot see other processes cheaply, so we warn once per process
+    /// on the first open of a WAL file with an affected library.
+    private static func warnAboutWALIfNeeded(_ c: Connection, path: String) {
+        guard sqlite3_libversion_number() < walResetFixVersion else { return }
+        let first = warnedAboutWAL.withLock { warned -> Bool in
+            defer { warned = true }
+            return !warned
+        }
+        guard first, ProcessInfo.processInfo.environment["DURABLETASK_SQLITE_NO_WAL_WARNING"] == nil else { return }
+        let version = String(cString: sqlite3_libversion())
+        let message = "DurableTask warning: libsqlite3 \(version) has the WAL-reset bug fixed in 3.51.3. "
+            + "Sharing the WAL database \(path) between several processes may corrupt it; "
+            + "use one process per database file or upgrade libsqlite3. "
+            + "(Set DURABLETASK_SQLITE_NO_WAL_WARNING=1 to silence this.)\n"
+        FileHandle.standardError.write(Data(message.utf8))
+    }
+}

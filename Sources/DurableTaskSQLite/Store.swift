@@ -1,0 +1,443 @@
+import DurableTask
+import Foundation
+
+/// The backend's operations as functions of a connection, each run inside one transaction by
+/// ``SQLiteBackend`` on the connection's thread.
+///
+/// Every write has the same shape (as in durabletask-go's SQLite backend): begin, check the lease or
+/// the instance's state, run the statements, commit.
+enum Store {
+    // MARK: Shared pieces
+
+    /// Adds an event to an instance's inbox and lowers the instance's `ready_at` to its visibility.
+    static func enqueue(_ c: Connection, _ event: HistoryEvent, instanceID: String, visibleAt: Date) throws {
+        try insertInbox(c, event, instanceID: instanceID, visibleAt: visibleAt)
+        let ready = try c.cached(Schema.updateReadyAt)
+        ready.bind(1, instanceID)
+        ready.bind(2, visibleAt)
+        try ready.run()
+    }
+
+    /// Adds an inbox row without touching `ready_at` (the caller updates it once for many rows).
+    static func insertInbox(_ c: Connection, _ event: HistoryEvent, instanceID: String, visibleAt: Date) throws {
+        let insert = try c.cached(Schema.insertInbox)
+        insert.bind(1, instanceID)
+        insert.bind(2, HistoryEventCodec.encode(event))
+        insert.bind(3, visibleAt)
+        try insert.run()
+    }
+
+    /// The status and execution ID of an instance, or `nil` when it does not exist.
+    static func instanceStatus(_ c: Connection, _ instanceID: String) throws -> (status: OrchestrationStatus, executionID: String)? {
+        let select = try c.cached(Schema.selectInstanceStatus)
+        select.bind(1, instanceID)
+        return try select.firstRow { () throws -> (OrchestrationStatus, String) in
+            (try status(select, 0, instanceID), select.text(1))
+        }
+    }
+
+    static func status(_ s: Statement, _ column: Int32, _ instanceID: String) throws -> OrchestrationStatus {
+        let raw = s.text(column)
+        guard let status = OrchestrationStatus(rawValue: raw) else {
+            throw DurableTaskError(.corruptData, "instance '\(instanceID)' has an unknown status '\(raw)' in the database")
+        }
+        return status
+    }
+
+    /// Decodes an event column, naming the instance when the bytes are bad.
+    static func event(_ s: Statement, _ column: Int32, _ instanceID: String, _ table: String) throws -> HistoryEvent {
+        do {
+            return try s.withBytes(column) { bytes throws(CodecError) in try HistoryEventCodec.decode(bytes) }
+        } catch {
+            throw DurableTaskError(.corruptData, "an undecodable \(table) row of instance '\(instanceID)': \(error)")
+        }
+    }
+
+    static func deleteInstanceRows(_ c: Connection, _ instanceID: String) throws {
+        for sql in [Schema.deleteHistory, Schema.deleteInbox, Schema.deleteActivities, Schema.deleteInstance] {
+            let delete = try c.cached(sql)
+            delete.bind(1, instanceID)
+            try delete.run()
+        }
+    }
+
+    // MARK: Instances
+
+    /// Creates an instance (see ``Backend/createOrchestrationInstance(_:)``).
+    static func create(_ c: Connection, _ request: NewOrchestrationInstance, now: Date) throws {
+        if let existing = try instanceStatus(c, request.instanceID) {
+            guard request.replaceIfFinished, existing.status.isTerminal else {
+                throw DurableTaskError(.instanceAlreadyExists,
+                                       "an instance with ID '\(request.instanceID)' already exists (status \(existing.status.rawValue))")
+            }
+            try deleteInstanceRows(c, request.instanceID)
+        }
+        let insert = try c.cached(Schema.insertInstance)
+        insert.bind(1, request.instanceID)
+        insert.bind(2, request.name)
+        insert.bind(3, request.executionID)
+        insert.bind(4, request.input?.data)
+        insert.bind(5, now)
+        insert.bind(6, request.parent?.instanceID)
+        try insert.run()
+        try enqueue(c, request.startEvent, instanceID: request.instanceID, visibleAt: request.scheduledStart ?? now)
+    }
+
+    /// Adds an event to a running instance (see ``Backend/addOrchestrationEvent(instanceID:event:)``).
+    static func addEvent(_ c: Connection, instanceID: String, event: HistoryEvent, now: Date) throws {
+        guard let existing = try instanceStatus(c, instanceID) else {
+            throw DurableTaskError(.instanceNotFound, "no instance with ID '\(instanceID)' to deliver \(event) to")
+        }
+        guard !existing.status.isTerminal else {
+            throw DurableTaskError(.invalidState,
+                                   "instance '\(instanceID)' has finished (\(existing.status.rawValue)); \(event) was not delivered")
+        }
+        try enqueue(c, event, instanceID: instanceID, visibleAt: now)
+    }
+
+    // MARK: Orchestration work items
+
+    /// Leases the next instance with visible inbox events.
+    static func leaseOrchestration(_ c: Connection, owner: String, lockDuration: Duration, now: Date) throws -> OrchestrationWorkItem? {
+        // ready_at is kept equal to the earliest inbox visibility, so a ready instance has at least
+        // one visible event; the loop only guards against a stale value by repairing it.
+        for _ in 0..<16 {
+            let select = try c.cached(Schema.selectReadyInstance)
+            select.bind(1, now)
+            guard let (instanceID, executionID, historyLength, dequeueCount) = try select.firstRow({
+                (select.text(0), select.text(1), select.int(2), select.int(3))
+            }) else { return nil }
+
+            let inbox = try c.cached(Schema.selectVisibleInbox)
+            inbox.bind(1, instanceID)
+            inbox.bind(2, now)
+            var events: [HistoryEvent] = []
+            var receipt: Int64 = 0
+            try inbox.forEachRow {
+                receipt = inbox.int64(0)
+                events.append(try event(inbox, 1, instanceID, "inbox"))
+            }
+            guard !events.isEmpty else {
+                let repair = try c.cached(Schema.repairReadyAt)
+                repair.bind(1, instanceID)
+                try repair.run()
+                continue
+            }
+            let token = UUID().uuidString
+            let lock = try c.cached(Schema.lockInstance)
+            lock.bind(1, instanceID)
+            lock.bind(2, owner)
+            lock.bind(3, token)
+            lock.bind(4, now.addingTimeInterval(lockDuration.timeInterval))
+            lock.bind(5, now)
+            try lock.run()
+            return OrchestrationWorkItem(instanceID: instanceID, executionID: executionID, newEvents: events,
+                                         historyLength: historyLength, lockToken: token,
+                                         dequeueCount: dequeueCount + 1, receipt: receipt)
+        }
+        return nil
+    }
+
+    private static func lockLost(_ instanceID: String) -> DurableTaskError {
+        DurableTaskError(.workItemLockLost, "the lease on instance '\(instanceID)' was lost; the episode was not committed")
+    }
+
+    /// Commits an episode (see ``Backend/completeOrchestrationWorkItem(_:result:)``).
+    static func complete(_ c: Connection, _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult, now: Date) throws {
+        let select = try c.cached(Schema.selectInstanceState)
+        select.bind(1, item.instanceID)
+        guard let (token, leaseTime, historyLength) = try select.firstRow({
+            (select.optionalText(2), select.optionalDate(3), select.int(4))
+        }), token == item.lockToken else {
+            throw lockLost(item.instanceID)
+        }
+        for child in result.newInstances where child.instanceID == item.instanceID {
+            throw DurableTaskError(.invalidState, "instance '\(item.instanceID)' cannot start itself as a sub-orchestration")
+        }
+
+        // The events that were visible when the lease was taken — exactly the ones in the work item.
+        let consume = try c.cached(Schema.deleteConsumedInbox)
+        consume.bind(1, item.instanceID)
+        consume.bind(2, item.receipt)
+        consume.bind(3, leaseTime ?? now)
+        try consume.run()
+
+        var newHistoryLength = historyLength
+        if let (startEvent, carryover) = result.continueAsNew {
+            let delete = try c.cached(Schema.deleteHistory)
+            delete.bind(1, item.instanceID)
+            try delete.run()
+            newHistoryLength = 0
+            try insertInbox(c, startEvent, instanceID: item.instanceID, visibleAt: now)
+            for event in carryover {
+                try insertInbox(c, event, instanceID: item.instanceID, visibleAt: now)
+            }
+        } else {
+            let insert = try c.cached(Schema.insertHistory)
+            for event in result.newHistory {
+                insert.reset()
+                insert.bind(1, item.instanceID)
+                insert.bind(2, newHistoryLength)
+                insert.bind(3, HistoryEventCodec.encode(event))
+                try insert.run()
+                newHistoryLength += 1
+            }
+        }
+
+        if !result.activities.isEmpty {
+            let insert = try c.cached(Schema.insertActivity)
+            for activity in result.activities {
+                insert.reset()
+                insert.bind(1, item.instanceID)
+                insert.bind(2, item.executionID)
+                insert.bind(3, activity.taskID)
+                insert.bind(4, activity.name)
+                insert.bind(5, activity.input?.data)
+                insert.bind(6, now)
+                try insert.run()
+            }
+        }
+        for timer in result.timers {
+            try insertInbox(c, timer.event, instanceID: item.instanceID, visibleAt: timer.fireAt)
+        }
+        for child in result.newInstances {
+            do {
+                try create(c, child, now: now)
+            } catch let error as DurableTaskError where error.code == .instanceAlreadyExists {
+                let event = HistoryEvent(timestamp: now, kind: .subOrchestrationFailed(
+                    scheduledID: child.parent?.taskID ?? -1, failure: FailureDetails(error: error)))
+                try insertInbox(c, event, instanceID: item.instanceID, visibleAt: now)
+            }
+        }
+        for message in result.messages {
+            // A finished or purged target has nobody to read the event: drop it, as the in-memory backend does.
+            guard let target = try instanceStatus(c, message.targetInstanceID), !target.status.isTerminal else { continue }
+            try enqueue(c, message.event, instanceID: message.targetInstanceID, visibleAt: now)
+        }
+
+        // Last, so ready_at sees every inbox row added for this instance above.
+        let completedAt: Date? = result.status.isTerminal ? now : nil
+        if let (startEvent, _) = result.continueAsNew {
+            var executionID = item.executionID
+            var input: Payload?
+            if case let .executionStarted(_, newExecutionID, newInput, _, _) = startEvent.kind {
+                executionID = newExecutionID
+                input = newInput
+            }
+            let update = try c.cached(Schema.updateInstanceContinuedAsNew)
+            update.bind(1, item.instanceID)
+            update.bind(2, executionID)
+            update.bind(3, result.status.rawValue)
+            update.bind(4, input?.data)
+            update.bind(5, result.customStatus?.data)
+            update.bind(6, now)
+            update.bind(7, completedAt)
+            try update.run()
+        } else {
+            let update = try c.cached(Schema.updateInstanceAfterEpisode)
+            update.bind(1, item.instanceID)
+            update.bind(2, result.status.rawValue)
+            update.bind(3, result.output?.data)
+            if let failure = result.failure { update.bind(4, HistoryEventCodec.encodeFailure(failure)) } else { update.bindNull(4) }
+            update.bind(5, result.customStatus?.data)
+            update.bind(6, now)
+            update.bind(7, completedAt)
+            update.bind(8, newHistoryLength)
+            try update.run()
+        }
+    }
+
+    /// Releases a lease without consuming events (see ``Backend/abandonOrchestrationWorkItem(_:delay:)``).
+    static func abandon(_ c: Connection, _ item: OrchestrationWorkItem, delay: Duration, now: Date) throws {
+        let unlock = try c.cached(Schema.unlockInstance)
+        unlock.bind(1, item.instanceID)
+        // With a delay the instance stays unavailable, leased by nobody, until the back-off is over.
+        unlock.bind(2, delay > .zero ? now.addingTimeInterval(delay.timeInterval) : nil)
+        unlock.bind(3, item.lockToken)
+        guard try unlock.runChanges() == 1 else {
+            throw DurableTaskError(.workItemLockLost, "the lease on instance '\(item.instanceID)' was lost")
+        }
+    }
+
+    static func history(_ c: Connection, instanceID: String) throws -> [HistoryEvent] {
+        guard try instanceStatus(c, instanceID) != nil else {
+            throw DurableTaskError(.instanceNotFound, "no instance with ID '\(instanceID)'")
+        }
+        let select = try c.cached(Schema.selectHistory)
+        select.bind(1, instanceID)
+        var events: [HistoryEvent] = []
+        try select.forEachRow { events.append(try event(select, 0, instanceID, "history")) }
+        return events
+    }
+
+    // MARK: Activities
+
+    static func leaseActivities(_ c: Connection, owner: String, maxCount: Int, lockDuration: Duration, now: Date) throws -> [ActivityWorkItem] {
+        guard maxCount > 0 else { return [] }
+        let token = UUID().uuidString
+        let lease = try c.cached(Schema.leaseActivities)
+        lease.bind(1, now)
+        lease.bind(2, owner)
+        lease.bind(3, token)
+        lease.bind(4, now.addingTimeInterval(lockDuration.timeInterval))
+        lease.bind(5, maxCount)
+        var rows: [(id: Int64, item: ActivityWorkItem)] = []
+        try lease.forEachRow {
+            let item = ActivityWorkItem(instanceID: lease.text(0), executionID: lease.text(1), taskID: lease.int(2),
+                                        name: lease.text(3), input: lease.data(4).map(Payload.init(data:)),
+                                        lockToken: token, dequeueCount: lease.int(5), receipt: lease.int64(6))
+            rows.append((item.receipt, item))
+        }
+        // RETURNING gives no order guarantee; hand items out in scheduling order.
+        rows.sort { $0.id < $1.id }
+        return rows.map(\.item)
+    }
+
+    static func completeActivities(_ c: Connection, _ completions: [ActivityCompletion], now: Date) throws -> [Bool] {
+        var instances: [String: (status: OrchestrationStatus, executionID: String)?] = [:]
+        var touched: Set<String> = []
+        var accepted: [Bool] = []
+        accepted.reserveCapacity(completions.count)
+        let delete = try c.cached(Schema.deleteCompletedActivity)
+        for completion in completions {
+            let item = completion.item
+            delete.reset()
+            delete.bind(1, item.receipt)
+            delete.bind(2, item.lockToken)
+            guard try delete.runChanges() == 1 else {
+                accepted.append(false)
+                continue
+            }
+            let instance: (status: OrchestrationStatus, executionID: String)?
+            if let cached = instances[item.instanceID] {
+                instance = cached
+            } else {
+                instance = try instanceStatus(c, item.instanceID)
+                instances[item.instanceID] = .some(instance)
+            }
+            // A result for an older execution (before continue-as-new) or a finished instance is fenced off.
+            guard let instance, instance.executionID == item.executionID, !instance.status.isTerminal else {
+                accepted.append(false)
+                continue
+            }
+            try insertInbox(c, completion.event, instanceID: item.instanceID, visibleAt: now)
+            touched.insert(item.instanceID)
+            accepted.append(true)
+        }
+        let ready = try c.cached(Schema.updateReadyAt)
+        for instanceID in touched {
+            ready.reset()
+            ready.bind(1, instanceID)
+            ready.bind(2, now)
+            try ready.run()
+        }
+        return accepted
+    }
+
+    static func abandonActivity(_ c: Connection, _ item: ActivityWorkItem, delay: Duration, now: Date) throws {
+        let abandon = try c.cached(Schema.abandonActivity)
+        abandon.bind(1, item.receipt)
+        abandon.bind(2, item.lockToken)
+        abandon.bind(3, delay > .zero ? now.addingTimeInterval(delay.timeInterval) : now)
+        try abandon.run()
+    }
+
+    static func renewActivities(_ c: Connection, _ items: [ActivityWorkItem], lockDuration: Duration, now: Date) throws -> [Bool] {
+        let renew = try c.cached(Schema.renewActivity)
+        let expires = now.addingTimeInterval(lockDuration.timeInterval)
+        return try items.map { item in
+            renew.reset()
+            renew.bind(1, item.receipt)
+            renew.bind(2, item.lockToken)
+            renew.bind(3, expires)
+            return try renew.runChanges() == 1
+        }
+    }
+
+    // MARK: Queries and purge
+
+    static func metadata(_ s: Statement) throws -> OrchestrationMetadata {
+        let instanceID = s.text(0)
+        var failure: FailureDetails?
+        if !s.isNull(7) {
+            do {
+                failure = try s.withBytes(7) { bytes throws(CodecError) in try HistoryEventCodec.decodeFailure(bytes) }
+            } catch {
+                throw DurableTaskError(.corruptData, "undecodable failure details of instance '\(instanceID)': \(error)")
+            }
+        }
+        return OrchestrationMetadata(
+            instanceID: instanceID, name: s.text(1), executionID: s.text(2), status: try status(s, 3, instanceID),
+            input: s.data(4).map(Payload.init(data:)), output: s.data(5).map(Payload.init(data:)),
+            customStatus: s.data(6).map(Payload.init(data:)), failure: failure,
+            createdAt: s.date(8), lastUpdatedAt: s.date(9), completedAt: s.optionalDate(10),
+            parentInstanceID: s.optionalText(11))
+    }
+
+    static func metadata(_ c: Connection, instanceID: String) throws -> OrchestrationMetadata? {
+        let select = try c.cached(Schema.selectMetadata)
+        select.bind(1, instanceID)
+        return try select.firstRow { try metadata(select) }
+    }
+
+    static func query(_ c: Connection, _ query: OrchestrationQuery) throws -> OrchestrationQueryResult {
+        let statuses = query.statuses.map { $0.map(\.rawValue).sorted() }
+        let pageSize = max(1, query.pageSize)
+        let select = try c.cached(Schema.queryInstances(
+            status: statuses?.count, name: query.name != nil, createdFrom: query.createdFrom != nil,
+            createdTo: query.createdTo != nil, prefix: query.instanceIDPrefix != nil,
+            after: query.continuationToken != nil))
+        for (index, status) in (statuses ?? []).enumerated() { select.bind(Int32(20 + index), status) }
+        if let name = query.name { select.bind(1, name) }
+        if let from = query.createdFrom { select.bind(2, from) }
+        if let to = query.createdTo { select.bind(3, to) }
+        if let prefix = query.instanceIDPrefix { select.bind(4, prefix) }
+        if let token = query.continuationToken { select.bind(5, token) }
+        // One extra row says whether there is a next page.
+        select.bind(6, pageSize + 1)
+        var instances: [OrchestrationMetadata] = []
+        try select.forEachRow { instances.append(try metadata(select)) }
+        var token: String?
+        if instances.count > pageSize {
+            instances.removeLast(instances.count - pageSize)
+            token = instances.last?.instanceID
+        }
+        return OrchestrationQueryResult(instances: instances, continuationToken: token)
+    }
+
+    static func purge(_ c: Connection, instanceID: String) throws -> Bool {
+        guard let existing = try instanceStatus(c, instanceID) else { return false }
+        guard existing.status.isTerminal else {
+            throw DurableTaskError(.invalidState,
+                                   "instance '\(instanceID)' is \(existing.status.rawValue); only finished instances can be purged")
+        }
+        try deleteInstanceRows(c, instanceID)
+        return true
+    }
+
+    static func purge(_ c: Connection, _ filter: PurgeFilter) throws -> Int {
+        let select = try c.cached(Schema.selectPurgeCandidates)
+        var ids: [String] = []
+        try select.forEachRow {
+            let instanceID = select.text(0)
+            let status = try status(select, 1, instanceID)
+            if let statuses = filter.statuses, !statuses.contains(status) { return }
+            if let before = filter.createdBefore, select.date(2) >= before { return }
+            ids.append(instanceID)
+        }
+        for id in ids { try deleteInstanceRows(c, id) }
+        return ids.count
+    }
+
+    /// The earliest time at which work of the given kind becomes available, or `nil` when none is pending.
+    static func nextDue(_ c: Connection, _ change: BackendChange) throws -> Date? {
+        let sql: String
+        switch change {
+        case .orchestrationWork: sql = Schema.nextOrchestrationWork
+        case .activityWork: sql = Schema.nextActivityWork
+        case .instanceState: return nil
+        }
+        let select = try c.cached(sql)
+        return try select.firstRow { select.optionalDate(0) } ?? nil
+    }
+}
