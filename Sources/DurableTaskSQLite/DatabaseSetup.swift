@@ -140,7 +140,7 @@ enum DatabaseSetup {
             }
         }
         let synchronous = options.synchronous == .full ? "FULL" : "NORMAL"
-        try c.execute("PRAGMA synchronous = \(synchronous); PRAGMA mmap_size = 0; PRAGMA foreign_keys = OFF")
+        try c.execute("PRAGMA synchronous = \(synchronous); PRAGMA mmap_size = 0; PRAGMA foreign_keys = OFF; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY")
     }
 
     private static func migrate(_ c: Connection, from version: Int, path: String) throws {
