@@ -206,6 +206,46 @@ struct SQLiteBackendTests {
         await backend.close()
     }
 
+    @Test func twoBackendsOnOneFileShareWorkWithoutBusyErrors() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("hub.sqlite")
+        let first = try SQLiteBackend(path: path)
+        let second = try SQLiteBackend(path: path)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (b, backend) in [first, second].enumerated() {
+                group.addTask {
+                    for i in 0..<50 {
+                        try await backend.createOrchestrationInstance(NewOrchestrationInstance(
+                            instanceID: "i-\(b)-\(i)", startEvent: HistoryEvent(timestamp: Date(), kind: .executionStarted(
+                                name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil))))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        // Both lease concurrently; every instance is leased exactly once.
+        let leased = try await withThrowingTaskGroup(of: [String].self) { group in
+            for backend in [first, second] {
+                group.addTask {
+                    var ids: [String] = []
+                    while let item = try await backend.getOrchestrationWorkItem(owner: "w", lockDuration: .seconds(60)) {
+                        ids.append(item.instanceID)
+                        try await backend.completeOrchestrationWorkItem(item, result: OrchestrationWorkItemResult(
+                            newHistory: item.newEvents, status: .completed))
+                    }
+                    return ids
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(leased.count == 100)
+        #expect(Set(leased).count == 100)
+        let done = try await first.queryOrchestrations(OrchestrationQuery(statuses: [.completed], pageSize: 1000))
+        #expect(done.instances.count == 100)
+        await first.close()
+        await second.close()
+    }
+
     private func expectRefused(path: String, mentioning text: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         do {
             let backend = try SQLiteBackend(path: path)
