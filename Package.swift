@@ -24,7 +24,7 @@ let package = Package(
         ),
         .executableTarget(name: "DurableTaskBench", dependencies: ["DurableTask", "DurableTaskSQLite"]),
         .executableTarget(name: "DurableTaskTorture", dependencies: ["DurableTask", "DurableTaskSQLite", "CSQLite"]),
-        .testTarget(name: "DurableTaskTests", dependencies: ["DurableTask", "DurableTaskSQLite"]),
+        .testTarget(name: "DurableTaskTests", dependencies: ["DurableTask", "DurableTaskSQLite"], exclude: ["Fixtures"]),
         .testTarget(name: "DurableTaskSQLiteTests", dependencies: ["DurableTask", "DurableTaskSQLite"]),
         .testTarget(name: "DurableTaskReliabilityTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTorture"]),
     ],

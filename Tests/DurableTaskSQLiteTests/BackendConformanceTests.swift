@@ -185,9 +185,7 @@ struct BackendConformanceTests {
         #expect(third.newEvents == first.newEvents)
     }
 
-    // Not yet on `.inMemory`: InMemoryBackend.getActivityWorkItems re-appends a delayed activity to the
-    // queue it is iterating and never terminates (it runs out of memory). Add it back once fixed.
-    @Test(arguments: [BackendKind.sqliteFile, .sqliteMemory])
+    @Test(arguments: BackendKind.allCases)
     func abandonedActivityIsRedeliveredAfterTheDelay(kind: BackendKind) async throws {
         let h = try Harness(kind)
         try await h.create("a")

@@ -333,13 +333,16 @@ public final class InMemoryBackend: Backend {
                 Self.scanExpiredLeases(now: now, interval: leaseScanInterval, in: &state)
             }
             var items: [ActivityWorkItem] = []
+            var notYetVisible: [Int64] = []
+            defer { state.activityQueue.append(contentsOf: notYetVisible) }
             let expires = now.addingTimeInterval(lockDuration.timeInterval)
             while items.count < maxCount, state.activityQueueHead < state.activityQueue.count {
                 let key = state.activityQueue[state.activityQueueHead]
                 state.activityQueueHead += 1
                 guard let record = state.activities[Int(key)], record.lease == nil else { continue }
                 if let visibleAt = record.visibleAt, visibleAt > now {
-                    state.activityQueue.append(key)
+                    // Re-queued after the scan, or this loop would meet it again and never end.
+                    notYetVisible.append(key)
                     continue
                 }
                 let token = Self.newToken(&state)

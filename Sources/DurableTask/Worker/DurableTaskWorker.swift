@@ -19,6 +19,9 @@ public final class DurableTaskWorker: Sendable {
     public struct Options: Sendable {
         /// How many activities run at once.
         public var maxConcurrentActivities: Int
+        /// How many activity work items are leased ahead in one batch (at least twice
+        /// `maxConcurrentActivities`): larger batches mean fewer lease transactions on a database backend.
+        public var activityPrefetch: Int
         /// How many orchestration episodes run at once (each on its own instance).
         public var maxConcurrentOrchestrations: Int
         /// How long an orchestration work item is leased.
@@ -41,6 +44,7 @@ public final class DurableTaskWorker: Sendable {
 
         /// Creates options with defaults suited to one process on a small machine.
         public init(maxConcurrentActivities: Int = 64,
+                    activityPrefetch: Int = 512,
                     maxConcurrentOrchestrations: Int = max(2, ProcessInfo.processInfo.activeProcessorCount),
                     orchestrationLockDuration: Duration = .seconds(60),
                     activityLockDuration: Duration = .seconds(60),
@@ -51,6 +55,7 @@ public final class DurableTaskWorker: Sendable {
                     workerID: String = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))",
                     logHandler: @escaping @Sendable (LogLevel, String) -> Void = DurableTaskWorker.standardErrorLog) {
             self.maxConcurrentActivities = max(1, maxConcurrentActivities)
+            self.activityPrefetch = max(1, activityPrefetch)
             self.maxConcurrentOrchestrations = max(1, maxConcurrentOrchestrations)
             self.orchestrationLockDuration = orchestrationLockDuration
             self.activityLockDuration = activityLockDuration
@@ -294,13 +299,15 @@ public final class DurableTaskWorker: Sendable {
     // MARK: Activities
 
     private func activityFetchLoop(queue: WorkQueue<ActivityWorkItem>, running: RunningActivities) async {
-        // Prefetch at most this many beyond what is running, so leases do not tick on queued items for long.
-        let limit = options.maxConcurrentActivities * 2
+        // Lease in large batches, so a fan-out costs few lease transactions; leases of queued items are
+        // renewed like those of running ones. Refill only once a quarter of the window is free, so each
+        // lease transaction carries many items.
+        let limit = max(options.maxConcurrentActivities * 2, options.activityPrefetch)
         while !Task.isCancelled {
             let generation = backend.changeGeneration(.activityWork)
             let capacityGeneration = running.generation
-            let free = limit - queue.count - running.count
-            if free <= 0 {
+            let free = limit - running.count
+            if free < max(1, limit / 4) {
                 await running.waitForCapacity(since: capacityGeneration, timeout: options.pollInterval)
                 continue
             }
@@ -317,7 +324,7 @@ public final class DurableTaskWorker: Sendable {
                 await backend.waitForChange(.activityWork, since: generation, timeout: options.pollInterval)
                 continue
             }
-            running.add(items.count)
+            running.leased(items)
             queue.push(items)
         }
     }
@@ -325,7 +332,6 @@ public final class DurableTaskWorker: Sendable {
     private func activityRunner(queue: WorkQueue<ActivityWorkItem>, activities: [String: ActivityEntry],
                                 completions: CompletionBuffer, running: RunningActivities) async {
         while let item = await queue.pop() {
-            running.started(item)
             let context = ActivityContext(instanceID: item.instanceID, taskID: item.taskID, name: item.name, deliveryCount: item.dequeueCount)
             let kind: HistoryEvent.Kind
             if let entry = activities[item.name] {
@@ -456,7 +462,8 @@ final class CompletionBuffer: Sendable {
     }
 }
 
-/// The activities leased by this worker and not yet finished: for capacity and lease renewal.
+/// The activities leased by this worker and not yet finished (queued or running): for capacity and
+/// lease renewal.
 final class RunningActivities: Sendable {
     private struct Key: Hashable {
         let receipt: Int64
@@ -471,10 +478,12 @@ final class RunningActivities: Sendable {
 
     var count: Int { state.withLock { $0.count } }
 
-    func add(_ n: Int) { state.withLock { $0.count += n } }
-
-    func started(_ item: ActivityWorkItem) {
-        state.withLock { $0.items[Key(receipt: item.receipt, taskID: item.taskID)] = item }
+    /// Records freshly leased items (queued or running) for capacity and lease renewal.
+    func leased(_ items: [ActivityWorkItem]) {
+        state.withLock { state in
+            state.count += items.count
+            for item in items { state.items[Key(receipt: item.receipt, taskID: item.taskID)] = item }
+        }
     }
 
     func finished(_ item: ActivityWorkItem) {
