@@ -72,8 +72,7 @@ enum Schema {
             lock_token TEXT,
             lock_expires REAL,
             dequeue_count INTEGER NOT NULL DEFAULT 0,
-            visible_at REAL NOT NULL,
-            UNIQUE (instance_id, execution_id, task_id)
+            visible_at REAL NOT NULL
         );
         CREATE INDEX activities_visible ON activities (visible_at, id);
         """
@@ -155,7 +154,7 @@ enum Schema {
     // MARK: Activities
 
     static let insertActivity = """
-        INSERT OR IGNORE INTO activities (instance_id, execution_id, task_id, name, input, visible_at)
+        INSERT INTO activities (instance_id, execution_id, task_id, name, input, visible_at)
         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
         """
     static let leaseActivities = """
