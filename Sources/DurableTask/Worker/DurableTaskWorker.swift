@@ -181,7 +181,11 @@ public final class DurableTaskWorker: Sendable {
                     await self.orchestrationLoop(orchestrators: snapshot.orchestrators, engineOptions: engineOptions, cache: cache)
                 }
             }
-            group.addTask { await self.activityFetchLoop(queue: activityQueue, running: running) }
+            group.addTask {
+                await self.activityFetchLoop(queue: activityQueue, running: running)
+                // Nothing more will be queued: let the runners drain the queue and finish.
+                activityQueue.close()
+            }
             for _ in 0..<options.maxConcurrentActivities {
                 group.addTask {
                     await self.activityRunner(queue: activityQueue, activities: snapshot.activities, completions: completions, running: running)
@@ -189,9 +193,6 @@ public final class DurableTaskWorker: Sendable {
             }
             group.addTask { await self.completionWriter(completions) }
             group.addTask { await self.leaseRenewer(running) }
-            // When the worker is cancelled, the fetch loop ends; close the queue so runners finish too.
-            await group.next()
-            activityQueue.close()
             await group.waitForAll()
         }
         await flush(completions)
@@ -325,6 +326,13 @@ public final class DurableTaskWorker: Sendable {
                 continue
             }
             running.leased(items)
+            if Task.isCancelled {
+                for item in items {
+                    running.finished(item)
+                    try? await backend.abandonActivityWorkItem(item, delay: .zero)
+                }
+                return
+            }
             queue.push(items)
         }
     }
@@ -332,6 +340,13 @@ public final class DurableTaskWorker: Sendable {
     private func activityRunner(queue: WorkQueue<ActivityWorkItem>, activities: [String: ActivityEntry],
                                 completions: CompletionBuffer, running: RunningActivities) async {
         while let item = await queue.pop() {
+            if Task.isCancelled {
+                // Stopping: hand leased-but-unstarted items back at once instead of letting their leases
+                // run out, so another worker (or the next start) picks them up without waiting.
+                running.finished(item)
+                try? await backend.abandonActivityWorkItem(item, delay: .zero)
+                continue
+            }
             let context = ActivityContext(instanceID: item.instanceID, taskID: item.taskID, name: item.name, deliveryCount: item.dequeueCount)
             let kind: HistoryEvent.Kind
             if let entry = activities[item.name] {
