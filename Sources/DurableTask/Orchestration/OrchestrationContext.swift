@@ -231,6 +231,23 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
     /// Waits for every future; results are in input order. If any failed, throws the failure that
     /// happened first, once all have finished (as durabletask's WhenAll).
     public func whenAll<T>(_ futures: [DurableFuture<T>]) async throws -> [T] {
+        try await waitForAllThenThrowFirstFailure(futures)
+        return try futures.map { try $0.result() }
+    }
+
+    /// Waits for every future; results are in input order. If any failed, throws the failure that
+    /// happened first, once all have finished (as durabletask's WhenAll).
+    ///
+    /// The overload for decodable results decodes with the static type: a fan-in of N decodes N results.
+    public func whenAll<T: Decodable>(_ futures: [DurableFuture<T>]) async throws -> [T] {
+        try await waitForAllThenThrowFirstFailure(futures)
+        return try futures.map { future in
+            guard case .success(let payload) = future.slot.outcome else { return try future.result() }
+            return try PayloadCodec.decode(T.self, from: payload, what: "result of \(future.slot.name)")
+        }
+    }
+
+    private func waitForAllThenThrowFirstFailure<T>(_ futures: [DurableFuture<T>]) async throws {
         await waitForAll(futures.map(\.slot))
         var firstFailure: (index: Int, error: any Error)?
         for future in futures {
@@ -241,7 +258,6 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
             }
         }
         if let firstFailure { throw firstFailure.error }
-        return try futures.map { try $0.result() }
     }
 
     /// Waits for every future and returns each one's result or error, in input order — the

@@ -101,7 +101,8 @@ package enum PayloadCodec {
                 }
                 return negative ? -value : value
             }
-            return parsed as? T
+            // T is Int here: a bit cast avoids a dynamic cast per decode.
+            return parsed.map { unsafeBitCast($0, to: T.self) }
         }
         if T.self == String.self {
             guard data.count >= 2, data.first == UInt8(ascii: "\""), data.last == UInt8(ascii: "\"") else { return nil }
@@ -111,7 +112,7 @@ package enum PayloadCodec {
                 if inner.contains(where: { $0 == UInt8(ascii: "\\") || $0 < 0x20 }) { return nil }
                 return String(decoding: inner, as: UTF8.self)
             }
-            return parsed as? T
+            return parsed.map { unsafeBitCast($0, to: T.self) }
         }
         if T.self == Bool.self {
             if data.elementsEqual("true".utf8) { return true as? T }
