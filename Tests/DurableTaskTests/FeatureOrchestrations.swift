@@ -225,3 +225,23 @@ struct Throws: Orchestrator {
     }
     func run(context: OrchestrationContext, input: Int) async throws -> Int { throw Oops() }
 }
+
+struct EchoesBack: Orchestrator {
+    /// Sends a small input to an activity that returns `input` bytes.
+    func run(context: OrchestrationContext, input: Int) async throws -> String {
+        do {
+            _ = try await context.callActivity(Inflate.self, input: input).value
+            return "no failure"
+        } catch let error as TaskFailedError {
+            return "failed, retriable \(error.details.isRetriable): \(error.details.message)"
+        }
+    }
+}
+
+struct Inflate: Activity {
+    func run(context: ActivityContext, input: Int) async throws -> String { String(repeating: "x", count: input) }
+}
+
+struct ReturnsBig: Orchestrator {
+    func run(context: OrchestrationContext, input: Int) async throws -> String { String(repeating: "x", count: input) }
+}

@@ -360,10 +360,24 @@ import Testing
             let id = try await client.scheduleNewOrchestration(BigPayload.self, input: 5000)
             let output = try await client.waitForCompletion(BigPayload.self, instanceID: id, timeout: .seconds(20))
             #expect(output.hasPrefix("payloadTooLarge: input of activity 'Echo'"))
+            // An activity whose output is too large fails with a non-retriable TaskFailedError.
+            let bigOutput = try await client.scheduleNewOrchestration(EchoesBack.self, input: 5000)
+            let echoed = try await client.waitForCompletion(EchoesBack.self, instanceID: bigOutput, timeout: .seconds(20))
+            #expect(echoed.hasPrefix("failed, retriable false: output of activity 'Inflate'"), "\(echoed)")
+            // An orchestrator whose output is too large fails the instance.
+            let bigResult = try await client.scheduleNewOrchestration(ReturnsBig.self, input: 5000)
+            let failed = try await client.waitForCompletion(bigResult, timeout: .seconds(20))
+            #expect(failed.status == .failed)
+            #expect(failed.failure?.message.contains("output of orchestrator 'ReturnsBig'") == true)
+            #expect(failed.failure?.errorType == "DurableTaskError.payloadTooLarge")
+            // The client refuses oversized inputs and event data before anything is stored.
             let small = DurableTaskClient(backend: backend, maxPayloadBytes: 100)
+            try await small.scheduleNewOrchestration(BigPayload.self, input: 1, instanceID: "too-big")
             await #expect(throws: DurableTaskError.self) {
-                try await small.scheduleNewOrchestration(BigPayload.self, input: 1, instanceID: String(repeating: "a", count: 10))
-                try await small.raiseEvent(instanceID: id, name: "x", data: String(repeating: "y", count: 500))
+                try await small.scheduleNewOrchestration(name: "BigPayload", input: String(repeating: "z", count: 500))
+            }
+            await #expect(throws: DurableTaskError.self) {
+                try await small.raiseEvent(instanceID: "too-big", name: "x", data: String(repeating: "y", count: 500))
             }
         }
     }

@@ -45,6 +45,8 @@ func registerAll(_ worker: DurableTaskWorker, ledger: Ledger = Ledger(), gate: A
     worker.addOrchestrator(EternalAccumulator())
     worker.addOrchestrator(RetryingOrchestrator())
     worker.addOrchestrator(BigPayload())
+    worker.addOrchestrator(EchoesBack())
+    worker.addOrchestrator(ReturnsBig())
     worker.addOrchestrator(ProgressOrchestrator())
     worker.addOrchestrator(CatchesFailure())
     worker.addOrchestrator(CallsUnknownActivity())
@@ -52,6 +54,7 @@ func registerAll(_ worker: DurableTaskWorker, ledger: Ledger = Ledger(), gate: A
     worker.addActivity(Square())
     worker.addActivity(Fail())
     worker.addActivity(Echo())
+    worker.addActivity(Inflate())
     worker.addActivity(Flaky(ledger: ledger))
     worker.addActivity(Gate(gate: gate))
 }
