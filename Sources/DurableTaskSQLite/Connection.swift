@@ -12,6 +12,9 @@ final class Connection {
     let path: String
     /// Prepared statements kept for the connection's lifetime, keyed by SQL text.
     private var cache: [String: Statement] = [:]
+    /// How long a transaction may wait for another connection's lock in all, including our own
+    /// retries of SQLITE_BUSY; see ``setBusyTimeout(_:)``.
+    private(set) var busyTimeout: Duration = .seconds(10)
 
     /// Opens (or creates) a database file.
     /// - Parameter create: whether a missing file is created.
@@ -35,6 +38,12 @@ final class Connection {
     }
 
     deinit { close() }
+
+    /// Sets libsqlite3's busy handler and the deadline of our own BUSY retries to `timeout`.
+    func setBusyTimeout(_ timeout: Duration) {
+        busyTimeout = max(.zero, timeout)
+        sqlite3_busy_timeout(handle, Int32(clamping: Int64(busyTimeout.timeInterval * 1000)))
+    }
 
     /// Finalizes the cached statements and closes the handle. Idempotent.
     func close() {
@@ -99,27 +108,50 @@ final class Connection {
     /// the first error (a failing ROLLBACK never hides the error that caused it).
     ///
     /// - Parameter immediate: `BEGIN IMMEDIATE` takes the write lock up front, so a writer never fails
-    ///   half-way with SQLITE_BUSY when another process wrote in between; SQLITE_BUSY on BEGIN itself
-    ///   (after the busy timeout) is retried here so it never reaches the user.
-    func transaction<T>(immediate: Bool = true, busyRetryDeadline: Date? = nil, _ body: () throws -> T) throws -> T {
-        try begin(immediate: immediate, busyRetryDeadline: busyRetryDeadline)
+    ///   half-way with SQLITE_BUSY when another process wrote in between.
+    ///
+    /// SQLITE_BUSY on BEGIN or COMMIT is retried, but only until ``busyTimeout`` has passed since the
+    /// call: some BUSY results return at once without the busy handler, and those are transient, but a
+    /// lock another process holds for longer than the timeout must become an error the caller sees
+    /// instead of a write that hangs forever.
+    func transaction<T>(immediate: Bool = true, _ body: () throws -> T) throws -> T {
+        let deadline = ContinuousClock.now + busyTimeout
+        try begin(immediate: immediate, deadline: deadline)
         let result: T
         do {
             result = try body()
         } catch {
+            resetActiveStatements()
             try? execute("ROLLBACK")
             throw error
         }
+        resetActiveStatements()
         do {
-            try commit()
+            try commit(deadline: deadline)
         } catch {
+            // After SQLITE_FULL or an I/O error libsqlite3 may already have rolled back; then this
+            // ROLLBACK fails harmlessly.
             try? execute("ROLLBACK")
             throw error
         }
         return result
     }
 
-    private func begin(immediate: Bool, busyRetryDeadline: Date?) throws {
+    /// Resets every statement left part-way through its rows (a body that threw while reading, or
+    /// stopped early).
+    ///
+    /// An active statement keeps its read snapshot past COMMIT or ROLLBACK: a reader connection would
+    /// then see the database as it was at that moment for good, e.g. after one undecodable row.
+    private func resetActiveStatements() {
+        guard let handle else { return }
+        var statement = sqlite3_next_stmt(handle, nil)
+        while let current = statement {
+            if sqlite3_stmt_busy(current) != 0 { sqlite3_reset(current) }
+            statement = sqlite3_next_stmt(handle, current)
+        }
+    }
+
+    private func begin(immediate: Bool, deadline: ContinuousClock.Instant) throws {
         let sql = immediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED"
         var attempt = 0
         while true {
@@ -127,16 +159,16 @@ final class Connection {
                 try execute(sql)
                 return
             } catch let error as SQLiteError where error.isBusy {
-                // busy_timeout already waited; keep trying with a short back-off until the deadline
-                // (none: forever), since a write that gives up would surface SQLITE_BUSY to the user.
-                if let deadline = busyRetryDeadline, Date() >= deadline { throw error }
+                // The busy handler has usually waited already; a BUSY that came back at once (WAL
+                // recovery, a snapshot race) is retried with a short back-off until the deadline.
+                if ContinuousClock.now >= deadline { throw error }
                 attempt += 1
                 usleep(UInt32(min(attempt, 50)) * 1_000)
             }
         }
     }
 
-    private func commit() throws {
+    private func commit(deadline: ContinuousClock.Instant) throws {
         var attempt = 0
         while true {
             do {
@@ -144,9 +176,10 @@ final class Connection {
                 return
             } catch let error as SQLiteError where error.isBusy {
                 // COMMIT can report BUSY (a reader blocking a checkpoint); the transaction stays open
-                // and COMMIT may be retried.
+                // and COMMIT may be retried. A few tries are allowed even past the deadline, since the
+                // work is done and giving it up costs more than a few milliseconds.
                 attempt += 1
-                if attempt > 1_000 { throw error }
+                if attempt > 10 && ContinuousClock.now >= deadline { throw error }
                 usleep(1_000)
             }
         }
@@ -252,9 +285,15 @@ final class Statement {
         return connection.changes
     }
 
-    /// Calls `body` for each row.
+    /// Calls `body` for each row. When `body` throws, the statement is reset, so it does not keep
+    /// its read snapshot.
     func forEachRow(_ body: () throws -> Void) throws {
-        while try step() { try body() }
+        do {
+            while try step() { try body() }
+        } catch {
+            sqlite3_reset(handle)
+            throw error
+        }
     }
 
     // MARK: Columns (0-based)

@@ -9,7 +9,11 @@ enum DatabaseSetup {
     /// The first libsqlite3 version with the fix for the WAL-reset bug (3.51.3).
     static let walResetFixVersion: Int32 = 3_051_003
 
-    private static let warnedAboutWAL = Mutex(false)
+    /// Whether the linked libsqlite3 has the WAL-reset bug, so sharing a file between processes is risky.
+    static var libraryHasWALResetBug: Bool { sqlite3_libversion_number() < walResetFixVersion }
+
+    /// Whether `DURABLETASK_SQLITE_NO_WAL_WARNING` is set (read each time: programs set it at run time).
+    static var walWarningSilenced: Bool { getenv("DURABLETASK_SQLITE_NO_WAL_WARNING") != nil }
 
     static func isInMemory(_ path: String) -> Bool {
         path.isEmpty || path == ":memory:" || (path.hasPrefix("file:") && path.contains("mode=memory"))
@@ -24,7 +28,7 @@ enum DatabaseSetup {
         if !inMemory { try checkHeader(path: path) }
         let c = try Connection(path: path)
         do {
-            sqlite3_busy_timeout(c.handle, Int32(clamping: Int64(options.busyTimeout.timeInterval * 1000)))
+            c.setBusyTimeout(options.busyTimeout)
             let state = try inspect(c, path: path)
             if !state.isEmpty && options.verifyIntegrityOnOpen {
                 try quickCheck(c, path: path)
@@ -32,7 +36,9 @@ enum DatabaseSetup {
             // Only now, with the file known to be ours (or empty), may anything be written.
             try configure(c, options: options, inMemory: inMemory)
             try migrate(c, from: state.isEmpty ? 0 : state.version, path: path)
-            if !inMemory { warnAboutWALIfNeeded(c, path: path) }
+            // After the migration, which may grow the file: a quota below the schema's size would
+            // otherwise refuse to create it.
+            try setQuota(c, bytes: options.maxDatabaseBytes)
             return c
         } catch {
             c.close()
@@ -43,7 +49,7 @@ enum DatabaseSetup {
     /// Opens a reader connection on a file another connection has already set up.
     static func openReader(path: String, options: SQLiteBackend.Options) throws -> Connection {
         let c = try Connection(path: path, create: false)
-        sqlite3_busy_timeout(c.handle, Int32(clamping: Int64(options.busyTimeout.timeInterval * 1000)))
+        c.setBusyTimeout(options.busyTimeout)
         // A reader never writes; query_only turns a bug into an error instead of a second writer.
         try c.execute("PRAGMA mmap_size = 0; PRAGMA query_only = 1")
         return c
@@ -159,22 +165,36 @@ enum DatabaseSetup {
         }
     }
 
-    /// libsqlite3 before 3.51.3 can corrupt a WAL database when two connections write and checkpoint
-    /// at the same moment. One backend per process uses a single writer connection, so that needs
-    /// several processes on one file. We cannot see other processes cheaply, so we warn once per process
-    /// on the first open of a WAL file with an affected library.
-    private static func warnAboutWALIfNeeded(_ c: Connection, path: String) {
-        guard sqlite3_libversion_number() < walResetFixVersion else { return }
-        let first = warnedAboutWAL.withLock { warned -> Bool in
-            defer { warned = true }
-            return !warned
+    /// The page count libsqlite3 allows when no quota is set, read once from a fresh connection.
+    private static let unlimitedPageCount = Mutex<Int64?>(nil)
+
+    /// Applies `maxDatabaseBytes` as `PRAGMA max_page_count` (a per-connection setting, so it is
+    /// applied on every open and by ``SQLiteBackend/setMaxDatabaseBytes(_:)``); `nil` lifts the quota.
+    ///
+    /// libsqlite3 never sets the limit below the current size: a quota smaller than the file stops
+    /// any further growth instead.
+    static func setQuota(_ c: Connection, bytes: Int?) throws {
+        let current = try c.scalarInt("PRAGMA max_page_count")
+        let unlimited = unlimitedPageCount.withLock { value -> Int64 in
+            if let value { return value }
+            value = current
+            return current
         }
-        guard first, ProcessInfo.processInfo.environment["DURABLETASK_SQLITE_NO_WAL_WARNING"] == nil else { return }
-        let version = String(cString: sqlite3_libversion())
-        let message = "DurableTask warning: libsqlite3 \(version) has the WAL-reset bug fixed in 3.51.3. "
-            + "Sharing the WAL database \(path) between several processes may corrupt it; "
-            + "use one process per database file or upgrade libsqlite3. "
-            + "(Set DURABLETASK_SQLITE_NO_WAL_WARNING=1 to silence this.)\n"
-        FileHandle.standardError.write(Data(message.utf8))
+        let pages: Int64
+        if let bytes {
+            let pageSize = max(512, try c.scalarInt("PRAGMA page_size"))
+            pages = max(1, Int64(max(0, bytes)) / pageSize)
+        } else {
+            pages = unlimited
+        }
+        _ = try c.scalarInt("PRAGMA max_page_count = \(pages)")
+    }
+
+    /// The warning logged when another process is found on a WAL database with an affected library.
+    static func walSharingWarning(path: String) -> String {
+        "the WAL database \(path) is shared by several processes, and libsqlite3 \(String(cString: sqlite3_libversion())) "
+            + "has the WAL-reset bug fixed in 3.51.3: two processes writing and checkpointing at the same moment may "
+            + "corrupt the database. Use one process per database file or upgrade libsqlite3. "
+            + "(Set DURABLETASK_SQLITE_NO_WAL_WARNING=1 to silence this.)"
     }
 }

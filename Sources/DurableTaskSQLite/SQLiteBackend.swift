@@ -1,5 +1,6 @@
 import DurableTask
 import Foundation
+import Synchronization
 
 /// A ``Backend`` that keeps the task hub in an SQLite database file, so orchestrations survive
 /// process crashes and restarts.
@@ -16,7 +17,16 @@ import Foundation
 /// - Every write is one `BEGIN IMMEDIATE` transaction; completing an episode or a batch of activity
 ///   results is atomic.
 /// - Several processes may share one file: leases fence work items, and `SQLITE_BUSY` is absorbed
-///   by the busy timeout and retries. See ``Options`` for durability.
+///   by the busy timeout and retries. A lock held by another process for longer than
+///   ``Options/busyTimeout`` fails the write with `DurableTaskError(.storage)`; nothing is written,
+///   and the next call works once the lock is gone. See ``Options`` for durability.
+/// - A full disk, a full quota (``Options/maxDatabaseBytes``) or an I/O error fails the write with
+///   `DurableTaskError(.storage)`; the transaction is rolled back, so nothing is lost, and writes
+///   succeed again once there is room.
+/// - Each process that opens the file holds a shared lock on a side file `<path>-dtlock`, to notice
+///   other processes on the same file: with a libsqlite3 older than 3.51.3 (the WAL-reset bug) the
+///   backend then logs a warning once. The side file is never deleted (another process may hold it);
+///   delete it with the database when no process uses it.
 /// - A file that is not a DurableTask database (another format, damaged, another application's) is
 ///   refused at open with `DurableTaskError(.corruptData)`, and never modified.
 public final class SQLiteBackend: Backend {
@@ -40,13 +50,28 @@ public final class SQLiteBackend: Backend {
         /// Whether `PRAGMA quick_check` runs at open, so a damaged file is reported at once rather
         /// than in the middle of a workload. Costs time proportional to the file size; on by default.
         public var verifyIntegrityOnOpen: Bool
+        /// A quota on the database file's size in bytes (`PRAGMA max_page_count`), or `nil` for none,
+        /// the default.
+        ///
+        /// A write that would grow the file beyond it fails with `DurableTaskError(.storage)` saying
+        /// "database or disk is full", exactly as a full disk does; it is rolled back, so nothing is
+        /// lost. Change it while running with ``SQLiteBackend/setMaxDatabaseBytes(_:)``. The quota
+        /// counts database pages only: the `-wal` file (up to a few MiB between checkpoints) comes on
+        /// top, and a quota below the current size stops growth at the current size.
+        public var maxDatabaseBytes: Int?
+        /// Receives the backend's log messages (the warning about sharing a WAL file between
+        /// processes). By default warnings go to standard error.
+        public var logHandler: @Sendable (LogLevel, String) -> Void
 
         /// Creates options.
         public init(synchronous: Synchronous = .full, busyTimeout: Duration = .seconds(10),
-                    verifyIntegrityOnOpen: Bool = true) {
+                    verifyIntegrityOnOpen: Bool = true, maxDatabaseBytes: Int? = nil,
+                    logHandler: @escaping @Sendable (LogLevel, String) -> Void = DurableTaskWorker.standardErrorLog) {
             self.synchronous = synchronous
             self.busyTimeout = busyTimeout
             self.verifyIntegrityOnOpen = verifyIntegrityOnOpen
+            self.maxDatabaseBytes = maxDatabaseBytes
+            self.logHandler = logHandler
         }
     }
 
@@ -60,6 +85,13 @@ public final class SQLiteBackend: Backend {
     private let writer: DatabaseThread
     /// `nil` for in-memory databases: reads go to the writer.
     private let reader: DatabaseThread?
+    /// The process's shared lock on `<path>-dtlock`; `nil` for in-memory databases (or when the side
+    /// file cannot be created, which only disables the warning).
+    private let lockFile: Mutex<SharedLockFile?>
+    /// Whether this backend looks for other processes (affected library, warning not silenced).
+    private let watchesForSharing: Bool
+    /// The quota in force, for error messages; changed by ``setMaxDatabaseBytes(_:)``.
+    private let maxDatabaseBytes: Mutex<Int?>
     private let orchestrationSignal = ChangeSignal()
     private let activitySignal = ChangeSignal()
     private let instanceSignal = ChangeSignal()
@@ -75,12 +107,15 @@ public final class SQLiteBackend: Backend {
         self.path = path
         self.options = options
         self.clock = clock
+        maxDatabaseBytes = Mutex(options.maxDatabaseBytes)
         let name = URL(fileURLWithPath: path).lastPathComponent
         writer = try DatabaseThread(name: "DurableTask SQLite writer \(name)") {
             try DatabaseSetup.openWriter(path: path, options: options)
         }
         if DatabaseSetup.isInMemory(path) {
             reader = nil
+            lockFile = Mutex(nil)
+            watchesForSharing = false
         } else {
             do {
                 reader = try DatabaseThread(name: "DurableTask SQLite reader \(name)") {
@@ -90,12 +125,24 @@ public final class SQLiteBackend: Backend {
                 writer.stop()
                 throw error
             }
+            // Taken only once the file is known to be ours, so a refused file gets no side file.
+            // Held even when this process does not warn, so that other processes can see it.
+            let acquired: SharedLockFile?
+            do {
+                acquired = try SharedLockFile.acquire(databasePath: path)
+            } catch {
+                acquired = nil
+                options.logHandler(.warning, "cannot tell whether other processes share \(path): \(error)")
+            }
+            lockFile = Mutex(acquired)
+            watchesForSharing = acquired != nil && DatabaseSetup.libraryHasWALResetBug && !DatabaseSetup.walWarningSilenced
         }
         let signals = [orchestrationSignal, activitySignal]
         clock.onAdvance {
             // A jump of the clock may make timers due and leases expire.
             for signal in signals { signal.notify() }
         }
+        warnIfShared()
     }
 
     /// Opens a private in-memory task hub: fast, transactional, gone when the backend is released.
@@ -106,6 +153,7 @@ public final class SQLiteBackend: Backend {
     deinit {
         writer.stop()
         reader?.stop()
+        releaseLockFile()
     }
 
     /// Closes the database connections after the operations already started; later calls throw.
@@ -117,6 +165,24 @@ public final class SQLiteBackend: Backend {
             _ = try? await thread.run { c in c.close() }
             thread.stop()
         }
+        releaseLockFile()
+    }
+
+    /// Gives up this backend's share of the process's lock on the side file (once).
+    private func releaseLockFile() {
+        lockFile.withLock { lock in
+            lock?.release()
+            lock = nil
+        }
+    }
+
+    /// Sets the quota on the database size (see ``Options/maxDatabaseBytes``) while the backend runs,
+    /// e.g. to let writes that failed with "database or disk is full" succeed again.
+    /// - Parameter bytes: the new quota, or `nil` for none.
+    /// - Throws: ``SQLiteError`` when the setting cannot be applied; `DurableTaskError(.storage)` after ``close()``.
+    public func setMaxDatabaseBytes(_ bytes: Int?) async throws {
+        try await writer.run { c in try DatabaseSetup.setQuota(c, bytes: bytes) }
+        maxDatabaseBytes.withLock { $0 = bytes }
     }
 
     // MARK: Running on the connections
@@ -124,19 +190,64 @@ public final class SQLiteBackend: Backend {
     /// Runs a write transaction on the writer thread.
     private func write<T: Sendable>(_ body: @escaping @Sendable (Connection, Date) throws -> T) async throws -> T {
         let clock = self.clock
-        return try await writer.run { c in
-            try c.transaction {
-                // Read inside the write lock, so "now" is never older than a row another writer just committed.
-                try body(c, clock.now())
+        do {
+            return try await writer.run { c in
+                try c.transaction {
+                    // Read inside the write lock, so "now" is never older than a row another writer just committed.
+                    try body(c, clock.now())
+                }
             }
+        } catch let error as SQLiteError {
+            throw storageError(error)
         }
     }
 
     /// Runs a read on the reader thread (the writer for in-memory databases).
     private func read<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
-        try await (reader ?? writer).run { c in
-            try c.transaction(immediate: false) { try body(c) }
+        do {
+            return try await (reader ?? writer).run { c in
+                try c.transaction(immediate: false) { try body(c) }
+            }
+        } catch let error as SQLiteError {
+            throw storageError(error)
         }
+    }
+
+    private func storageError(_ error: SQLiteError) -> any Error {
+        error.storageError(path: path, busyTimeout: options.busyTimeout,
+                           maxDatabaseBytes: maxDatabaseBytes.withLock { $0 })
+    }
+
+    // MARK: Processes sharing the file
+
+    /// Logs the WAL-reset warning once if another process holds the file; checks at most once a
+    /// second, and not at all after warning.
+    ///
+    /// Runs at open and from ``waitForChange(_:since:timeout:)``, which every worker calls while
+    /// idle, so a process that joins later is noticed within about a second of polling.
+    private func warnIfShared() {
+        guard watchesForSharing, let lock = lockFile.withLock({ $0 }), lock.claimCheck() else { return }
+        let path = self.path
+        let log = options.logHandler
+        // On the writer thread: re-taking the shared lock after the check may wait for another
+        // process's check, and blocking calls stay off the cooperative thread pool.
+        writer.enqueue { _ in
+            if lock.detectOtherProcessOnce() {
+                log(.warning, DatabaseSetup.walSharingWarning(path: path))
+            }
+        }
+    }
+
+    /// Runs the sharing check now, ignoring the once-a-second limit; whether it warned. For tests.
+    func checkForSharingNow() async -> Bool {
+        guard watchesForSharing, let lock = lockFile.withLock({ $0 }) else { return false }
+        let path = self.path
+        let log = options.logHandler
+        return (try? await writer.run { _ -> Bool in
+            guard lock.detectOtherProcessOnce() else { return false }
+            log(.warning, DatabaseSetup.walSharingWarning(path: path))
+            return true
+        }) ?? false
     }
 
     // MARK: Instances
@@ -241,6 +352,7 @@ public final class SQLiteBackend: Backend {
     /// Other processes cannot signal this one, so callers pass a `timeout` to poll; the wait is also
     /// cut short when a timer or a lease in the database comes due before it.
     public func waitForChange(_ change: BackendChange, since generation: UInt64, timeout: Duration) async {
+        warnIfShared()
         let signal = self.signal(change)
         guard signal.generation == generation else { return }
         var timeout = timeout

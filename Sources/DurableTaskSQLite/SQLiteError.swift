@@ -1,4 +1,5 @@
 import CSQLite
+import DurableTask
 
 /// An error reported by libsqlite3, with enough context to debug from one log line.
 ///
@@ -31,5 +32,38 @@ public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
         text += ": \(message)"
         if let sql { text += " — while executing `\(sql)`" }
         return text
+    }
+}
+
+extension SQLiteError {
+    /// The error a backend caller sees for this one: failures of the storage itself (locked beyond the
+    /// busy timeout, disk or quota full, I/O error) become `DurableTaskError(.storage)` with a message
+    /// that says what happened to the write and what to do; other codes (bugs, constraint violations)
+    /// stay `SQLiteError`s.
+    ///
+    /// Each message keeps SQLite's own text (`database is locked`, `database or disk is full`), so a
+    /// log search for it still finds the line.
+    /// - Parameters:
+    ///   - path: the database file, named in the message.
+    ///   - busyTimeout: the timeout that ran out, for BUSY.
+    ///   - maxDatabaseBytes: the quota in force, for FULL.
+    func storageError(path: String, busyTimeout: Duration, maxDatabaseBytes: Int?) -> any Error {
+        switch resultCode {
+        case SQLITE_BUSY, SQLITE_LOCKED:
+            let milliseconds = Int64(busyTimeout.timeInterval * 1000)
+            return DurableTaskError(.storage,
+                "the database \(path) is locked by another process for longer than the busy timeout (\(milliseconds) ms); "
+                + "nothing was written, retry later [\(self)]")
+        case SQLITE_FULL:
+            let quota = maxDatabaseBytes.map { "the quota maxDatabaseBytes (\($0) bytes) is reached or " } ?? ""
+            return DurableTaskError(.storage,
+                "cannot write to \(path): database or disk is full (\(quota)the file system has no space left); "
+                + "the transaction was rolled back and nothing was lost; free space or raise the quota and it resumes [\(self)]")
+        case SQLITE_IOERR:
+            return DurableTaskError(.storage,
+                "I/O error on \(path); the transaction was rolled back and nothing was lost [\(self)]")
+        default:
+            return self
+        }
     }
 }

@@ -1,6 +1,7 @@
 import DurableTask
 import DurableTaskSQLite
 import Foundation
+import Synchronization
 import Testing
 
 /// The backends every conformance test runs against.
@@ -101,4 +102,29 @@ func expectError(_ code: DurableTaskError.Code, sourceLocation: SourceLocation =
     } catch {
         Issue.record("expected DurableTaskError(\(code)), got \(error)", sourceLocation: sourceLocation)
     }
+}
+
+/// Collects log lines (from a worker's or a backend's `logHandler`) for assertions.
+final class LogRecorder: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    /// A handler to pass as `logHandler`.
+    var handler: @Sendable (LogLevel, String) -> Void {
+        { [self] level, message in lines.withLock { $0.append("\(level): \(message)") } }
+    }
+
+    /// The lines logged so far that contain every one of `parts`.
+    func lines(containing parts: String...) -> [String] {
+        lines.withLock { $0.filter { line in parts.allSatisfy { line.contains($0) } } }
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
 }
