@@ -25,7 +25,19 @@ final class ChildProcess {
     func kill() {
         guard process.isRunning else { return }
         Foundation.kill(process.processIdentifier, SIGKILL)
+        Foundation.kill(process.processIdentifier, SIGCONT)
         process.waitUntilExit()
+    }
+
+    /// Freezes the process (SIGSTOP), as a long GC pause or an overloaded machine would.
+    func pause() {
+        guard process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGSTOP)
+    }
+
+    /// Lets a paused process continue (SIGCONT).
+    func resume() {
+        Foundation.kill(process.processIdentifier, SIGCONT)
     }
 
     func terminate() {

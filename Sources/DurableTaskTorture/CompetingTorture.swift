@@ -13,7 +13,11 @@ struct CompetingTorture {
         let processes = arguments.int("processes", 4)
         let orchestrations = arguments.int("orchestrations", 500)
         let fanout = arguments.int("fanout", 10)
-        let killEvery = arguments.double("kill-every", 2)
+        let killEvery = arguments.double("kill-every", 1)
+        // Pausing a worker (SIGSTOP) for longer than its lease makes its leases expire while its
+        // activities still run: other workers take them over, and its late completions must be fenced.
+        let pauseEvery = arguments.double("pause-every", 0)
+        let pauseLength = arguments.double("pause-ms", 2500) / 1000
         var random = SeededRandom(seed: UInt64(arguments.int("seed", 1)))
         let directory = try runDirectory(arguments, "competing")
         defer { if !arguments.flag("keep") { try? FileManager.default.removeItem(at: directory) } }
@@ -27,21 +31,36 @@ struct CompetingTorture {
         for id in ids { try await client.scheduleNewOrchestration(TortureFanOut.self, input: fanout, instanceID: id) }
 
         func spawn(_ index: Int) throws -> ChildProcess {
-            try ChildProcess(arguments: ["child-worker", "--db", db, "--ledger", ledger, "--delay-ms", arguments.string("delay-ms", "2"),
+            try ChildProcess(arguments: ["child-worker", "--db", db, "--ledger", ledger, "--delay-ms", arguments.string("delay-ms", "20"),
                                          "--lease-ms", arguments.string("lease-ms", "1000")],
                              stderrPath: directory.appendingPathComponent("worker-\(index).log").path)
         }
         var children = try (0..<processes).map(spawn)
         var kills = 0
+        var pauses = 0
         var nextKill = Date().addingTimeInterval(killEvery)
+        var nextPause = Date().addingTimeInterval(pauseEvery)
+        var paused: (index: Int, until: Date)?
         let deadline = Date().addingTimeInterval(arguments.double("timeout", 600))
         var completed = 0
         while Date() < deadline {
             completed = try await client.query(OrchestrationQuery(statuses: [.completed, .failed], instanceIDPrefix: "comp-",
                                                                   pageSize: orchestrations + 1)).instances.count
             if completed == orchestrations { break }
+            if let current = paused, Date() >= current.until {
+                children[current.index].resume()
+                paused = nil
+            }
+            if pauseEvery > 0, paused == nil, Date() >= nextPause {
+                let victim = Int(random.next() % UInt64(processes))
+                children[victim].pause()
+                paused = (victim, Date().addingTimeInterval(pauseLength))
+                pauses += 1
+                nextPause = Date().addingTimeInterval(pauseEvery)
+            }
             if killEvery > 0, Date() >= nextKill {
                 let victim = Int(random.next() % UInt64(processes))
+                if paused?.index == victim { paused = nil }
                 children[victim].kill()
                 kills += 1
                 children[victim] = try spawn(victim)
@@ -49,6 +68,7 @@ struct CompetingTorture {
             }
             try await Task.sleep(for: .milliseconds(100))
         }
+        if let current = paused { children[current.index].resume() }
         for child in children { child.terminate() }
         for child in children where !child.wait(timeout: 20) { child.kill() }
 
@@ -74,14 +94,14 @@ struct CompetingTorture {
         let executions = Ledger.lines(at: ledger).count
         report("competing processes: P=\(processes) M=\(orchestrations) F=\(fanout): \(orchestrations - verdict.notCompleted)/\(orchestrations) completed, "
                + "\(verdict.completedMoreThanOnce) completed more than once, \(verdict.duplicateCompletions) duplicate completion events, "
-               + "\(verdict.notCompleted) lost, \(verdict.wrongResults) wrong, \(busyErrors) busy errors, \(kills) kills, "
+               + "\(verdict.notCompleted) lost, \(verdict.wrongResults) wrong, \(busyErrors) busy errors, \(kills) kills, \(pauses) pauses, "
                + "\(fenced) late completions fenced (from workers stopped cleanly), \(executions - orchestrations * fanout) extra executions, "
                + "\(verdict.replayed) histories replayed with \(verdict.falsePositives) false nondeterminism reports, integrity \(integrity), " + String(format: "%.1f s", seconds)
                + (verdict.problems.isEmpty ? "" : "\nproblems: " + verdict.problems.joined(separator: "\n  ")),
                ["mode": "competing", "processes": processes, "orchestrations": orchestrations, "fanout": fanout,
                 "completed": orchestrations - verdict.notCompleted, "completed_more_than_once": verdict.completedMoreThanOnce,
                 "duplicate_completions": verdict.duplicateCompletions, "lost": verdict.notCompleted, "wrong_results": verdict.wrongResults,
-                "busy_errors": busyErrors, "kills": kills, "fenced": fenced, "extra_executions": executions - orchestrations * fanout,
+                "busy_errors": busyErrors, "kills": kills, "pauses": pauses, "fenced": fenced, "extra_executions": executions - orchestrations * fanout,
                 "integrity": integrity, "histories_replayed": verdict.replayed, "replay_false_positives": verdict.falsePositives, "seconds": seconds, "ok": ok],
                ok: ok)
     }

@@ -6,7 +6,8 @@ import Foundation
 // executable in child modes and kill them with SIGKILL; then they check every promise in the database.
 //
 //   DurableTaskTorture crash     [--items 200] [--kills 20] [--seeds 1] [--seed 1] [--dir DIR]
-//   DurableTaskTorture competing [--processes 4] [--orchestrations 500] [--fanout 10] [--kill-every 2]
+//   DurableTaskTorture competing [--processes 4] [--orchestrations 500] [--fanout 10] [--kill-every 1]
+//                                [--pause-every 0] [--pause-ms 2500] [--delay-ms 20]
 //   DurableTaskTorture timers    [--timers 20] [--window 3]
 //
 // Each prints a one-line summary and a JSON line, and exits non-zero when a check fails.

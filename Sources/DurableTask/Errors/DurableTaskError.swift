@@ -24,7 +24,8 @@ public struct DurableTaskError: Error, Sendable, Equatable, CustomStringConverti
         public static let payloadTooLarge = Code("payloadTooLarge")
         /// A payload could not be encoded or decoded.
         public static let payloadInvalid = Code("payloadInvalid")
-        /// A wait (for start, for completion) timed out.
+        /// A wait timed out: the client's wait for start or completion, or an orchestrator's
+        /// `waitForExternalEvent(_:as:timeout:)`.
         public static let timeout = Code("timeout")
         /// The instance is in a state that does not allow the operation (e.g. raising an event on a finished instance).
         public static let invalidState = Code("invalidState")
