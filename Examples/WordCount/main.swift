@@ -122,9 +122,6 @@ func runInOneProcess(_ arguments: Arguments) async throws -> Int32 {
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("wordcount-\(getpid()).sqlite").path
             removeDatabase(path)
             temporaryPath = path
-            // The file is private to this process, so SQLiteBackend's warning about sharing a WAL file
-            // between processes does not apply.
-            setenv("DURABLETASK_SQLITE_NO_WAL_WARNING", "1", 1)
             return path
         }()
         database = try openDatabase(path)

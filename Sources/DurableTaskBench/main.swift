@@ -24,11 +24,6 @@ func runBenchmark() async throws {
     }
 }
 
-// Each run uses its own database file from one process, so the SQLite backend's warning about
-// several processes sharing a WAL file on an old libsqlite3 does not apply; it would only repeat
-// on every open. A value the user set is kept.
-setenv("DURABLETASK_SQLITE_NO_WAL_WARNING", "1", 0)
-
 do {
     try await runBenchmark()
 } catch {

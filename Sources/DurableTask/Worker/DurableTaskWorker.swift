@@ -277,9 +277,12 @@ public final class DurableTaskWorker: Sendable {
     /// `maxDeliveryCount` attempts park the instance as failed with the error visible.
     private func handleUnprocessable(_ item: OrchestrationWorkItem, error: any Error) async {
         options.logHandler(.error, "instance '\(item.instanceID)': episode failed (attempt \(item.dequeueCount)): \(error)")
-        if item.dequeueCount >= options.maxDeliveryCount {
+        // A storage failure (disk full, database locked, I/O error) says nothing about the instance:
+        // parking it would turn a passing outage into a permanent failure. Keep retrying with back-off.
+        let isStorageFailure = (error as? DurableTaskError)?.code == .storage
+        if item.dequeueCount >= options.maxDeliveryCount && !isStorageFailure {
             let poison = DurableTaskError(.poisoned,
-                "instance '\(item.instanceID)' was parked after \(item.dequeueCount) failed attempts to process its events; last error: \(error)")
+                "instance '\(item.instanceID)' was poisoned: parked as failed after \(item.dequeueCount) failed attempts to process its events; last error: \(error)")
             let failure = FailureDetails(errorType: "DurableTaskError.poisoned", message: poison.message, isRetriable: false,
                                          inner: FailureDetails(error: error))
             let now = backend.clock.now()
