@@ -347,8 +347,7 @@ public final class InMemoryBackend: Backend {
                 }
                 let token = Self.newToken(&state)
                 record.lease = Lease(owner: owner, token: token, expires: expires)
-                record.item.lockToken = token
-                record.item.dequeueCount += 1
+                record.item.leased(token: token, dequeueCount: record.item.dequeueCount + 1)
                 items.append(record.item)
             }
             if state.activityQueueHead > 4096, state.activityQueueHead * 2 > state.activityQueue.count {

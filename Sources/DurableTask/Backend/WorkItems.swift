@@ -54,37 +54,80 @@ public struct ActivityRequest: Sendable, Equatable {
 }
 
 /// An activity work item leased to one worker.
+///
+/// The fields live in one shared box, copied only when changed: a work item is handed from the
+/// backend to the fetcher, the queue, a runner and the completion writer, and copying seven fields
+/// (four strings and a payload) at each hand-off was a sixth of the cost of a large fan-out.
 public struct ActivityWorkItem: Sendable {
-    /// The orchestration that scheduled the activity.
-    public var instanceID: String
-    /// The orchestration's execution ID when it scheduled the activity; completions for an older
-    /// execution (before continue-as-new) are fenced off.
-    public var executionID: String
-    /// The activity's sequence number in the orchestration.
-    public var taskID: Int
-    /// The activity name.
-    public var name: String
-    /// The encoded input.
-    public var input: Payload?
-    /// Identifies this lease.
-    public var lockToken: String
-    /// How many times the item has been leased before (1 on the first run).
-    public var dequeueCount: Int
-    /// Backend bookkeeping: the item's key in the backend's store (a row ID), so completing it needs
-    /// no lookup by strings.
-    public var receipt: Int64
+    private final class Storage: Sendable {
+        let instanceID: String
+        let executionID: String
+        let taskID: Int
+        let name: String
+        let input: Payload?
+        let lockToken: String
+        let dequeueCount: Int
+        let receipt: Int64
+
+        init(instanceID: String, executionID: String, taskID: Int, name: String, input: Payload?,
+             lockToken: String, dequeueCount: Int, receipt: Int64) {
+            self.instanceID = instanceID
+            self.executionID = executionID
+            self.taskID = taskID
+            self.name = name
+            self.input = input
+            self.lockToken = lockToken
+            self.dequeueCount = dequeueCount
+            self.receipt = receipt
+        }
+
+        func with(lockToken: String? = nil, dequeueCount: Int? = nil, receipt: Int64? = nil) -> Storage {
+            Storage(instanceID: instanceID, executionID: executionID, taskID: taskID, name: name, input: input,
+                    lockToken: lockToken ?? self.lockToken, dequeueCount: dequeueCount ?? self.dequeueCount,
+                    receipt: receipt ?? self.receipt)
+        }
+    }
+
+    private var storage: Storage
 
     /// Creates a work item.
     public init(instanceID: String, executionID: String, taskID: Int, name: String, input: Payload?,
                 lockToken: String, dequeueCount: Int, receipt: Int64 = 0) {
-        self.instanceID = instanceID
-        self.executionID = executionID
-        self.taskID = taskID
-        self.name = name
-        self.input = input
-        self.lockToken = lockToken
-        self.dequeueCount = dequeueCount
-        self.receipt = receipt
+        storage = Storage(instanceID: instanceID, executionID: executionID, taskID: taskID, name: name, input: input,
+                          lockToken: lockToken, dequeueCount: dequeueCount, receipt: receipt)
+    }
+
+    /// The orchestration that scheduled the activity.
+    public var instanceID: String { storage.instanceID }
+    /// The orchestration's execution ID when it scheduled the activity; completions for an older
+    /// execution (before continue-as-new) are fenced off.
+    public var executionID: String { storage.executionID }
+    /// The activity's sequence number in the orchestration.
+    public var taskID: Int { storage.taskID }
+    /// The activity name.
+    public var name: String { storage.name }
+    /// The encoded input.
+    public var input: Payload? { storage.input }
+    /// Identifies this lease.
+    public var lockToken: String {
+        get { storage.lockToken }
+        set { storage = storage.with(lockToken: newValue) }
+    }
+    /// How many times the item has been leased before (1 on the first run).
+    public var dequeueCount: Int {
+        get { storage.dequeueCount }
+        set { storage = storage.with(dequeueCount: newValue) }
+    }
+    /// Sets the lease token and delivery count in one copy (a backend leasing the item).
+    package mutating func leased(token: String, dequeueCount: Int) {
+        storage = storage.with(lockToken: token, dequeueCount: dequeueCount)
+    }
+
+    /// Backend bookkeeping: the item's key in the backend's store (a row ID), so completing it needs
+    /// no lookup by strings. Unique per work item within a backend.
+    public var receipt: Int64 {
+        get { storage.receipt }
+        set { storage = storage.with(receipt: newValue) }
     }
 }
 

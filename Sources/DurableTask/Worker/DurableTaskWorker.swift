@@ -330,8 +330,8 @@ public final class DurableTaskWorker: Sendable {
             }
             running.leased(items)
             if Task.isCancelled {
+                running.finished(items)
                 for item in items {
-                    running.finished(item)
                     try? await backend.abandonActivityWorkItem(item, delay: .zero)
                 }
                 return
@@ -342,11 +342,30 @@ public final class DurableTaskWorker: Sendable {
 
     private func activityRunner(queue: WorkQueue<ActivityWorkItem>, activities: [String: ActivityEntry],
                                 completions: CompletionBuffer, running: RunningActivities) async {
-        while let item = await queue.pop() {
+        // Results are handed to the writer in small batches: one lock per batch instead of one per
+        // activity. A batch goes out when it is full, when the runner is about to wait for work, and
+        // when its oldest result has waited 2 ms, so a slow activity never holds finished ones back long.
+        var finished: [ActivityCompletion] = []
+        var oldest = ContinuousClock.now
+        func handOver() {
+            guard !finished.isEmpty else { return }
+            running.finished(finished.lazy.map(\.item))
+            completions.append(contentsOf: finished)
+            finished.removeAll(keepingCapacity: true)
+        }
+        while true {
+            let item: ActivityWorkItem
+            if let next = queue.tryPop() {
+                item = next
+            } else {
+                handOver()
+                guard let next = await queue.pop() else { break }
+                item = next
+            }
             if Task.isCancelled {
                 // Stopping: hand leased-but-unstarted items back at once instead of letting their leases
                 // run out, so another worker (or the next start) picks them up without waiting.
-                running.finished(item)
+                running.finished(CollectionOfOne(item))
                 try? await backend.abandonActivityWorkItem(item, delay: .zero)
                 continue
             }
@@ -359,7 +378,7 @@ public final class DurableTaskWorker: Sendable {
                 } catch is CancellationError where Task.isCancelled {
                     // The worker is stopping: this is not the activity's failure. Hand the item back so
                     // it runs again, here or in another worker.
-                    running.finished(item)
+                    running.finished(CollectionOfOne(item))
                     try? await backend.abandonActivityWorkItem(item, delay: .zero)
                     continue
                 } catch {
@@ -371,9 +390,12 @@ public final class DurableTaskWorker: Sendable {
                 kind = .taskFailed(scheduledID: item.taskID, failure: FailureDetails(error: error))
             }
             counters.activitiesExecuted.add(1, ordering: .relaxed)
-            running.finished(item)
-            completions.append(ActivityCompletion(item: item, event: HistoryEvent(timestamp: backend.clock.now(), kind: kind)))
+            let now = ContinuousClock.now
+            if finished.isEmpty { oldest = now }
+            finished.append(ActivityCompletion(item: item, event: HistoryEvent(timestamp: backend.clock.now(), kind: kind)))
+            if finished.count >= 32 || now - oldest > .milliseconds(2) { handOver() }
         }
+        handOver()
     }
 
     /// Group commit: writes every completion buffered since the previous write in one call.
@@ -458,10 +480,11 @@ final class CompletionBuffer: Sendable {
     private let items = Mutex<[ActivityCompletion]>([])
     private let signal = ChangeSignal()
 
-    func append(_ completion: ActivityCompletion) {
+    func append(contentsOf completions: [ActivityCompletion]) {
         let wasEmpty = items.withLock { items in
-            items.append(completion)
-            return items.count == 1
+            let wasEmpty = items.isEmpty
+            items.append(contentsOf: completions)
+            return wasEmpty
         }
         if wasEmpty { signal.notify() }
     }
@@ -504,10 +527,12 @@ final class RunningActivities: Sendable {
         }
     }
 
-    func finished(_ item: ActivityWorkItem) {
+    func finished(_ items: some Sequence<ActivityWorkItem>) {
         state.withLock { state in
-            state.items[Key(receipt: item.receipt, taskID: item.taskID)] = nil
-            state.count -= 1
+            for item in items {
+                state.items[Key(receipt: item.receipt, taskID: item.taskID)] = nil
+                state.count -= 1
+            }
         }
         freed.notify()
     }

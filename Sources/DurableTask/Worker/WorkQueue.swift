@@ -45,7 +45,8 @@ final class WorkQueue<Element: Sendable>: Sendable {
         }
     }
 
-    private func tryPop() -> Element? {
+    /// The next element if one is queued, without waiting.
+    func tryPop() -> Element? {
         state.withLock { state in
             guard state.head < state.items.count else { return nil }
             let element = state.items[state.head]
