@@ -92,9 +92,7 @@ public final class SQLiteBackend: Backend {
     private let watchesForSharing: Bool
     /// The quota in force, for error messages; changed by ``setMaxDatabaseBytes(_:)``.
     private let maxDatabaseBytes: Mutex<Int?>
-    private let orchestrationSignal = ChangeSignal()
-    private let activitySignal = ChangeSignal()
-    private let instanceSignal = ChangeSignal()
+    private let signals = BackendSignals()
 
     /// Opens (or creates) a task hub database.
     /// - Parameters:
@@ -137,10 +135,10 @@ public final class SQLiteBackend: Backend {
             lockFile = Mutex(acquired)
             watchesForSharing = acquired != nil && DatabaseSetup.libraryHasWALResetBug && !DatabaseSetup.walWarningSilenced
         }
-        let signals = [orchestrationSignal, activitySignal]
+        let woken = [signals.orchestration, signals.activity]
         clock.onAdvance {
             // A jump of the clock may make timers due and leases expire.
-            for signal in signals { signal.notify() }
+            for signal in woken { signal.notify() }
         }
         warnIfShared()
     }
@@ -255,14 +253,14 @@ public final class SQLiteBackend: Backend {
     /// Creates an instance; see ``Backend/createOrchestrationInstance(_:)``.
     public func createOrchestrationInstance(_ request: NewOrchestrationInstance) async throws {
         try await write { c, now in try Store.create(c, request, now: now) }
-        orchestrationSignal.notify()
-        instanceSignal.notify()
+        signals.orchestration.notify()
+        signals.instance.notify()
     }
 
     /// Adds an event to an instance's inbox; see ``Backend/addOrchestrationEvent(instanceID:event:)``.
     public func addOrchestrationEvent(instanceID: String, event: HistoryEvent) async throws {
         try await write { c, now in try Store.addEvent(c, instanceID: instanceID, event: event, now: now) }
-        orchestrationSignal.notify()
+        signals.orchestration.notify()
     }
 
     // MARK: Orchestration work items
@@ -282,15 +280,15 @@ public final class SQLiteBackend: Backend {
     /// Commits an episode in one transaction; see ``Backend/completeOrchestrationWorkItem(_:result:)``.
     public func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws {
         try await write { c, now in try Store.complete(c, item, result, now: now) }
-        if !result.activities.isEmpty { activitySignal.notify() }
-        orchestrationSignal.notify()
-        instanceSignal.notify()
+        if !result.activities.isEmpty { signals.activity.notify() }
+        signals.orchestration.notify()
+        signals.instance.notify()
     }
 
     /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:)``.
     public func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration) async throws {
         try await write { c, now in try Store.abandon(c, item, delay: delay, now: now) }
-        orchestrationSignal.notify()
+        signals.orchestration.notify()
     }
 
     // MARK: Activity work items
@@ -306,14 +304,14 @@ public final class SQLiteBackend: Backend {
     public func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool] {
         guard !completions.isEmpty else { return [] }
         let accepted = try await write { c, now in try Store.completeActivities(c, completions, now: now) }
-        if accepted.contains(true) { orchestrationSignal.notify() }
+        if accepted.contains(true) { signals.orchestration.notify() }
         return accepted
     }
 
     /// Releases an activity lease; see ``Backend/abandonActivityWorkItem(_:delay:)``.
     public func abandonActivityWorkItem(_ item: ActivityWorkItem, delay: Duration) async throws {
         try await write { c, now in try Store.abandonActivity(c, item, delay: delay, now: now) }
-        activitySignal.notify()
+        signals.activity.notify()
     }
 
     /// Extends activity leases; see ``Backend/renewActivityWorkItemLocks(_:lockDuration:)``.
@@ -353,7 +351,7 @@ public final class SQLiteBackend: Backend {
     /// cut short when a timer or a lease in the database comes due before it.
     public func waitForChange(_ change: BackendChange, since generation: UInt64, timeout: Duration) async {
         warnIfShared()
-        let signal = self.signal(change)
+        let signal = signals[change]
         guard signal.generation == generation else { return }
         var timeout = timeout
         if change != .instanceState, let due = try? await read({ c in try Store.nextDue(c, change) }) {
@@ -367,14 +365,7 @@ public final class SQLiteBackend: Backend {
 
     /// The change counter; see ``Backend/changeGeneration(_:)``.
     public func changeGeneration(_ change: BackendChange) -> UInt64 {
-        signal(change).generation
+        signals[change].generation
     }
 
-    private func signal(_ change: BackendChange) -> ChangeSignal {
-        switch change {
-        case .orchestrationWork: orchestrationSignal
-        case .activityWork: activitySignal
-        case .instanceState: instanceSignal
-        }
-    }
 }

@@ -126,10 +126,7 @@ struct BackendConformanceTests {
     func activityResultIsRecordedOnce(kind: BackendKind) async throws {
         let h = try Harness(kind)
         try await h.create("a")
-        try await h.runEpisode("a") { item in
-            OrchestrationWorkItemResult(newHistory: item.newEvents,
-                                        activities: [ActivityRequest(taskID: 0, name: "Act", input: nil)], status: .running)
-        }
+        try await h.scheduleOneActivity("a")
         let leased = try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 10, lockDuration: .seconds(10))
         let activity = try #require(leased.first)
         // The lease expires and another worker takes the activity over: the first result is fenced off.
@@ -151,10 +148,7 @@ struct BackendConformanceTests {
     func completionForAStaleExecutionIsFencedOff(kind: BackendKind) async throws {
         let h = try Harness(kind)
         try await h.create("a")
-        try await h.runEpisode("a") { item in
-            OrchestrationWorkItemResult(newHistory: item.newEvents,
-                                        activities: [ActivityRequest(taskID: 0, name: "Act", input: nil)], status: .running)
-        }
+        try await h.scheduleOneActivity("a")
         let activity = try #require(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, lockDuration: .seconds(30)).first)
         try await h.backend.addOrchestrationEvent(instanceID: "a", event: h.event("restart"))
         try await h.runEpisode("a") { _ in
@@ -189,10 +183,7 @@ struct BackendConformanceTests {
     func abandonedActivityIsRedeliveredAfterTheDelay(kind: BackendKind) async throws {
         let h = try Harness(kind)
         try await h.create("a")
-        try await h.runEpisode("a") { item in
-            OrchestrationWorkItemResult(newHistory: item.newEvents,
-                                        activities: [ActivityRequest(taskID: 0, name: "Act", input: nil)], status: .running)
-        }
+        try await h.scheduleOneActivity("a")
         let activity = try #require(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, lockDuration: .seconds(30)).first)
         try await h.backend.abandonActivityWorkItem(activity, delay: .seconds(5))
         #expect(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, lockDuration: .seconds(30)).isEmpty)
@@ -427,10 +418,7 @@ struct BackendConformanceTests {
             return ContinuousClock().now
         }
         try await Task.sleep(for: .milliseconds(20))
-        try await h.runEpisode("a") { item in
-            OrchestrationWorkItemResult(newHistory: item.newEvents,
-                                        activities: [ActivityRequest(taskID: 0, name: "Act", input: nil)], status: .running)
-        }
+        try await h.scheduleOneActivity("a")
         let woke = await waiter.value
         #expect(woke - started < .seconds(10))
     }

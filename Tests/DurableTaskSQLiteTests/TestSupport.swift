@@ -90,6 +90,14 @@ struct Harness {
                                         output: output.map(Payload.init(json:)))
         }
     }
+
+    /// Runs one episode of `instanceID` that records its new events and schedules activity "Act" as task 0.
+    func scheduleOneActivity(_ instanceID: String) async throws {
+        try await runEpisode(instanceID) { item in
+            OrchestrationWorkItemResult(newHistory: item.newEvents,
+                                        activities: [ActivityRequest(taskID: 0, name: "Act", input: nil)], status: .running)
+        }
+    }
 }
 
 func expectError(_ code: DurableTaskError.Code, sourceLocation: SourceLocation = #_sourceLocation,

@@ -85,3 +85,24 @@ package final class ChangeSignal: Sendable {
         waiter?.resume()
     }
 }
+
+/// The three wake-ups every backend keeps, one per ``BackendChange``.
+package struct BackendSignals: Sendable {
+    /// New orchestration work may be available.
+    package let orchestration = ChangeSignal()
+    /// New activity work may be available.
+    package let activity = ChangeSignal()
+    /// An instance's status or custom status changed.
+    package let instance = ChangeSignal()
+
+    package init() {}
+
+    /// The signal for a kind of change.
+    package subscript(_ change: BackendChange) -> ChangeSignal {
+        switch change {
+        case .orchestrationWork: orchestration
+        case .activityWork: activity
+        case .instanceState: instance
+        }
+    }
+}

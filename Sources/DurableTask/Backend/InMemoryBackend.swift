@@ -67,9 +67,7 @@ public final class InMemoryBackend: Backend {
     }
 
     private let state = Mutex(State())
-    private let orchestrationSignal = ChangeSignal()
-    private let activitySignal = ChangeSignal()
-    private let instanceSignal = ChangeSignal()
+    private let signals = BackendSignals()
     /// The backend's clock.
     public let clock: any DurableClock
 
@@ -80,7 +78,7 @@ public final class InMemoryBackend: Backend {
     /// - Parameter clock: the time source; pass a ``ManualClock`` in tests to control timers.
     public init(clock: any DurableClock = SystemClock()) {
         self.clock = clock
-        let signal = orchestrationSignal
+        let signal = signals.orchestration
         clock.onAdvance { signal.notify() }
     }
 
@@ -92,8 +90,8 @@ public final class InMemoryBackend: Backend {
         try state.withLock { state in
             try Self.create(request, now: now, in: &state)
         }
-        orchestrationSignal.notify()
-        instanceSignal.notify()
+        signals.orchestration.notify()
+        signals.instance.notify()
     }
 
     private static func create(_ request: NewOrchestrationInstance, now: Date, in state: inout State) throws {
@@ -148,7 +146,7 @@ public final class InMemoryBackend: Backend {
             }
             Self.enqueue(event, visibleAt: nil, for: instanceID, now: now, in: &state)
         }
-        orchestrationSignal.notify()
+        signals.orchestration.notify()
     }
 
     // MARK: - Orchestration work items
@@ -294,9 +292,9 @@ public final class InMemoryBackend: Backend {
                 Self.enqueue(message.event, visibleAt: nil, for: message.targetInstanceID, now: now, in: &state)
             }
         }
-        if !result.activities.isEmpty { activitySignal.notify() }
-        orchestrationSignal.notify()
-        instanceSignal.notify()
+        if !result.activities.isEmpty { signals.activity.notify() }
+        signals.orchestration.notify()
+        signals.instance.notify()
     }
 
     /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:)``.
@@ -320,7 +318,7 @@ public final class InMemoryBackend: Backend {
                 Self.markReady(item.instanceID, in: &state)
             }
         }
-        orchestrationSignal.notify()
+        signals.orchestration.notify()
     }
 
     // MARK: - Activity work items
@@ -376,7 +374,7 @@ public final class InMemoryBackend: Backend {
                 return true
             }
         }
-        if accepted.contains(true) { orchestrationSignal.notify() }
+        if accepted.contains(true) { signals.orchestration.notify() }
         return accepted
     }
 
@@ -390,7 +388,7 @@ public final class InMemoryBackend: Backend {
             record.visibleAt = delay > .zero ? now.addingTimeInterval(delay.timeInterval) : nil
             state.activityQueue.append(key)
         }
-        activitySignal.notify()
+        signals.activity.notify()
     }
 
     /// Extends activity leases; see ``Backend/renewActivityWorkItemLocks(_:lockDuration:)``.
@@ -455,21 +453,14 @@ public final class InMemoryBackend: Backend {
             let untilDue = max(0, due.timeIntervalSince(clock.now()))
             timeout = min(timeout, .milliseconds(Int64(untilDue * 1000) + 1))
         }
-        await signal(change).wait(since: generation, timeout: timeout)
+        await signals[change].wait(since: generation, timeout: timeout)
     }
 
     /// The change counter; see ``Backend/changeGeneration(_:)``.
     public func changeGeneration(_ change: BackendChange) -> UInt64 {
-        signal(change).generation
+        signals[change].generation
     }
 
-    private func signal(_ change: BackendChange) -> ChangeSignal {
-        switch change {
-        case .orchestrationWork: orchestrationSignal
-        case .activityWork: activitySignal
-        case .instanceState: instanceSignal
-        }
-    }
 }
 
 extension Duration {
