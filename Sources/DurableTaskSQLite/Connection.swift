@@ -313,6 +313,19 @@ final class Statement {
 
     func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
 
+    /// The column as text, returning `previous` itself when the bytes are equal: rows of one batch
+    /// repeat the same instance and execution IDs, and sharing one string saves an allocation per row.
+    func text(_ column: Int32, reusing previous: String?) -> String {
+        guard var previous, let pointer = sqlite3_column_text(handle, column) else { return text(column) }
+        let count = Int(sqlite3_column_bytes(handle, column))
+        let same = previous.withUTF8 { utf8 -> Bool in
+            guard utf8.count == count else { return false }
+            guard let base = utf8.baseAddress else { return count == 0 }
+            return memcmp(base, pointer, count) == 0
+        }
+        return same ? previous : text(column)
+    }
+
     /// The column's bytes; `nil` for NULL, empty for a zero-length blob.
     func data(_ column: Int32) -> Data? {
         if isNull(column) { return nil }

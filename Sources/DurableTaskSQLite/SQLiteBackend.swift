@@ -279,7 +279,9 @@ public final class SQLiteBackend: Backend {
 
     /// Commits an episode in one transaction; see ``Backend/completeOrchestrationWorkItem(_:result:)``.
     public func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws {
-        try await write { c, now in try Store.complete(c, item, result, now: now) }
+        // Encoding here, on the caller's thread, keeps the single writer thread for SQLite work.
+        let encodedHistory = result.continueAsNew == nil ? result.newHistory.map(HistoryEventCodec.encode) : []
+        try await write { c, now in try Store.complete(c, item, result, encodedHistory: encodedHistory, now: now) }
         if !result.activities.isEmpty { signals.activity.notify() }
         signals.orchestration.notify()
         signals.instance.notify()
@@ -303,7 +305,10 @@ public final class SQLiteBackend: Backend {
     /// Records activity results in one transaction; see ``Backend/completeActivityWorkItems(_:)``.
     public func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool] {
         guard !completions.isEmpty else { return [] }
-        let accepted = try await write { c, now in try Store.completeActivities(c, completions, now: now) }
+        let encodedEvents = completions.map { HistoryEventCodec.encode($0.event) }
+        let accepted = try await write { c, now in
+            try Store.completeActivities(c, completions, encodedEvents: encodedEvents, now: now)
+        }
         if accepted.contains(true) { signals.orchestration.notify() }
         return accepted
     }

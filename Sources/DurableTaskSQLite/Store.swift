@@ -20,9 +20,14 @@ enum Store {
 
     /// Adds an inbox row without touching `ready_at` (the caller updates it once for many rows).
     static func insertInbox(_ c: Connection, _ event: HistoryEvent, instanceID: String, visibleAt: Date) throws {
+        try insertInbox(c, encoded: HistoryEventCodec.encode(event), instanceID: instanceID, visibleAt: visibleAt)
+    }
+
+    /// Adds an inbox row whose event the caller encoded (off the writer thread).
+    static func insertInbox(_ c: Connection, encoded: [UInt8], instanceID: String, visibleAt: Date) throws {
         let insert = try c.cached(Schema.insertInbox)
         insert.bind(1, instanceID)
-        insert.bind(2, HistoryEventCodec.encode(event))
+        insert.bind(2, encoded)
         insert.bind(3, visibleAt)
         try insert.run()
     }
@@ -143,7 +148,10 @@ enum Store {
     }
 
     /// Commits an episode (see ``Backend/completeOrchestrationWorkItem(_:result:)``).
-    static func complete(_ c: Connection, _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult, now: Date) throws {
+    /// - Parameter encodedHistory: `result.newHistory`, encoded by the caller so the writer thread
+    ///   spends its time on SQLite alone.
+    static func complete(_ c: Connection, _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult,
+                         encodedHistory: [[UInt8]], now: Date) throws {
         let select = try c.cached(Schema.selectInstanceState)
         select.bind(1, item.instanceID)
         guard let (token, leaseTime, historyLength) = try select.firstRow({
@@ -174,11 +182,11 @@ enum Store {
             }
         } else {
             let insert = try c.cached(Schema.insertHistory)
-            for event in result.newHistory {
+            for encoded in encodedHistory {
                 insert.reset()
                 insert.bind(1, item.instanceID)
                 insert.bind(2, newHistoryLength)
-                insert.bind(3, HistoryEventCodec.encode(event))
+                insert.bind(3, encoded)
                 try insert.run()
                 newHistoryLength += 1
             }
@@ -282,10 +290,13 @@ enum Store {
         lease.bind(4, now.addingTimeInterval(lockDuration.timeInterval))
         lease.bind(5, maxCount)
         var rows: [(id: Int64, item: ActivityWorkItem)] = []
+        var previous: ActivityWorkItem?
         try lease.forEachRow {
-            let item = ActivityWorkItem(instanceID: lease.text(0), executionID: lease.text(1), taskID: lease.int(2),
-                                        name: lease.text(3), input: lease.data(4).map(Payload.init(data:)),
+            let item = ActivityWorkItem(instanceID: lease.text(0, reusing: previous?.instanceID),
+                                        executionID: lease.text(1, reusing: previous?.executionID), taskID: lease.int(2),
+                                        name: lease.text(3, reusing: previous?.name), input: lease.data(4).map(Payload.init(data:)),
                                         lockToken: token, dequeueCount: lease.int(5), receipt: lease.int64(6))
+            previous = item
             rows.append((item.receipt, item))
         }
         // RETURNING gives no order guarantee; hand items out in scheduling order.
@@ -293,13 +304,15 @@ enum Store {
         return rows.map(\.item)
     }
 
-    static func completeActivities(_ c: Connection, _ completions: [ActivityCompletion], now: Date) throws -> [Bool] {
+    /// - Parameter encodedEvents: the completions' events, encoded by the caller (off the writer thread).
+    static func completeActivities(_ c: Connection, _ completions: [ActivityCompletion], encodedEvents: [[UInt8]],
+                                   now: Date) throws -> [Bool] {
         var instances: [String: (status: OrchestrationStatus, executionID: String)?] = [:]
         var touched: Set<String> = []
         var accepted: [Bool] = []
         accepted.reserveCapacity(completions.count)
         let delete = try c.cached(Schema.deleteCompletedActivity)
-        for completion in completions {
+        for (completion, encoded) in zip(completions, encodedEvents) {
             let item = completion.item
             delete.reset()
             delete.bind(1, item.receipt)
@@ -320,7 +333,7 @@ enum Store {
                 accepted.append(false)
                 continue
             }
-            try insertInbox(c, completion.event, instanceID: item.instanceID, visibleAt: now)
+            try insertInbox(c, encoded: encoded, instanceID: item.instanceID, visibleAt: now)
             touched.insert(item.instanceID)
             accepted.append(true)
         }
