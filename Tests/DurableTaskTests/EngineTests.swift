@@ -242,3 +242,26 @@ import Testing
         #expect(result.failure?.message.contains("not a durable operation") == true)
     }
 }
+
+extension EngineTests {
+    @Test func replaySafeLoggerWritesEachMessageOnceAndIsReplayingIsTrueOnlyDuringReplay() throws {
+        final class Lines: @unchecked Sendable { // Safe: the engine runs on one thread in this test.
+            var lines: [String] = []
+        }
+        let sink = Lines()
+        let options = EngineOptions(log: { _, message in sink.lines.append(message) })
+        let entry = OrchestratorEntry(name: "Logs") { context, _ in
+            context.logger.info("start replaying=\(context.isReplaying)")
+            _ = try await context.callActivity("A", input: 1, returning: Int.self).value
+            context.logger.info("after A replaying=\(context.isReplaying)")
+            return nil
+        }
+        let first = OrchestrationContext.execute(instanceID: "i1", orchestrators: [entry], oldEvents: [],
+                                                 newEvents: [Self.started("Logs", input: "0")], now: Self.t0, options: options)
+        #expect(sink.lines == ["[i1] start replaying=false"])
+        _ = OrchestrationContext.execute(instanceID: "i1", orchestrators: [entry], oldEvents: first.newHistory,
+                                         newEvents: [Self.completed(0, "1")], now: Self.t0, options: options)
+        #expect(sink.lines == ["[i1] start replaying=false", "[i1] after A replaying=false"],
+                "the first line is not written again while its history is replayed")
+    }
+}
