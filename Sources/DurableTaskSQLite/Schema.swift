@@ -147,6 +147,10 @@ enum Schema {
     static let selectVisibleInbox = """
         SELECT id, event FROM inbox WHERE instance_id = ?1 AND visible_at <= ?2 ORDER BY id
         """
+    /// A visible inbox event the work item did not carry (it arrived, or became due, after the lease).
+    static let selectUnconsumedInbox = """
+        SELECT 1 FROM inbox WHERE instance_id = ?1 AND visible_at <= ?2 AND NOT (id <= ?3 AND visible_at <= ?4) LIMIT 1
+        """
     static let deleteConsumedInbox = """
         DELETE FROM inbox WHERE instance_id = ?1 AND id <= ?2 AND visible_at <= ?3
         """

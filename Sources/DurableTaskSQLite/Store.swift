@@ -163,6 +163,20 @@ enum Store {
             throw DurableTaskError(.invalidState, "instance '\(item.instanceID)' cannot start itself as a sub-orchestration")
         }
 
+        // An episode that finishes the instance must have seen every accepted event; otherwise it runs
+        // again with them (the worker abandons and re-leases), so no event vanishes into a finished history.
+        if result.status.isTerminal {
+            let unconsumed = try c.cached(Schema.selectUnconsumedInbox)
+            unconsumed.bind(1, item.instanceID)
+            unconsumed.bind(2, now)
+            unconsumed.bind(3, item.receipt)
+            unconsumed.bind(4, leaseTime ?? now)
+            if try unconsumed.firstRow({ true }) ?? false {
+                throw DurableTaskError(.newEventsArrived,
+                                       "new events arrived for instance '\(item.instanceID)' while it was finishing; the episode must run again")
+            }
+        }
+
         // The events that were visible when the lease was taken — exactly the ones in the work item.
         let consume = try c.cached(Schema.deleteConsumedInbox)
         consume.bind(1, item.instanceID)

@@ -423,3 +423,24 @@ struct BackendConformanceTests {
         #expect(woke - started < .seconds(10))
     }
 }
+
+extension BackendConformanceTests {
+    @Test(arguments: BackendKind.allCases)
+    func finishingEpisodeIsRejectedWhenEventsArrivedMeanwhile(kind: BackendKind) async throws {
+        let h = try Harness(kind)
+        try await h.create("a")
+        let item = try #require(try await h.lease())
+        try await h.backend.addOrchestrationEvent(instanceID: "a", event: h.event("late"))
+        let finished = OrchestrationWorkItemResult(newHistory: item.newEvents, status: .completed)
+        await #expect(throws: DurableTaskError.self) {
+            try await h.backend.completeOrchestrationWorkItem(item, result: finished)
+        }
+        #expect(try await h.backend.getOrchestrationMetadata(instanceID: "a")?.status == .pending, "nothing was committed")
+        // A non-finishing episode may leave the late event for the next one.
+        try await h.backend.completeOrchestrationWorkItem(item, result: OrchestrationWorkItemResult(newHistory: item.newEvents, status: .running))
+        let next = try #require(try await h.lease())
+        #expect(next.newEvents.map(\.kindName) == ["eventRaised"])
+        try await h.backend.completeOrchestrationWorkItem(next, result: OrchestrationWorkItemResult(newHistory: next.newEvents, status: .completed))
+        #expect(try await h.backend.getOrchestrationMetadata(instanceID: "a")?.status == .completed)
+    }
+}
