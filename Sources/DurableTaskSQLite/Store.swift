@@ -237,6 +237,13 @@ enum Store {
             try enqueue(c, message.event, instanceID: message.targetInstanceID, visibleAt: now)
         }
 
+        if result.status.isTerminal {
+            // Timers the orchestrator no longer waited for would only wake a finished instance.
+            let clear = try c.cached(Schema.deleteInbox)
+            clear.bind(1, item.instanceID)
+            try clear.run()
+        }
+
         // Last, so ready_at sees every inbox row added for this instance above.
         let completedAt: Date? = result.status.isTerminal ? now : nil
         if let (startEvent, _) = result.continueAsNew {

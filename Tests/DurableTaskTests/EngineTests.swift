@@ -265,3 +265,20 @@ extension EngineTests {
                 "the first line is not written again while its history is replayed")
     }
 }
+
+extension EngineTests {
+    @Test func eventsForAnInstanceWhoseHistoryEndedChangeNothing() throws {
+        let entries = [OrchestratorEntry(SumOfSquares())]
+        let (history, last) = Self.runEpisodes(entries, episodes: [
+            [Self.started("SumOfSquares", input: "1")], [Self.completed(0, "1")],
+        ])
+        #expect(last.status == .completed)
+        let late = Self.run(entries, old: history, new: [
+            HistoryEvent(timestamp: Self.t0, kind: .timerFired(scheduledID: 7, fireAt: Self.t0)),
+        ])
+        #expect(late.status == .completed)
+        #expect(late.output?.json == "1")
+        #expect(late.newHistory.isEmpty, "no second executionCompleted")
+        #expect(late.messages.isEmpty && late.activities.isEmpty)
+    }
+}

@@ -102,6 +102,11 @@ import Testing
             #expect(try await client.waitForCompletion(TimeoutRace.self, instanceID: approved, timeout: .seconds(20)) == "approved by alice")
             clock.advance(by: 61)
             #expect(try await client.waitForCompletion(TimeoutRace.self, instanceID: timedOut, timeout: .seconds(20)) == "timed out")
+            // The approved instance's timer came due after it finished: it must not run or complete again.
+            try await Task.sleep(for: .milliseconds(100))
+            let history = try await client.getHistory(approved)
+            #expect(history.filter { $0.kindName == "executionCompleted" }.count == 1)
+            #expect(!history.contains { $0.kindName == "timerFired" })
         }
     }
 

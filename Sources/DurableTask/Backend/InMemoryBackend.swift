@@ -261,7 +261,11 @@ public final class InMemoryBackend: Backend {
             record.metadata.status = result.status
             record.metadata.customStatus = result.customStatus
             record.metadata.lastUpdatedAt = now
-            if result.status.isTerminal { record.metadata.completedAt = now }
+            if result.status.isTerminal {
+                record.metadata.completedAt = now
+                // Timers the orchestrator no longer waited for would only wake a finished instance.
+                record.inbox.removeAll()
+            }
             state.instances[item.instanceID] = record
             if !record.inbox.isEmpty { Self.markReady(item.instanceID, in: &state) }
 

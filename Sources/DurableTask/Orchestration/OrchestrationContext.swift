@@ -57,6 +57,8 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
     var tornDown = false
     var terminateChildren = false
     var nonDeterminismDetected = false
+    /// How the instance ended, when its history already holds `executionCompleted`.
+    var recordedEnd: (status: OrchestrationStatus, output: Payload?, failure: FailureDetails?)?
     var typeNames: [ObjectIdentifier: String] = [:]
     /// Events applied since the instance was created in this process (old and new): the replay counter.
     package internal(set) var eventsApplied = 0

@@ -87,6 +87,12 @@ extension OrchestrationContext {
     /// - Parameter now: the episode's time, recorded in its `orchestratorStarted` event.
     package func runEpisode(newEvents: [HistoryEvent], now: Date) -> OrchestrationWorkItemResult {
         isReplaying = false
+        if let end = recordedEnd {
+            // The history already ends the instance (e.g. a timer it no longer waited for came due):
+            // consume the events and change nothing — no second completion, no second parent message.
+            return OrchestrationWorkItemResult(status: end.status, output: end.status == .failed ? nil : end.output,
+                                               failure: end.failure, customStatus: customStatus)
+        }
         var history: [HistoryEvent] = []
         history.reserveCapacity(newEvents.count + pendingActions.count + 3)
         let episodeStart = HistoryEvent(timestamp: now, kind: .orchestratorStarted)
@@ -253,7 +259,9 @@ extension OrchestrationContext {
                 completion = .terminated(reason)
                 terminateChildren = recurse
             }
-        case .continuedAsNew, .executionCompleted, .orchestratorCompleted:
+        case let .executionCompleted(status, result, failure):
+            recordedEnd = (status, result, failure)
+        case .continuedAsNew, .orchestratorCompleted:
             break
         }
         executor.drain()
