@@ -282,3 +282,13 @@ extension EngineTests {
         #expect(late.messages.isEmpty && late.activities.isEmpty)
     }
 }
+
+extension EngineTests {
+    @Test func terminatingAPendingInstanceSchedulesNothing() throws {
+        let terminate = HistoryEvent(timestamp: Self.t0, kind: .executionTerminated(reason: "stop", recurse: false))
+        let result = Self.run([OrchestratorEntry(SumOfSquares())], old: [], new: [Self.started("SumOfSquares", input: "3"), terminate])
+        #expect(result.status == .terminated)
+        #expect(result.activities.isEmpty)
+        #expect(result.output?.json == "\"stop\"")
+    }
+}

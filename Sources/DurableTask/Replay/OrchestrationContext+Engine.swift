@@ -121,6 +121,8 @@ extension OrchestrationContext {
         let finished = completion
         let isNonDeterministic = nonDeterminismDetected
         for (sequence, action) in pendingActions.entries where !isNonDeterministic {
+            // A terminated instance starts nothing more; a new generation redoes its own work.
+            if case .terminated = finished { continue }
             if case .continuedAsNew = finished, !isSendEvent(action) { continue }
             emit(action, sequence: sequence, now: now, into: &history, result: &result)
         }
