@@ -134,11 +134,14 @@ struct RetryingOrchestrator: Orchestrator {
         var failures: Int
         var maxAttempts: Int
         var retryOnlyIfMessageContains: String?
+        var overallTimeoutMilliseconds: Int64?
     }
     func run(context: OrchestrationContext, input: Input) async throws -> String {
         let filter = input.retryOnlyIfMessageContains
         let policy = RetryPolicy(maxAttempts: input.maxAttempts, firstInterval: .milliseconds(10), backoffCoefficient: 2,
-                                 maxInterval: .milliseconds(40), shouldRetry: { failure in filter.map { failure.message.contains($0) } ?? true })
+                                 maxInterval: .milliseconds(40),
+                                 overallTimeout: input.overallTimeoutMilliseconds.map { .milliseconds($0) },
+                                 shouldRetry: { failure in filter.map { failure.message.contains($0) } ?? true })
         do {
             return try await context.callActivity(Flaky.self, input: input.failures, retry: policy).value
         } catch let error as TaskFailedError {
@@ -244,4 +247,20 @@ struct Inflate: Activity {
 
 struct ReturnsBig: Orchestrator {
     func run(context: OrchestrationContext, input: Int) async throws -> String { String(repeating: "x", count: input) }
+}
+
+/// Runs longer than its lease; counts how often it starts.
+struct Slow: Activity {
+    let ledger: Ledger
+    func run(context: ActivityContext, input: Int) async throws -> Int {
+        _ = await ledger.record("slow-\(context.instanceID)")
+        try await Task.sleep(for: .milliseconds(2500))
+        return input
+    }
+}
+
+struct CallsSlow: Orchestrator {
+    func run(context: OrchestrationContext, input: Int) async throws -> Int {
+        try await context.callActivity(Slow.self, input: input).value
+    }
 }

@@ -253,6 +253,11 @@ import Testing
             #expect(try await client.waitForCompletion(RetryingOrchestrator.self, instanceID: filtered, timeout: .seconds(20)) == "gave up: boom")
             #expect(await ledger.count(exhausted) == 3)
             #expect(await ledger.count(filtered) == 1)
+            // Attempt 1 fails at once; the 10 ms retry fits a 15 ms overall timeout, the next (20 ms) does not.
+            let timedOut = try await client.scheduleNewOrchestration(
+                RetryingOrchestrator.self, input: .init(failures: 10, maxAttempts: 10, overallTimeoutMilliseconds: 15))
+            #expect(try await client.waitForCompletion(RetryingOrchestrator.self, instanceID: timedOut, timeout: .seconds(20)) == "gave up: boom")
+            #expect(await ledger.count(timedOut) == 2)
         }
     }
 
@@ -345,6 +350,11 @@ import Testing
             #expect(page2.instances.map(\.instanceID) == ["q-2", "q-3"])
             let running = try await client.query(OrchestrationQuery(statuses: [.running], name: WaitsForever.name))
             #expect(running.instances.map(\.instanceID) == ["w-0"])
+            let created = try #require(try await client.getInstance("w-0")).createdAt
+            let fromW0 = try await client.query(OrchestrationQuery(createdFrom: created, instanceIDPrefix: "w-"))
+            #expect(fromW0.instances.map(\.instanceID) == ["w-0"])
+            let beforeW0 = try await client.query(OrchestrationQuery(createdTo: created, instanceIDPrefix: "w-"))
+            #expect(beforeW0.instances.isEmpty)
 
             await #expect(throws: DurableTaskError.self) { try await client.purge(instanceID: "w-0") }
             #expect(try await client.purge(instanceID: "q-0"))
@@ -422,5 +432,31 @@ import Testing
             #expect(try await client.waitForCompletion(ParentOfWaiter.self, instanceID: parent, timeout: .seconds(20)) == 7)
             #expect(worker.statistics.eventsReplayed > 0, "the new worker replayed from history")
         }
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func aLongActivityKeepsItsLeaseAndRunsOnce(kind: TestBackend) async throws {
+        let (backend, cleanup) = try kind.make()
+        defer { cleanup() }
+        let ledger = Ledger()
+        // Two workers compete; the activity runs 2.5 s with 1 s leases, so only renewal keeps the
+        // second worker from taking it over and running it again.
+        let options = DurableTaskWorker.Options(orchestrationLockDuration: .seconds(1), activityLockDuration: .seconds(1),
+                                                pollInterval: .milliseconds(50), logHandler: { _, _ in })
+        let other = DurableTaskWorker(backend: backend, options: options)
+        other.addOrchestrator(CallsSlow())
+        other.addActivity(Slow(ledger: ledger))
+        let otherRun = Task { await other.run() }
+        defer { otherRun.cancel() }
+        try await withWorker(backend: backend, options: options, register: {
+            $0.addOrchestrator(CallsSlow())
+            $0.addActivity(Slow(ledger: ledger))
+        }) { client, _ in
+            let id = try await client.scheduleNewOrchestration(CallsSlow.self, input: 5)
+            #expect(try await client.waitForCompletion(CallsSlow.self, instanceID: id, timeout: .seconds(20)) == 5)
+            #expect(await ledger.count("slow-\(id)") == 1, "the lease was renewed, so nobody ran it twice")
+        }
+        other.stop()
+        await otherRun.value
     }
 }
