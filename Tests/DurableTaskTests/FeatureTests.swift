@@ -253,11 +253,7 @@ import Testing
             #expect(try await client.waitForCompletion(RetryingOrchestrator.self, instanceID: filtered, timeout: .seconds(20)) == "gave up: boom")
             #expect(await ledger.count(exhausted) == 3)
             #expect(await ledger.count(filtered) == 1)
-            // Attempt 1 fails at once; the 10 ms retry fits a 15 ms overall timeout, the next (20 ms) does not.
-            let timedOut = try await client.scheduleNewOrchestration(
-                RetryingOrchestrator.self, input: .init(failures: 10, maxAttempts: 10, overallTimeoutMilliseconds: 15))
-            #expect(try await client.waitForCompletion(RetryingOrchestrator.self, instanceID: timedOut, timeout: .seconds(20)) == "gave up: boom")
-            #expect(await ledger.count(timedOut) == 2)
+
         }
     }
 
@@ -458,5 +454,22 @@ import Testing
         }
         other.stop()
         await otherRun.value
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func retryPolicyStopsAtItsOverallTimeout(kind: TestBackend) async throws {
+        let clock = ManualClock()
+        let (backend, cleanup) = try kind.make(clock: clock)
+        defer { cleanup() }
+        let ledger = Ledger()
+        try await withWorker(backend: backend, register: { registerAll($0, ledger: ledger) }) { client, _ in
+            // Attempt 1 fails; the 10 ms retry fits a 15 ms overall timeout, the next one (20 ms later) does not.
+            let id = try await client.scheduleNewOrchestration(
+                RetryingOrchestrator.self, input: .init(failures: 10, maxAttempts: 10, overallTimeoutMilliseconds: 15))
+            try await eventually("retry timer created") { try await historyContains(client, id, "timerCreated") }
+            clock.advance(by: 0.010)
+            #expect(try await client.waitForCompletion(RetryingOrchestrator.self, instanceID: id, timeout: .seconds(20)) == "gave up: boom")
+            #expect(await ledger.count(id) == 2)
+        }
     }
 }
