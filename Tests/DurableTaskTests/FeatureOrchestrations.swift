@@ -254,7 +254,7 @@ struct Slow: Activity {
     let ledger: Ledger
     func run(context: ActivityContext, input: Int) async throws -> Int {
         _ = await ledger.record("slow-\(context.instanceID)")
-        try await Task.sleep(for: .milliseconds(2500))
+        try await Task.sleep(for: .milliseconds(4000))
         return input
     }
 }

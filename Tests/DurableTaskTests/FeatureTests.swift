@@ -435,9 +435,9 @@ import Testing
         let (backend, cleanup) = try kind.make()
         defer { cleanup() }
         let ledger = Ledger()
-        // Two workers compete; the activity runs 2.5 s with 1 s leases, so only renewal keeps the
-        // second worker from taking it over and running it again.
-        let options = DurableTaskWorker.Options(orchestrationLockDuration: .seconds(1), activityLockDuration: .seconds(1),
+        // Two workers compete; the activity runs 4 s with 2 s leases (renewed every 2/3 s), so only
+        // renewal keeps the second worker from taking it over and running it again.
+        let options = DurableTaskWorker.Options(orchestrationLockDuration: .seconds(2), activityLockDuration: .seconds(2),
                                                 pollInterval: .milliseconds(50), logHandler: { _, _ in })
         let other = DurableTaskWorker(backend: backend, options: options)
         other.addOrchestrator(CallsSlow())
