@@ -197,12 +197,7 @@ struct BackendConformanceTests {
     func timersAreInvisibleUntilDue(kind: BackendKind) async throws {
         let h = try Harness(kind)
         try await h.create("a")
-        let fireAt = h.now.addingTimeInterval(60)
-        let fired = HistoryEvent(timestamp: fireAt, kind: .timerFired(scheduledID: 0, fireAt: fireAt))
-        try await h.runEpisode("a") { item in
-            OrchestrationWorkItemResult(newHistory: item.newEvents, timers: [TimerRequest(event: fired, fireAt: fireAt)],
-                                        status: .running)
-        }
+        let fired = try await h.scheduleTimer("a", after: 60)
         #expect(try await h.lease() == nil)
         h.clock.advance(by: 59)
         #expect(try await h.lease() == nil)
@@ -215,12 +210,7 @@ struct BackendConformanceTests {
     func eventIsNotHeldBackByAPendingTimer(kind: BackendKind) async throws {
         let h = try Harness(kind)
         try await h.create("a")
-        let fireAt = h.now.addingTimeInterval(60)
-        let fired = HistoryEvent(timestamp: fireAt, kind: .timerFired(scheduledID: 0, fireAt: fireAt))
-        try await h.runEpisode("a") { item in
-            OrchestrationWorkItemResult(newHistory: item.newEvents, timers: [TimerRequest(event: fired, fireAt: fireAt)],
-                                        status: .running)
-        }
+        let fired = try await h.scheduleTimer("a", after: 60)
         try await h.backend.addOrchestrationEvent(instanceID: "a", event: h.event("now"))
         let item = try #require(try await h.lease(), "an event that is visible now is delivered before the timer")
         #expect(item.newEvents.map(\.kindName) == ["eventRaised"])

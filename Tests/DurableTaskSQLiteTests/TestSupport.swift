@@ -91,6 +91,18 @@ struct Harness {
         }
     }
 
+    /// Runs one episode of `instanceID` that records its new events and creates timer 0, due `seconds`
+    /// from now; returns the `timerFired` event the backend will deliver.
+    func scheduleTimer(_ instanceID: String, after seconds: TimeInterval) async throws -> HistoryEvent {
+        let fireAt = now.addingTimeInterval(seconds)
+        let fired = HistoryEvent(timestamp: fireAt, kind: .timerFired(scheduledID: 0, fireAt: fireAt))
+        try await runEpisode(instanceID) { item in
+            OrchestrationWorkItemResult(newHistory: item.newEvents, timers: [TimerRequest(event: fired, fireAt: fireAt)],
+                                        status: .running)
+        }
+        return fired
+    }
+
     /// Runs one episode of `instanceID` that records its new events and schedules activity "Act" as task 0.
     func scheduleOneActivity(_ instanceID: String) async throws {
         try await runEpisode(instanceID) { item in
