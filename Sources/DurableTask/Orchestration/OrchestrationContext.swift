@@ -250,7 +250,7 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
     }
 
     private func waitForAllThenThrowFirstFailure<T>(_ futures: [DurableFuture<T>]) async throws {
-        await waitForAll(futures.map(\.slot))
+        await waitForAll(futures)
         var firstFailure: (index: Int, error: any Error)?
         for future in futures {
             if case .failure(let error) = future.slot.outcome {
@@ -265,7 +265,7 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
     /// Waits for every future and returns each one's result or error, in input order — the
     /// partial-failure pattern.
     public func whenAllSettled<T>(_ futures: [DurableFuture<T>]) async -> [Result<T, any Error>] {
-        await waitForAll(futures.map(\.slot))
+        await waitForAll(futures)
         return futures.map { future in Result { try future.result() } }
     }
 
@@ -299,14 +299,17 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
         futures[await whenAny(futures as [any DurableAwaitable])]
     }
 
-    private func waitForAll(_ slots: [TaskSlot]) async {
-        let open = slots.filter { $0.outcome == nil }
-        guard !open.isEmpty else { return }
+    /// One composite for all open futures, registered without building intermediate arrays: a fan-in
+    /// of 100,000 futures is one pass.
+    private func waitForAll<T>(_ futures: [DurableFuture<T>]) async {
+        var open = 0
+        for future in futures where future.slot.outcome == nil { open += 1 }
+        guard open > 0 else { return }
         await withUnsafeContinuation { continuation in
-            let composite = CompositeWaiter(remaining: open.count, engine: self)
+            let composite = CompositeWaiter(remaining: open, engine: self)
             composite.continuation = continuation
             waitingCount += 1
-            for slot in open { slot.observe(composite) }
+            for future in futures where future.slot.outcome == nil { future.slot.observe(composite) }
         }
     }
 }

@@ -120,10 +120,12 @@ extension OrchestrationContext {
         var result = OrchestrationWorkItemResult(status: .running)
         let finished = completion
         let isNonDeterministic = nonDeterminismDetected
-        for (sequence, action) in pendingActions.entries where !isNonDeterministic {
+        result.activities.reserveCapacity(pendingActions.count)
+        pendingActions.forEach { sequence, action in
+            if isNonDeterministic { return }
             // A terminated instance starts nothing more; a new generation redoes its own work.
-            if case .terminated = finished { continue }
-            if case .continuedAsNew = finished, !isSendEvent(action) { continue }
+            if case .terminated = finished { return }
+            if case .continuedAsNew = finished, !isSendEvent(action) { return }
             emit(action, sequence: sequence, now: now, into: &history, result: &result)
         }
         pendingActions.removeAll()

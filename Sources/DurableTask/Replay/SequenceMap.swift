@@ -45,7 +45,13 @@ package struct SequenceMap<Value> {
             head = 0
             index = key - base
         }
-        if index >= slots.count {
+        if index == slots.count {
+            // The common case: keys arrive in order.
+            slots.append(value)
+            count += 1
+            return
+        }
+        if index > slots.count {
             slots.append(contentsOf: repeatElement(nil, count: index - slots.count + 1))
         }
         if slots[index] == nil { count += 1 }
@@ -73,6 +79,13 @@ package struct SequenceMap<Value> {
 
     /// The values in key order.
     package var values: [Value] { slots[head...].compactMap { $0 } }
+
+    /// Calls `body` with each key and value in key order, without building an array.
+    package func forEach(_ body: (Int, Value) throws -> Void) rethrows {
+        for index in head..<slots.count {
+            if let value = slots[index] { try body(base + index, value) }
+        }
+    }
 
     /// The keys and values in key order.
     package var entries: [(key: Int, value: Value)] {
