@@ -62,7 +62,7 @@ enum Schema {
         );
         CREATE INDEX inbox_instance ON inbox (instance_id, id);
         CREATE TABLE activities (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id INTEGER PRIMARY KEY,
             instance_id TEXT NOT NULL,
             execution_id TEXT NOT NULL,
             task_id INTEGER NOT NULL,
