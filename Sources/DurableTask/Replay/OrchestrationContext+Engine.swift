@@ -11,7 +11,7 @@ extension OrchestrationContext {
         let sequence = nextSequence
         nextSequence += 1
         let slot = TaskSlot(sequence: sequence, name: name, engine: self)
-        if isTornDown {
+        if tornDown {
             slot.resolve(.failure(CancellationError()))
             return slot
         }
@@ -48,7 +48,7 @@ extension OrchestrationContext {
                 let delay = policy.delay(afterAttempt: attempts)
                 let elapsed = self.currentDate.addingTimeInterval(delay.timeInterval).timeIntervalSince(startedAt)
                 let withinTimeout = policy.overallTimeout.map { elapsed <= $0.timeInterval } ?? true
-                guard !self.isTornDown, error is TaskFailedError, details.isRetriable, attempts < policy.maxAttempts,
+                guard !self.tornDown, error is TaskFailedError, details.isRetriable, attempts < policy.maxAttempts,
                       withinTimeout, policy.shouldRetry(details) else {
                     outer.resolve(.failure(error))
                     return
@@ -67,8 +67,6 @@ extension OrchestrationContext {
         run()
         return DurableFuture(slot: outer)
     }
-
-    var isTornDown: Bool { tornDown }
 
     // MARK: Episodes
 

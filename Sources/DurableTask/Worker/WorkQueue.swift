@@ -8,11 +8,25 @@ final class WorkQueue<Element: Sendable>: Sendable {
         var head = 0
         var waiters: [CheckedContinuation<Element?, Never>] = []
         var closed = false
+
+        /// Takes the next element and drops the taken prefix now and then: while the fetcher keeps the
+        /// queue topped up it never runs empty, and taken items must not stay referenced (their inputs
+        /// would pile up for the whole fan-out).
+        mutating func take() -> Element? {
+            guard head < items.count else { return nil }
+            let element = items[head]
+            head += 1
+            if head == items.count {
+                items.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head >= 256, head * 2 >= items.count {
+                items.removeFirst(head)
+                head = 0
+            }
+            return element
+        }
     }
     private let state = Mutex(State())
-
-    /// Queued, not yet taken.
-    var count: Int { state.withLock { $0.items.count - $0.head } }
 
     func push(_ elements: [Element]) {
         var handOffs: [(CheckedContinuation<Element?, Never>, Element)] = []
@@ -32,11 +46,7 @@ final class WorkQueue<Element: Sendable>: Sendable {
         if let element = tryPop() { return element }
         return await withCheckedContinuation { continuation in
             let immediate: Element?? = state.withLock { state in
-                if state.head < state.items.count {
-                    let element = state.items[state.head]
-                    state.head += 1
-                    return .some(element)
-                }
+                if let element = state.take() { return .some(element) }
                 if state.closed { return .some(nil) }
                 state.waiters.append(continuation)
                 return nil
@@ -47,16 +57,7 @@ final class WorkQueue<Element: Sendable>: Sendable {
 
     /// The next element if one is queued, without waiting.
     func tryPop() -> Element? {
-        state.withLock { state in
-            guard state.head < state.items.count else { return nil }
-            let element = state.items[state.head]
-            state.head += 1
-            if state.head == state.items.count {
-                state.items.removeAll(keepingCapacity: true)
-                state.head = 0
-            }
-            return element
-        }
+        state.withLock { $0.take() }
     }
 
     /// Wakes every waiting runner with `nil`; queued elements are still handed out.
