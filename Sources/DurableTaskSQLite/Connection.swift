@@ -151,6 +151,25 @@ final class Connection {
         }
     }
 
+    /// Runs `body` again while it fails with SQLITE_BUSY or SQLITE_LOCKED, until `deadline`.
+    ///
+    /// For the statements of opening a file, where another process may be creating the same database:
+    /// some of them (switching the journal mode, reading while a first writer sets up WAL) get BUSY at
+    /// once, without libsqlite3's busy handler waiting first.
+    func retryingBusy<T>(until deadline: ContinuousClock.Instant, _ body: () throws -> T) throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try body()
+            } catch let error as SQLiteError where error.isBusy {
+                resetActiveStatements()
+                if ContinuousClock.now >= deadline { throw error }
+                attempt += 1
+                usleep(UInt32(min(attempt, 50)) * 1_000)
+            }
+        }
+    }
+
     private func begin(immediate: Bool, deadline: ContinuousClock.Instant) throws {
         let sql = immediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED"
         var attempt = 0

@@ -29,12 +29,19 @@ enum DatabaseSetup {
         let c = try Connection(path: path)
         do {
             c.setBusyTimeout(options.busyTimeout)
-            let state = try inspect(c, path: path)
+            // Another process may be creating or migrating this very file at the same moment. Each
+            // decision below is taken on one consistent snapshot, and every step waits for that
+            // process's locks (up to the busy timeout) instead of failing: some of these statements get
+            // SQLITE_BUSY at once, without libsqlite3's busy handler waiting. The schema itself is
+            // created in one write transaction that re-reads the version inside the write lock, so two
+            // openers never both create it and nobody sees it half-made.
+            let deadline = ContinuousClock.now + c.busyTimeout
+            let state = try c.retryingBusy(until: deadline) { try inspect(c, path: path) }
             if !state.isEmpty && options.verifyIntegrityOnOpen {
-                try quickCheck(c, path: path)
+                try c.retryingBusy(until: deadline) { try quickCheck(c, path: path) }
             }
             // Only now, with the file known to be ours (or empty), may anything be written.
-            try configure(c, options: options, inMemory: inMemory)
+            try configure(c, options: options, inMemory: inMemory, deadline: deadline)
             try migrate(c, from: state.isEmpty ? 0 : state.version, path: path)
             // After the migration, which may grow the file: a quota below the schema's size would
             // otherwise refuse to create it.
@@ -102,10 +109,13 @@ enum DatabaseSetup {
         let version: Int64
         let tables: Int64
         do {
-            applicationID = try c.scalarInt("PRAGMA application_id")
-            version = try c.scalarInt("PRAGMA user_version")
-            tables = try c.scalarInt(Schema.countUserTables)
-        } catch let error as SQLiteError {
+            // In one read transaction: read one by one, the three could straddle another process's
+            // creation of the schema and show its tables without its application_id.
+            (applicationID, version, tables) = try c.transaction(immediate: false) {
+                (try c.scalarInt("PRAGMA application_id"), try c.scalarInt("PRAGMA user_version"),
+                 try c.scalarInt(Schema.countUserTables))
+            }
+        } catch let error as SQLiteError where !error.isBusy {
             throw notOurs(path, "\(error.message) (SQLite code \(error.extendedResultCode))")
         }
         if applicationID == 0 && version == 0 && tables == 0 {
@@ -130,7 +140,7 @@ enum DatabaseSetup {
         do {
             let check = try c.prepare("PRAGMA quick_check(5)")
             try check.forEachRow { problems.append(check.text(0)) }
-        } catch let error as SQLiteError {
+        } catch let error as SQLiteError where !error.isBusy {
             throw notOurs(path, "the database is damaged: \(error.message)")
         }
         guard problems == ["ok"] else {
@@ -138,9 +148,12 @@ enum DatabaseSetup {
         }
     }
 
-    private static func configure(_ c: Connection, options: SQLiteBackend.Options, inMemory: Bool) throws {
+    private static func configure(_ c: Connection, options: SQLiteBackend.Options, inMemory: Bool,
+                                  deadline: ContinuousClock.Instant) throws {
         if !inMemory {
-            let mode = try c.scalarText("PRAGMA journal_mode = WAL")
+            // Switching a new file to WAL needs it to itself for a moment; another opener reading it
+            // makes the switch fail with BUSY at once.
+            let mode = try c.retryingBusy(until: deadline) { try c.scalarText("PRAGMA journal_mode = WAL") }
             guard mode?.lowercased() == "wal" else {
                 throw DurableTaskError(.storage, "\(c.path): cannot switch to WAL journal mode (got \(mode ?? "nothing"))")
             }

@@ -9,6 +9,8 @@ import Foundation
 //   DurableTaskTorture competing [--processes 4] [--orchestrations 500] [--fanout 10] [--kill-every 1]
 //                                [--pause-every 0] [--pause-ms 2500] [--delay-ms 20]
 //   DurableTaskTorture timers    [--timers 20] [--window 3]
+//   DurableTaskTorture open-race [--runs 100] [--processes 2]
+//   DurableTaskTorture poison    [--max-deliveries 3] [--others 20] [--max-restarts 30]
 //
 // Each prints a one-line summary and a JSON line, and exits non-zero when a check fails.
 
@@ -19,10 +21,14 @@ do {
     case "crash": try await CrashTorture(arguments).run()
     case "competing": try await CompetingTorture(arguments).run()
     case "timers": try await TimerTorture(arguments).run()
+    case "open-race": try await OpenRaceTorture(arguments).run()
     case "child-fanout": try await ChildModes.fanOut(arguments)
     case "child-worker": try await ChildModes.worker(arguments)
+    case "child-open": try await ChildModes.open(arguments)
+    case "poison": try await PoisonTorture(arguments).run()
+    case "child-poison": try await ChildModes.poisonWorker(arguments)
     default:
-        print("usage: DurableTaskTorture crash|competing|timers [options] (see the comment at the top of main.swift)")
+        print("usage: DurableTaskTorture crash|competing|timers|poison [options] (see the comment at the top of main.swift)")
         exit(2)
     }
 } catch {
