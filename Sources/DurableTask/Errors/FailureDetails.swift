@@ -1,9 +1,12 @@
+import Foundation
+
 /// A serializable description of a failure: what user code threw, carried through history so an
 /// orchestrator (or a client) can see why an activity, sub-orchestration or orchestration failed.
 public struct FailureDetails: Codable, Sendable, Equatable, CustomStringConvertible {
     /// The Swift type name of the error that was thrown (e.g. `"MyError"`).
     public var errorType: String
-    /// The error's message (`String(describing:)` of the error unless it provides better).
+    /// The error's message: a `LocalizedError`'s `errorDescription` when it has one, else
+    /// `String(describing:)` of the error (runtime errors supply their own message).
     public var message: String
     /// When `false`, retry policies do not retry this failure (e.g. payload too large, nondeterminism).
     public var isRetriable: Bool
@@ -30,8 +33,22 @@ public struct FailureDetails: Codable, Sendable, Equatable, CustomStringConverti
         case let nd as NonDeterminismError:
             self.init(errorType: "NonDeterminismError", message: nd.message, isRetriable: false)
         default:
-            self.init(errorType: String(reflecting: type(of: error)), message: String(describing: error))
+            self.init(errorType: String(reflecting: type(of: error)), message: Self.message(describing: error))
         }
+    }
+
+    /// The text a person should read for a user error: a `LocalizedError`'s `errorDescription` when it
+    /// has one, else `String(describing:)`.
+    ///
+    /// The explicit cast matters: `String(describing:)` ignores `LocalizedError` (a struct without
+    /// `CustomStringConvertible` prints as `LocalizedFailure()`), and on Linux `localizedDescription`
+    /// of a Swift error that is not a `LocalizedError` is a generic "The operation could not be
+    /// completed" sentence, which says less than `String(describing:)`.
+    private static func message(describing error: any Error) -> String {
+        if let localized = error as? any LocalizedError, let text = localized.errorDescription {
+            return text
+        }
+        return String(describing: error)
     }
 
     /// The failure that caused this one, if any.
