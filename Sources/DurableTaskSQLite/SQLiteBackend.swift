@@ -265,8 +265,8 @@ public final class SQLiteBackend: Backend {
 
     // MARK: Orchestration work items
 
-    /// Leases the next orchestration work item; see ``Backend/getOrchestrationWorkItem(owner:lockDuration:)``.
-    public func getOrchestrationWorkItem(owner: String, lockDuration: Duration) async throws -> OrchestrationWorkItem? {
+    /// Leases the next orchestration work item; see ``Backend/getOrchestrationWorkItem(owner:lockDuration:includeRedelivered:)``.
+    public func getOrchestrationWorkItem(owner: String, lockDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem? {
         try await write { c, now in
             try Store.leaseOrchestration(c, owner: owner, lockDuration: lockDuration, now: now)
         }
@@ -287,16 +287,16 @@ public final class SQLiteBackend: Backend {
         signals.instance.notify()
     }
 
-    /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:)``.
-    public func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration) async throws {
+    /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``.
+    public func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool) async throws {
         try await write { c, now in try Store.abandon(c, item, delay: delay, now: now) }
         signals.orchestration.notify()
     }
 
     // MARK: Activity work items
 
-    /// Leases up to `maxCount` activities in one transaction; see ``Backend/getActivityWorkItems(owner:maxCount:lockDuration:)``.
-    public func getActivityWorkItems(owner: String, maxCount: Int, lockDuration: Duration) async throws -> [ActivityWorkItem] {
+    /// Leases up to `maxCount` activities in one transaction; see ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:lockDuration:)``.
+    public func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, lockDuration: Duration) async throws -> [ActivityWorkItem] {
         try await write { c, now in
             try Store.leaseActivities(c, owner: owner, maxCount: maxCount, lockDuration: lockDuration, now: now)
         }

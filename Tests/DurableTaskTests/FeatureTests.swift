@@ -77,8 +77,12 @@ import Testing
             let id = try await client.scheduleNewOrchestration(TimerOrchestrator.self, input: 3600)
             try await eventually("timer created") { try await historyContains(client, id, "timerCreated") }
             clock.advance(by: 3599)
-            try await Task.sleep(for: .milliseconds(100))
-            #expect(try await client.getInstance(id)?.status == .running, "the timer must not fire early")
+            // An event makes the worker run an episode at this time: had the timer been due, it would
+            // have been delivered in that episode or an earlier one.
+            try await client.raiseEvent(instanceID: id, name: "probe", data: 0)
+            try await eventually("probe recorded") { try await historyContains(client, id, "eventRaised") }
+            #expect(try await !historyContains(client, id, "timerFired"), "the timer must not fire early")
+            #expect(try await client.getInstance(id)?.status == .running)
             clock.advance(by: 1)
             let result = try await client.waitForCompletion(TimerOrchestrator.self, instanceID: id, timeout: .seconds(20))
             #expect(result[1] >= result[0])
@@ -90,9 +94,10 @@ import Testing
         let clock = ManualClock()
         let (backend, cleanup) = try kind.make(clock: clock)
         defer { cleanup() }
+        let approved = "approved-\(kind)"
         try await withWorker(backend: backend, register: { registerAll($0) }) { client, _ in
             let timedOut = try await client.scheduleNewOrchestration(TimeoutRace.self, input: 60)
-            let approved = try await client.scheduleNewOrchestration(TimeoutRace.self, input: 60)
+            try await client.scheduleNewOrchestration(TimeoutRace.self, input: 60, instanceID: approved)
             try await eventually("timers created") {
                 let a = try await historyContains(client, timedOut, "timerCreated")
                 let b = try await historyContains(client, approved, "timerCreated")
@@ -102,12 +107,13 @@ import Testing
             #expect(try await client.waitForCompletion(TimeoutRace.self, instanceID: approved, timeout: .seconds(20)) == "approved by alice")
             clock.advance(by: 61)
             #expect(try await client.waitForCompletion(TimeoutRace.self, instanceID: timedOut, timeout: .seconds(20)) == "timed out")
-            // The approved instance's timer came due after it finished: it must not run or complete again.
-            try await Task.sleep(for: .milliseconds(100))
-            let history = try await client.getHistory(approved)
-            #expect(history.filter { $0.kindName == "executionCompleted" }.count == 1)
-            #expect(!history.contains { $0.kindName == "timerFired" })
         }
+        // The approved instance's timer came due after it finished: it must not run or complete again.
+        // With the worker stopped (every episode it leased has committed), nothing may be left to lease.
+        #expect(try await backend.getOrchestrationWorkItem(owner: "probe", lockDuration: .seconds(60)) == nil)
+        let history = try await DurableTaskClient(backend: backend).getHistory(approved)
+        #expect(history.filter { $0.kindName == "executionCompleted" }.count == 1)
+        #expect(!history.contains { $0.kindName == "timerFired" })
     }
 
     // MARK: External events
@@ -312,7 +318,8 @@ import Testing
             try await client.suspend(instanceID: id, reason: "maintenance")
             try await eventually("suspended") { try await client.getInstance(id)?.status == .suspended }
             try await client.raiseEvent(instanceID: id, name: "item", data: 42)
-            try await Task.sleep(for: .milliseconds(100))
+            // Recorded in an episode that kept the instance suspended, not delivered to the code.
+            try await eventually("event recorded") { try await historyContains(client, id, "eventRaised") }
             #expect(try await client.getInstance(id)?.status == .suspended)
             try await client.resume(instanceID: id)
             #expect(try await client.waitForCompletion(EventCollector.self, instanceID: id, timeout: .seconds(20)) == [42])

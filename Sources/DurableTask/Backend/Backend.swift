@@ -27,7 +27,11 @@ public protocol Backend: Sendable {
 
     /// Leases the next orchestration work item: an instance with visible inbox events that is not leased
     /// (or whose lease expired). Returns `nil` when there is none.
-    func getOrchestrationWorkItem(owner: String, lockDuration: Duration) async throws -> OrchestrationWorkItem?
+    /// - Parameter includeRedelivered: whether the item may be a **redelivery**: one whose previous
+    ///   delivery ended without a result (its worker died, or its lease ran out), so its
+    ///   ``OrchestrationWorkItem/dequeueCount`` is above 1. A worker runs redeliveries one at a time,
+    ///   so that when one of them crashes the process again, only that one is counted against it.
+    func getOrchestrationWorkItem(owner: String, lockDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem?
 
     /// The instance's committed history (its old events), in order.
     /// - Throws: `DurableTaskError(.instanceNotFound)`; `DurableTaskError(.corruptData)` for an undecodable row.
@@ -43,11 +47,17 @@ public protocol Backend: Sendable {
     func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws
 
     /// Releases the lease without consuming the events, so they are delivered again (after `delay`).
+    /// - Parameter countsAsDelivery: whether this lease counts toward the item's
+    ///   ``OrchestrationWorkItem/dequeueCount``. `false` undoes the count the lease added: the item was
+    ///   handed back without a failure of its own (new events arrived, a storage error, the worker
+    ///   stopping), and must not be parked as poisoned for it.
     /// - Throws: `DurableTaskError(.workItemLockLost)` when the lease is no longer held.
-    func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration) async throws
+    func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool) async throws
 
-    /// Leases up to `maxCount` activity work items.
-    func getActivityWorkItems(owner: String, maxCount: Int, lockDuration: Duration) async throws -> [ActivityWorkItem]
+    /// Leases up to `maxCount` activity work items, of which at most `maxRedelivered` are redeliveries
+    /// (items whose previous delivery ended without a result; see
+    /// ``getOrchestrationWorkItem(owner:lockDuration:includeRedelivered:)``).
+    func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, lockDuration: Duration) async throws -> [ActivityWorkItem]
 
     /// Records activity results: for each completion whose lease is still held and whose orchestration
     /// execution is current, removes the work item and adds the event to the instance's inbox. Completions
@@ -56,7 +66,9 @@ public protocol Backend: Sendable {
     /// - Returns: for each completion, whether it was recorded (`false`: fenced off as late or duplicate).
     func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool]
 
-    /// Releases an activity lease so another worker (or this one) runs it again after `delay`.
+    /// Hands an activity lease back so another worker (or this one) runs it again after `delay`. The
+    /// lease does not count toward the item's ``ActivityWorkItem/dequeueCount``: a worker hands items
+    /// back when it stops, not because the activity failed.
     func abandonActivityWorkItem(_ item: ActivityWorkItem, delay: Duration) async throws
 
     /// Extends the leases of activities that are still running.
@@ -86,4 +98,24 @@ public protocol Backend: Sendable {
 
     /// A counter that increases whenever a change of the given kind is signalled.
     func changeGeneration(_ change: BackendChange) -> UInt64
+}
+
+extension Backend {
+    /// Leases the next orchestration work item, redeliveries included; see
+    /// ``getOrchestrationWorkItem(owner:lockDuration:includeRedelivered:)``.
+    public func getOrchestrationWorkItem(owner: String, lockDuration: Duration) async throws -> OrchestrationWorkItem? {
+        try await getOrchestrationWorkItem(owner: owner, lockDuration: lockDuration, includeRedelivered: true)
+    }
+
+    /// Leases up to `maxCount` activity work items, redeliveries included; see
+    /// ``getActivityWorkItems(owner:maxCount:maxRedelivered:lockDuration:)``.
+    public func getActivityWorkItems(owner: String, maxCount: Int, lockDuration: Duration) async throws -> [ActivityWorkItem] {
+        try await getActivityWorkItems(owner: owner, maxCount: maxCount, maxRedelivered: maxCount, lockDuration: lockDuration)
+    }
+
+    /// Releases the lease after a failed delivery; see
+    /// ``abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``.
+    public func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration) async throws {
+        try await abandonOrchestrationWorkItem(item, delay: delay, countsAsDelivery: true)
+    }
 }

@@ -151,12 +151,15 @@ public final class InMemoryBackend: Backend {
 
     // MARK: - Orchestration work items
 
-    /// Leases the next orchestration work item; see ``Backend/getOrchestrationWorkItem(owner:lockDuration:)``.
-    public func getOrchestrationWorkItem(owner: String, lockDuration: Duration) async throws -> OrchestrationWorkItem? {
+    /// Leases the next orchestration work item; see ``Backend/getOrchestrationWorkItem(owner:lockDuration:includeRedelivered:)``.
+    public func getOrchestrationWorkItem(owner: String, lockDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem? {
         let now = clock.now()
         return state.withLock { state -> OrchestrationWorkItem? in
             Self.promoteDueTimers(now: now, in: &state)
             Self.scanExpiredLeases(now: now, interval: leaseScanInterval, in: &state)
+            // Redeliveries passed over stay ready for a caller that takes them.
+            var passedOver: [String] = []
+            defer { for id in passedOver { Self.markReady(id, in: &state) } }
             while state.readyHead < state.readyInstances.count {
                 let instanceID = state.readyInstances[state.readyHead]
                 state.readyHead += 1
@@ -167,6 +170,10 @@ public final class InMemoryBackend: Backend {
                 }
                 guard let record = state.instances[instanceID] else { continue }
                 if let lease = record.lease, lease.expires > now { continue }
+                if !includeRedelivered && record.dequeueCount > 0 {
+                    passedOver.append(instanceID)
+                    continue
+                }
                 let visible = record.inbox.filter { $0.visibleAt.map { $0 <= now } ?? true }
                 guard let last = visible.last else { continue }
                 let token = Self.newToken(&state)
@@ -301,14 +308,15 @@ public final class InMemoryBackend: Backend {
         signals.instance.notify()
     }
 
-    /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:)``.
-    public func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration) async throws {
+    /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``.
+    public func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool) async throws {
         let now = clock.now()
         try state.withLock { state in
             guard let record = state.instances[item.instanceID], let lease = record.lease,
                   lease.token == item.lockToken else {
                 throw DurableTaskError(.workItemLockLost, "the lease on instance '\(item.instanceID)' was lost")
             }
+            if !countsAsDelivery { record.dequeueCount = max(0, record.dequeueCount - 1) }
             if delay > .zero {
                 // Keep it leased, by nobody, until the delay is over: the back-off of a failing item.
                 record.lease = Lease(owner: "", token: Self.newToken(&state), expires: now.addingTimeInterval(delay.timeInterval))
@@ -327,14 +335,16 @@ public final class InMemoryBackend: Backend {
 
     // MARK: - Activity work items
 
-    /// Leases activity work items; see ``Backend/getActivityWorkItems(owner:maxCount:lockDuration:)``.
-    public func getActivityWorkItems(owner: String, maxCount: Int, lockDuration: Duration) async throws -> [ActivityWorkItem] {
+    /// Leases activity work items; see ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:lockDuration:)``.
+    public func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, lockDuration: Duration) async throws -> [ActivityWorkItem] {
         let now = clock.now()
         return state.withLock { state -> [ActivityWorkItem] in
             if state.activityQueueHead >= state.activityQueue.count {
                 Self.scanExpiredLeases(now: now, interval: leaseScanInterval, in: &state)
             }
             var items: [ActivityWorkItem] = []
+            var redelivered = 0
+            // Re-queued after the loop, or it would meet them again and never end.
             var notYetVisible: [Int64] = []
             defer { state.activityQueue.append(contentsOf: notYetVisible) }
             let expires = now.addingTimeInterval(lockDuration.timeInterval)
@@ -343,9 +353,16 @@ public final class InMemoryBackend: Backend {
                 state.activityQueueHead += 1
                 guard let record = state.activities[Int(key)], record.lease == nil else { continue }
                 if let visibleAt = record.visibleAt, visibleAt > now {
-                    // Re-queued after the scan, or this loop would meet it again and never end.
                     notYetVisible.append(key)
                     continue
+                }
+                // A redelivery: its previous lease ended without a result (see the protocol).
+                if record.item.dequeueCount > 0 {
+                    guard redelivered < maxRedelivered else {
+                        notYetVisible.append(key)
+                        continue
+                    }
+                    redelivered += 1
                 }
                 let token = Self.newToken(&state)
                 record.lease = Lease(owner: owner, token: token, expires: expires)
@@ -389,6 +406,7 @@ public final class InMemoryBackend: Backend {
             let key = item.receipt
             guard let record = state.activities[Int(key)], record.lease?.token == item.lockToken else { return }
             record.lease = nil
+            record.item.leased(token: "", dequeueCount: max(0, record.item.dequeueCount - 1))
             record.visibleAt = delay > .zero ? now.addingTimeInterval(delay.timeInterval) : nil
             state.activityQueue.append(key)
         }

@@ -30,7 +30,9 @@ public struct DurableTaskClient: Sendable {
     ///   - startAt: do not start before this time.
     ///   - replaceIfFinished: replace an existing instance with the same ID if it has finished.
     /// - Returns: the instance ID.
-    /// - Throws: `DurableTaskError(.instanceAlreadyExists)`, `DurableTaskError(.payloadTooLarge)`.
+    /// - Throws: `DurableTaskError(.instanceAlreadyExists)`, `DurableTaskError(.payloadTooLarge)`;
+    ///   `DurableTaskError(.invalidArgument)` for an empty ID, control characters in the ID or name, or
+    ///   a start time that is not finite. Every call that takes an instance ID checks it the same way.
     @discardableResult
     public func scheduleNewOrchestration<O: Orchestrator>(_ orchestrator: O.Type, input: O.Input, instanceID: String? = nil,
                                                           startAt: Date? = nil, replaceIfFinished: Bool = false) async throws -> String {
@@ -43,6 +45,9 @@ public struct DurableTaskClient: Sendable {
     public func scheduleNewOrchestration<Input: Encodable>(name: String, input: Input, instanceID: String? = nil,
                                                            startAt: Date? = nil, replaceIfFinished: Bool = false) async throws -> String {
         let id = instanceID ?? UUID().uuidString
+        try ArgumentCheck.identifier(id, "instance ID")
+        try ArgumentCheck.identifier(name, "orchestrator name")
+        if let startAt { try ArgumentCheck.date(startAt, "start time of instance '\(id)'") }
         let payload = try PayloadCodec.encode(input, limit: maxPayloadBytes, what: "input of new instance '\(id)' of '\(name)'")
         let start = HistoryEvent(timestamp: backend.clock.now(), kind: .executionStarted(
             name: name, executionID: UUID().uuidString, input: payload, parent: nil, scheduledStart: startAt))
@@ -55,12 +60,14 @@ public struct DurableTaskClient: Sendable {
 
     /// The instance's metadata, or `nil` when it does not exist.
     public func getInstance(_ instanceID: String) async throws -> OrchestrationMetadata? {
-        try await backend.getOrchestrationMetadata(instanceID: instanceID)
+        try ArgumentCheck.identifier(instanceID, "instance ID")
+        return try await backend.getOrchestrationMetadata(instanceID: instanceID)
     }
 
     /// The instance's history (old events), for debugging and tests.
     public func getHistory(_ instanceID: String) async throws -> [HistoryEvent] {
-        try await backend.getOrchestrationHistory(instanceID: instanceID)
+        try ArgumentCheck.identifier(instanceID, "instance ID")
+        return try await backend.getOrchestrationHistory(instanceID: instanceID)
     }
 
     /// Lists instances matching a filter, one page at a time.
@@ -100,6 +107,7 @@ public struct DurableTaskClient: Sendable {
 
     private func waitForInstance(_ instanceID: String, timeout: Duration, what: String,
                                  until done: (OrchestrationMetadata) -> Bool) async throws -> OrchestrationMetadata {
+        try ArgumentCheck.identifier(instanceID, "instance ID")
         let deadline = ContinuousClock.now + timeout
         while true {
             let generation = backend.changeGeneration(.instanceState)
@@ -122,6 +130,8 @@ public struct DurableTaskClient: Sendable {
     /// - Throws: `DurableTaskError(.instanceNotFound)`; `DurableTaskError(.invalidState)` when the instance
     ///   has finished (the event is reported, never silently dropped).
     public func raiseEvent<T: Encodable>(instanceID: String, name: String, data: T) async throws {
+        try ArgumentCheck.identifier(instanceID, "instance ID")
+        try ArgumentCheck.identifier(name, "event name")
         let payload = try PayloadCodec.encode(data, limit: maxPayloadBytes, what: "event '\(name)' for instance '\(instanceID)'")
         try await backend.addOrchestrationEvent(instanceID: instanceID, event: HistoryEvent(
             timestamp: backend.clock.now(), kind: .eventRaised(name: name, input: payload)))
@@ -130,18 +140,21 @@ public struct DurableTaskClient: Sendable {
     /// Terminates a running instance; its status becomes `terminated` with `reason` as output.
     /// - Parameter recursive: also terminate the sub-orchestrations it started and that are still running.
     public func terminate(instanceID: String, reason: String? = nil, recursive: Bool = true) async throws {
+        try ArgumentCheck.identifier(instanceID, "instance ID")
         try await backend.addOrchestrationEvent(instanceID: instanceID, event: HistoryEvent(
             timestamp: backend.clock.now(), kind: .executionTerminated(reason: reason, recurse: recursive)))
     }
 
     /// Suspends an instance: it processes no events (they are kept) until resumed.
     public func suspend(instanceID: String, reason: String? = nil) async throws {
+        try ArgumentCheck.identifier(instanceID, "instance ID")
         try await backend.addOrchestrationEvent(instanceID: instanceID, event: HistoryEvent(
             timestamp: backend.clock.now(), kind: .executionSuspended(reason: reason)))
     }
 
     /// Resumes a suspended instance.
     public func resume(instanceID: String, reason: String? = nil) async throws {
+        try ArgumentCheck.identifier(instanceID, "instance ID")
         try await backend.addOrchestrationEvent(instanceID: instanceID, event: HistoryEvent(
             timestamp: backend.clock.now(), kind: .executionResumed(reason: reason)))
     }
@@ -151,7 +164,8 @@ public struct DurableTaskClient: Sendable {
     /// - Throws: `DurableTaskError(.invalidState)` when it has not finished.
     @discardableResult
     public func purge(instanceID: String) async throws -> Bool {
-        try await backend.purgeOrchestration(instanceID: instanceID)
+        try ArgumentCheck.identifier(instanceID, "instance ID")
+        return try await backend.purgeOrchestration(instanceID: instanceID)
     }
 
     /// Deletes finished instances matching a filter.

@@ -40,6 +40,9 @@ public struct DurableTaskError: Error, Sendable, Equatable, CustomStringConverti
         public static let newEventsArrived = Code("newEventsArrived")
         /// A backend storage failure (I/O error, disk full, database locked beyond the timeout).
         public static let storage = Code("storage")
+        /// An argument was refused before anything was stored: an empty instance ID, a name with
+        /// control characters, a date that is not finite.
+        public static let invalidArgument = Code("invalidArgument")
 
         public var description: String { raw }
     }

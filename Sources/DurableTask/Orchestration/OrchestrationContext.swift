@@ -73,7 +73,7 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
 
     // MARK: Deterministic helpers
 
-    /// A UUID that is the same on every replay: derived from the instance ID, the episode time and a
+    /// A UUID that is the same on every replay: derived from the instance ID, the execution ID and a
     /// counter (name-based, version 5 style), never random.
     public func newUUID() -> UUID {
         uuidCounter += 1
@@ -159,6 +159,11 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
             let sequence = self.nextSequence
             let base = instanceID ?? "\(self.instanceID):\(sequence)"
             let childID = attempt == 1 ? base : "\(base)#\(attempt)"
+            do {
+                try ArgumentCheck.identifier(childID, "instance ID of sub-orchestration '\(name)'")
+            } catch {
+                return self.failedSlot(name: name, error: error)
+            }
             let slot = self.schedule(.createSubOrchestration(name: name, instanceID: childID, input: payload), name: name)
             self.openSubOrchestrations[slot.sequence] = childID
             return slot
@@ -168,7 +173,14 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
     // MARK: Timers
 
     /// Creates a durable timer that fires at `fireAt` (never earlier), surviving restarts.
+    /// A date that is not finite (from an infinite or NaN interval) fails the future with
+    /// `DurableTaskError(.invalidArgument)`.
     public func createTimer(fireAt: Date) -> DurableFuture<Void> {
+        do {
+            try ArgumentCheck.date(fireAt, "fire time of a timer in instance '\(instanceID)'")
+        } catch {
+            return failedFuture(name: "timer", error: error)
+        }
         let slot = schedule(.createTimer(fireAt: fireAt), name: "timer")
         return DurableFuture(slot: slot)
     }
@@ -210,6 +222,8 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
     /// Sends an event to another instance (fire and forget).
     public func sendEvent<T: Encodable>(instanceID target: String, name: String, data: T) {
         do {
+            try ArgumentCheck.identifier(target, "target instance ID of event '\(name)'")
+            try ArgumentCheck.identifier(name, "event name")
             let payload = try PayloadCodec.encode(data, limit: options.maxPayloadBytes, what: "event '\(name)'")
             let slot = schedule(.sendEvent(targetInstanceID: target, name: name, input: payload), name: name)
             slot.resolve(.success(nil))

@@ -22,9 +22,14 @@ extension OrchestrationContext {
 
     /// A future that has already failed, for a call rejected before scheduling (bad or oversized input).
     func failedFuture<T>(name: String, error: any Error) -> DurableFuture<T> {
+        DurableFuture(slot: failedSlot(name: name, error: error))
+    }
+
+    /// A slot that has already failed; takes no sequence number, so history is not affected.
+    func failedSlot(name: String, error: any Error) -> TaskSlot {
         let slot = TaskSlot(sequence: -1, name: name, engine: self)
         slot.resolve(.failure(error))
-        return DurableFuture(slot: slot)
+        return slot
     }
 
     /// Runs `attempt` once, or under a retry policy: failed attempts are retried after durable timers,
@@ -97,7 +102,7 @@ extension OrchestrationContext {
         history.append(episodeStart)
         apply(episodeStart)
         var carryover: [HistoryEvent] = []
-        for event in newEvents {
+        for event in Self.terminateFirst(newEvents) {
             if completion == nil {
                 history.append(event)
                 apply(event)
@@ -175,6 +180,43 @@ extension OrchestrationContext {
         history.append(HistoryEvent(timestamp: now, kind: .orchestratorCompleted))
         result.newHistory = history
         return result
+    }
+
+    /// The new events in the order they are applied: a terminate request goes first, so it wins over
+    /// everything that arrived with it — the orchestrator's own first step included (a terminate
+    /// accepted before the instance started must end it without running its code). History records
+    /// this order, so a replay takes the same path.
+    private static func terminateFirst(_ events: [HistoryEvent]) -> [HistoryEvent] {
+        guard let index = events.firstIndex(where: { if case .executionTerminated = $0.kind { true } else { false } }),
+              index > 0 else { return events }
+        var ordered = events
+        let terminate = ordered.remove(at: index)
+        ordered.insert(terminate, at: 0)
+        return ordered
+    }
+
+    /// Prepares an episode that ends the instance as failed without running its code: the work item
+    /// was delivered too often without completing (the process crashed on it, or it kept failing), so
+    /// it is parked. The caller then runs ``runEpisode(newEvents:now:)``, so the ending is the same as
+    /// any failure's — `executionCompleted(failed)`, and `subOrchestrationFailed` for the parent.
+    /// - Parameter history: the committed history; only its `executionStarted` and
+    ///   `executionCompleted` events are read (the code is not replayed).
+    package func prepareParking(history: [HistoryEvent], newEvents: [HistoryEvent], failure: FailureDetails) {
+        for event in history + newEvents {
+            switch event.kind {
+            case let .executionStarted(name, executionID, _, parent, _) where !started:
+                started = true
+                self.name = name
+                self.executionID = executionID
+                self.parent = parent
+            case let .executionCompleted(status, result, failure):
+                recordedEnd = (status, result, failure)
+            default:
+                break
+            }
+        }
+        historyLength = history.count
+        completion = .failed(failure)
     }
 
     private func isSendEvent(_ action: OrchestratorAction) -> Bool {
@@ -278,6 +320,8 @@ extension OrchestrationContext {
         self.name = name
         self.executionID = executionID
         self.parent = parent
+        // Terminated before it started: the code never runs.
+        guard completion == nil else { return }
         guard let entry = resolveOrchestrator(name) else {
             let error = DurableTaskError(.orchestratorNotRegistered,
                                          "no orchestrator named '\(name)' is registered on this worker (instance '\(instanceID)')")

@@ -7,7 +7,7 @@ import Synchronization
 /// let worker = DurableTaskWorker(backend: backend)
 /// worker.addOrchestrator(WordCountOrchestrator())
 /// worker.addActivity(CountWords())
-/// let running = Task { try await worker.run() }   // until cancelled or stop()
+/// let running = Task { await worker.run() }   // until cancelled or stop()
 /// ```
 ///
 /// Orchestrations stay in memory between episodes (a bounded cache), so an episode applies only its
@@ -27,6 +27,10 @@ public final class DurableTaskWorker: Sendable {
         /// How long an orchestration work item is leased.
         public var orchestrationLockDuration: Duration
         /// How long an activity work item is leased; running activities renew it every third of that.
+        ///
+        /// The lease is what moves an activity to another worker when this one can no longer be
+        /// reached. A backend that can tell that a worker's process is gone (`SQLiteBackend` on one
+        /// machine) hands its leases over at once, without waiting for them to run out.
         public var activityLockDuration: Duration
         /// How many live orchestrations are kept in memory between episodes.
         public var cacheCapacity: Int
@@ -34,8 +38,14 @@ public final class DurableTaskWorker: Sendable {
         public var maxPayloadBytes: Int
         /// How often to look for work made by other processes when nothing happened in this one.
         public var pollInterval: Duration
-        /// After this many failed attempts to process the same orchestration work item (not a user
-        /// error: an episode that cannot be loaded or committed), the instance is parked as failed.
+        /// How many times a work item is delivered without completing before it is parked.
+        ///
+        /// Counted when an item is leased, so it also catches code that kills the process (a
+        /// `fatalError`, a stack overflow): the next lease past the limit does not run the code. An
+        /// orchestration is then ended `failed` (poisoned), an activity is recorded as a non-retriable
+        /// failure that its orchestrator sees as ``TaskFailedError``. An episode that fails and that the
+        /// process survives (it cannot be loaded or committed) is parked after this many attempts.
+        /// Storage errors never count.
         public var maxDeliveryCount: Int
         /// The lease owner name; unique per worker by default.
         public var workerID: String
@@ -47,7 +57,7 @@ public final class DurableTaskWorker: Sendable {
                     activityPrefetch: Int = 512,
                     maxConcurrentOrchestrations: Int = max(2, ProcessInfo.processInfo.activeProcessorCount),
                     orchestrationLockDuration: Duration = .seconds(60),
-                    activityLockDuration: Duration = .seconds(60),
+                    activityLockDuration: Duration = .seconds(30),
                     cacheCapacity: Int = 10_000,
                     maxPayloadBytes: Int = 16 * 1024 * 1024,
                     pollInterval: Duration = .milliseconds(500),
@@ -175,10 +185,12 @@ public final class DurableTaskWorker: Sendable {
         let activityQueue = WorkQueue<ActivityWorkItem>()
         let completions = CompletionBuffer()
         let running = RunningActivities()
+        let redeliveredEpisode = Flag()
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<options.maxConcurrentOrchestrations {
                 group.addTask {
-                    await self.orchestrationLoop(orchestrators: snapshot.orchestrators, engineOptions: engineOptions, cache: cache)
+                    await self.orchestrationLoop(orchestrators: snapshot.orchestrators, engineOptions: engineOptions, cache: cache,
+                                                 redeliveredEpisode: redeliveredEpisode)
                 }
             }
             group.addTask {
@@ -201,13 +213,23 @@ public final class DurableTaskWorker: Sendable {
 
     // MARK: Orchestrations
 
-    private func orchestrationLoop(orchestrators: [String: OrchestratorEntry], engineOptions: EngineOptions, cache: OrchestrationCache) async {
-        let resolve: @Sendable (String) -> OrchestratorEntry? = { orchestrators[$0] }
+    /// - Parameter redeliveredEpisode: set while one of the loops runs a redelivered episode (its
+    ///   previous delivery ended without a result, maybe because it crashed the process). Only one runs
+    ///   at a time, so if it crashes the process again, the other items in flight are fresh ones whose
+    ///   count the crash does not push towards the poison limit: the count singles out the culprit.
+    private func orchestrationLoop(orchestrators: [String: OrchestratorEntry], engineOptions: EngineOptions, cache: OrchestrationCache,
+                                   redeliveredEpisode: Flag) async {
+        // The snapshot serves the hot path; a name registered after `run()` started is found in the
+        // live registry.
+        let resolve: @Sendable (String) -> OrchestratorEntry? = { name in
+            orchestrators[name] ?? self.registry.withLock { $0.orchestrators[name] }
+        }
         while !Task.isCancelled {
             let generation = backend.changeGeneration(.orchestrationWork)
             let item: OrchestrationWorkItem?
             do {
-                item = try await backend.getOrchestrationWorkItem(owner: options.workerID, lockDuration: options.orchestrationLockDuration)
+                item = try await backend.getOrchestrationWorkItem(owner: options.workerID, lockDuration: options.orchestrationLockDuration,
+                                                                  includeRedelivered: !redeliveredEpisode.isSet)
             } catch {
                 options.logHandler(.error, "could not fetch an orchestration work item: \(error)")
                 try? await Task.sleep(for: options.pollInterval)
@@ -217,12 +239,30 @@ public final class DurableTaskWorker: Sendable {
                 await backend.waitForChange(.orchestrationWork, since: generation, timeout: options.pollInterval)
                 continue
             }
+            guard item.dequeueCount > 1 else {
+                await process(item, resolve: resolve, engineOptions: engineOptions, cache: cache)
+                continue
+            }
+            guard redeliveredEpisode.trySet() else {
+                // Another loop took a redelivery at the same moment: hand this one back, uncounted.
+                try? await backend.abandonOrchestrationWorkItem(item, delay: .zero, countsAsDelivery: false)
+                continue
+            }
             await process(item, resolve: resolve, engineOptions: engineOptions, cache: cache)
+            redeliveredEpisode.clear()
         }
     }
 
     private func process(_ item: OrchestrationWorkItem, resolve: @escaping @Sendable (String) -> OrchestratorEntry?,
                          engineOptions: EngineOptions, cache: OrchestrationCache) async {
+        // Checked at lease time, before any user code runs: an item whose deliveries keep taking the
+        // process down (a fatalError, a stack overflow) never reaches the failure handling below.
+        if item.dequeueCount > options.maxDeliveryCount {
+            await cache.checkOut(item.instanceID)?.tearDown()
+            cache.release(item.instanceID)
+            await park(item, engineOptions: engineOptions, cause: nil)
+            return
+        }
         var context = await cache.checkOut(item.instanceID)
         if let cached = context, cached.historyLength != item.historyLength || cached.executionID != item.executionID {
             // Another worker advanced the instance (or it continued as new): the cached state is stale.
@@ -243,7 +283,7 @@ public final class DurableTaskWorker: Sendable {
             result = runtime.runEpisode(newEvents: item.newEvents, now: backend.clock.now())
         } catch {
             cache.release(item.instanceID)
-            await handleUnprocessable(item, error: error)
+            await handleUnprocessable(item, error: error, engineOptions: engineOptions)
             return
         }
         counters.eventsApplied.add(item.newEvents.count, ordering: .relaxed)
@@ -266,38 +306,62 @@ public final class DurableTaskWorker: Sendable {
             }
             if let error = error as? DurableTaskError, error.code == .newEventsArrived {
                 // Not a failure: run the episode again at once, now including the late events.
-                try? await backend.abandonOrchestrationWorkItem(item, delay: .zero)
+                try? await backend.abandonOrchestrationWorkItem(item, delay: .zero, countsAsDelivery: false)
                 return
             }
-            await handleUnprocessable(item, error: error)
+            await handleUnprocessable(item, error: error, engineOptions: engineOptions)
         }
     }
 
     /// An episode that could not be loaded or committed: retry with back-off, and after
     /// `maxDeliveryCount` attempts park the instance as failed with the error visible.
-    private func handleUnprocessable(_ item: OrchestrationWorkItem, error: any Error) async {
+    private func handleUnprocessable(_ item: OrchestrationWorkItem, error: any Error, engineOptions: EngineOptions) async {
         options.logHandler(.error, "instance '\(item.instanceID)': episode failed (attempt \(item.dequeueCount)): \(error)")
         // A storage failure (disk full, database locked, I/O error) says nothing about the instance:
-        // parking it would turn a passing outage into a permanent failure. Keep retrying with back-off.
+        // parking it would turn a passing outage into a permanent failure. Keep retrying with back-off,
+        // and do not count the delivery.
         let isStorageFailure = (error as? DurableTaskError)?.code == .storage
         if item.dequeueCount >= options.maxDeliveryCount && !isStorageFailure {
-            let poison = DurableTaskError(.poisoned,
-                "instance '\(item.instanceID)' was poisoned: parked as failed after \(item.dequeueCount) failed attempts to process its events; last error: \(error)")
-            let failure = FailureDetails(errorType: "DurableTaskError.poisoned", message: poison.message, isRetriable: false,
-                                         inner: FailureDetails(error: error))
-            let now = backend.clock.now()
-            let parked = OrchestrationWorkItemResult(
-                newHistory: [HistoryEvent(timestamp: now, kind: .executionCompleted(status: .failed, result: nil, failure: failure))],
-                status: .failed, failure: failure)
-            do {
-                try await backend.completeOrchestrationWorkItem(item, result: parked)
-                return
-            } catch {
-                options.logHandler(.error, "instance '\(item.instanceID)' could not be parked: \(error)")
-            }
+            if await park(item, engineOptions: engineOptions, cause: error) { return }
         }
         let delay = Duration.milliseconds(min(30_000, 100 << min(item.dequeueCount, 8)))
-        try? await backend.abandonOrchestrationWorkItem(item, delay: delay)
+        try? await backend.abandonOrchestrationWorkItem(item, delay: delay, countsAsDelivery: !isStorageFailure)
+    }
+
+    /// Ends the instance as failed ("poisoned") without running its code, through the engine's own
+    /// ending: history gets `executionCompleted(failed)` and a parent gets `subOrchestrationFailed`.
+    /// - Parameter cause: the last error, when the process survived it; `nil` when the item was leased
+    ///   more than `maxDeliveryCount` times without completing (the process died on it).
+    /// - Returns: whether the ending was committed.
+    @discardableResult
+    private func park(_ item: OrchestrationWorkItem, engineOptions: EngineOptions, cause: (any Error)?) async -> Bool {
+        let deliveries = item.dequeueCount
+        let reason = cause.map { "after \(deliveries) failed attempts to process its events; last error: \($0)" }
+            ?? "after \(deliveries) deliveries of its events without completing (the process processing them "
+            + "stopped each time, e.g. a crash in orchestrator code)"
+        let poison = DurableTaskError(.poisoned, "instance '\(item.instanceID)' was poisoned: parked as failed \(reason)")
+        let failure = FailureDetails(errorType: "DurableTaskError.poisoned", message: poison.message, isRetriable: false,
+                                     inner: cause.map { FailureDetails(error: $0) })
+        options.logHandler(.error, poison.message)
+        do {
+            // Only the start event (name, parent) is read from history; the orchestrator is not replayed.
+            let started = item.newEvents.contains { if case .executionStarted = $0.kind { true } else { false } }
+            let history = started ? [] : try await backend.getOrchestrationHistory(instanceID: item.instanceID)
+            let runtime = OrchestrationContext(instanceID: item.instanceID, options: engineOptions, resolveOrchestrator: { _ in nil })
+            runtime.prepareParking(history: history, newEvents: item.newEvents, failure: failure)
+            let result = runtime.runEpisode(newEvents: item.newEvents, now: backend.clock.now())
+            runtime.tearDown()
+            try await backend.completeOrchestrationWorkItem(item, result: result)
+            return true
+        } catch {
+            options.logHandler(.error, "instance '\(item.instanceID)' could not be parked: \(error)")
+            if cause == nil {
+                // Not parked yet: try again after a back-off, without counting this lease.
+                let isNewEvents = (error as? DurableTaskError)?.code == .newEventsArrived
+                try? await backend.abandonOrchestrationWorkItem(item, delay: isNewEvents ? .zero : .seconds(1), countsAsDelivery: false)
+            }
+            return false
+        }
     }
 
     // MARK: Activities
@@ -315,9 +379,13 @@ public final class DurableTaskWorker: Sendable {
                 await running.waitForCapacity(since: capacityGeneration, timeout: options.pollInterval)
                 continue
             }
+            // At most one redelivery in flight (see `orchestrationLoop`): if it crashes the process
+            // again, the crash counts against it, not against fresh items running beside it.
+            let redeliveryRunning = running.redeliveredCount > 0
             let items: [ActivityWorkItem]
             do {
                 items = try await backend.getActivityWorkItems(owner: options.workerID, maxCount: free,
+                                                               maxRedelivered: redeliveryRunning ? 0 : 1,
                                                                lockDuration: options.activityLockDuration)
             } catch {
                 options.logHandler(.error, "could not fetch activity work items: \(error)")
@@ -325,7 +393,12 @@ public final class DurableTaskWorker: Sendable {
                 continue
             }
             if items.isEmpty {
-                await backend.waitForChange(.activityWork, since: generation, timeout: options.pollInterval)
+                if redeliveryRunning {
+                    // The next redelivery may be leased as soon as this one finishes.
+                    await Self.waitForEither(backend, since: generation, running, since: capacityGeneration, timeout: options.pollInterval)
+                } else {
+                    await backend.waitForChange(.activityWork, since: generation, timeout: options.pollInterval)
+                }
                 continue
             }
             running.leased(items)
@@ -340,8 +413,20 @@ public final class DurableTaskWorker: Sendable {
         }
     }
 
-    private func activityRunner(queue: WorkQueue<ActivityWorkItem>, activities: [String: ActivityEntry],
+    /// Returns when new activity work may be available or a leased activity finished.
+    private static func waitForEither(_ backend: any Backend, since generation: UInt64, _ running: RunningActivities,
+                                      since capacityGeneration: UInt64, timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await backend.waitForChange(.activityWork, since: generation, timeout: timeout) }
+            group.addTask { await running.waitForCapacity(since: capacityGeneration, timeout: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func activityRunner(queue: WorkQueue<ActivityWorkItem>, activities snapshot: [String: ActivityEntry],
                                 completions: CompletionBuffer, running: RunningActivities) async {
+        var activities = snapshot
         // Results are handed to the writer in small batches: one lock per batch instead of one per
         // activity. A batch goes out when it is full, when the runner is about to wait for work, and
         // when its oldest result has waited 2 ms, so a slow activity never holds finished ones back long.
@@ -371,7 +456,21 @@ public final class DurableTaskWorker: Sendable {
             }
             let context = ActivityContext(instanceID: item.instanceID, taskID: item.taskID, name: item.name, deliveryCount: item.dequeueCount)
             let kind: HistoryEvent.Kind
-            if let entry = activities[item.name] {
+            if activities[item.name] == nil {
+                // Registered after `run()` started, or not at all.
+                activities = registry.withLock { $0.activities }
+            }
+            if item.dequeueCount > options.maxDeliveryCount {
+                // Checked before the activity runs: an activity that takes the process down (a
+                // fatalError) would otherwise be leased, and crash a worker, forever.
+                let error = DurableTaskError(.poisoned,
+                    "activity '\(item.name)' (instance '\(item.instanceID)', task #\(item.taskID)) was poisoned: delivered "
+                    + "\(item.dequeueCount) times without a result (the process running it stopped each time, e.g. a crash in "
+                    + "activity code); it is not run again")
+                options.logHandler(.error, error.message)
+                kind = .taskFailed(scheduledID: item.taskID, failure: FailureDetails(
+                    errorType: "DurableTaskError.poisoned", message: error.message, isRetriable: false))
+            } else if let entry = activities[item.name] {
                 do {
                     let output = try await entry.run(context, item.input, options.maxPayloadBytes)
                     kind = .taskCompleted(scheduledID: item.taskID, result: output)
@@ -461,6 +560,20 @@ struct ActivityEntry: Sendable {
     }
 }
 
+/// A flag that one of several loops holds at a time.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    var isSet: Bool { value.load(ordering: .acquiring) }
+
+    /// Sets the flag; `false` when it was already set.
+    func trySet() -> Bool {
+        value.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+    }
+
+    func clear() { value.store(false, ordering: .releasing) }
+}
+
 final class Counters: Sendable {
     let episodes = Atomic<Int>(0)
     let eventsReplayed = Atomic<Int>(0)
@@ -512,6 +625,8 @@ final class RunningActivities: Sendable {
     }
     private struct State {
         var count = 0
+        /// Leased items that are redeliveries (see ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:lockDuration:)``).
+        var redelivered = 0
         var items: [Key: ActivityWorkItem] = [:]
     }
     private let state = Mutex(State())
@@ -519,11 +634,16 @@ final class RunningActivities: Sendable {
 
     var count: Int { state.withLock { $0.count } }
 
+    var redeliveredCount: Int { state.withLock { $0.redelivered } }
+
     /// Records freshly leased items (queued or running) for capacity and lease renewal.
     func leased(_ items: [ActivityWorkItem]) {
         state.withLock { state in
             state.count += items.count
-            for item in items { state.items[Key(receipt: item.receipt, taskID: item.taskID)] = item }
+            for item in items {
+                state.items[Key(receipt: item.receipt, taskID: item.taskID)] = item
+                if item.dequeueCount > 1 { state.redelivered += 1 }
+            }
         }
     }
 
@@ -532,6 +652,7 @@ final class RunningActivities: Sendable {
             for item in items {
                 state.items[Key(receipt: item.receipt, taskID: item.taskID)] = nil
                 state.count -= 1
+                if item.dequeueCount > 1 { state.redelivered -= 1 }
             }
         }
         freed.notify()

@@ -1,0 +1,240 @@
+import DurableTask
+import Foundation
+import Synchronization
+import Testing
+
+/// Defects found by trying the library as a new user and as an attacker would: each test failed
+/// before its fix.
+@Suite struct HardeningTests {
+    let quiet = DurableTaskWorker.Options(logHandler: { _, _ in })
+
+    // MARK: Terminate before the first episode
+
+    @Test(arguments: TestBackend.allCases)
+    func terminateBeforeTheFirstEpisodeEndsTheInstanceWithoutRunningIt(kind: TestBackend) async throws {
+        let (backend, cleanup) = try kind.make()
+        defer { cleanup() }
+        let client = DurableTaskClient(backend: backend)
+        let id = try await client.scheduleNewOrchestration(name: "AddsOne", input: 1)
+        try await client.terminate(instanceID: id, reason: "not wanted")
+        let runs = Atomic<Int>(0)
+        try await withWorker(backend: backend, options: quiet, register: { worker in
+            worker.addOrchestrator(name: "AddsOne") { (_: OrchestrationContext, input: Int) -> Int in
+                runs.add(1, ordering: .relaxed)
+                return input + 1
+            }
+        }) { client, _ in
+            let metadata = try await client.waitForCompletion(id, timeout: .seconds(20))
+            #expect(metadata.status == .terminated)
+            #expect(try metadata.output(as: String.self) == "not wanted")
+            let ends = try await client.getHistory(id).compactMap { event -> OrchestrationStatus? in
+                if case let .executionCompleted(status, _, _) = event.kind { return status }
+                return nil
+            }
+            #expect(ends == [.terminated])
+        }
+        #expect(runs.load(ordering: .relaxed) == 0, "the orchestrator must not run")
+    }
+
+    // MARK: Poisoned work items
+
+    @Test(arguments: TestBackend.allCases)
+    func aParkedSubOrchestrationTellsItsParent(kind: TestBackend) async throws {
+        let (inner, cleanup) = try kind.make()
+        defer { cleanup() }
+        // Every episode of the child fails to commit (the process survives), until it is parked.
+        let backend = FaultInjectingBackend(inner) { item, result in
+            item.instanceID == "poisoned-child" && result.status != .failed
+        }
+        var options = quiet
+        options.maxDeliveryCount = 2
+        try await withWorker(backend: backend, options: options, register: { worker in
+            registerAll(worker)
+            worker.addOrchestrator(name: "ParentOfPoisoned") { (context: OrchestrationContext, input: Int) -> String in
+                do {
+                    _ = try await context.callSubOrchestrator(SumOfSquares.self, input: input, instanceID: "poisoned-child").value
+                    return "no failure"
+                } catch let error as TaskFailedError {
+                    return "child failed: \(error.details.errorType): \(error.details.message)"
+                }
+            }
+        }) { client, _ in
+            let id = try await client.scheduleNewOrchestration(name: "ParentOfPoisoned", input: 2)
+            let parent = try await client.waitForCompletion(id, timeout: .seconds(20))
+            let output = try parent.output(as: String.self)
+            #expect(output.contains("DurableTaskError.poisoned"), "\(output)")
+            #expect(output.contains("after 2 failed attempts"), "\(output)")
+            let child = try #require(try await client.getInstance("poisoned-child"))
+            #expect(child.status == .failed)
+            #expect(child.failure?.innerFailure?.message.contains("injected") == true)
+        }
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func anOrchestrationDeliveredTooOftenIsParkedWithoutRunningItsCode(kind: TestBackend) async throws {
+        let clock = ManualClock()
+        let (backend, cleanup) = try kind.make(clock: clock)
+        defer { cleanup() }
+        let client = DurableTaskClient(backend: backend)
+        let id = try await client.scheduleNewOrchestration(name: "KillsTheProcess", input: 0)
+        // Three workers lease it and die before completing (their leases run out).
+        for attempt in 1...3 {
+            let item = try #require(try await backend.getOrchestrationWorkItem(owner: "dead-\(attempt)", lockDuration: .seconds(60)))
+            #expect(item.dequeueCount == attempt)
+            clock.advance(by: 61)
+        }
+        var options = quiet
+        options.maxDeliveryCount = 2
+        let ordinary = try await client.scheduleNewOrchestration(SumOfSquares.self, input: 3)
+        try await withWorker(backend: backend, options: options, register: { worker in
+            registerAll(worker)
+            worker.addOrchestrator(name: "KillsTheProcess") { (_: OrchestrationContext, _: Int) -> Int in
+                fatalError("must not run: the item is past its delivery limit")
+            }
+        }) { client, _ in
+            let metadata = try await client.waitForCompletion(id, timeout: .seconds(20))
+            #expect(metadata.status == .failed)
+            #expect(metadata.failure?.errorType == "DurableTaskError.poisoned")
+            #expect(metadata.failure?.message.contains("after 4 deliveries") == true, "\(String(describing: metadata.failure))")
+            #expect(try await client.waitForCompletion(SumOfSquares.self, instanceID: ordinary, timeout: .seconds(20)) == 14)
+        }
+    }
+
+    // MARK: Arguments refused at the call
+
+    @Test(arguments: TestBackend.allCases)
+    func controlCharactersInIDsAndNamesAreRefused(kind: TestBackend) async throws {
+        let (backend, cleanup) = try kind.make()
+        defer { cleanup() }
+        let client = DurableTaskClient(backend: backend)
+        for id in ["a\0b", "tab\there", "new\nline", "", "bell\u{7}", "c1\u{85}"] {
+            await expectInvalidArgument { try await client.scheduleNewOrchestration(SumOfSquares.self, input: 1, instanceID: id) }
+            await expectInvalidArgument { _ = try await client.getInstance(id) }
+            await expectInvalidArgument { try await client.terminate(instanceID: id) }
+            await expectInvalidArgument { try await client.raiseEvent(instanceID: id, name: "e", data: 1) }
+        }
+        await expectInvalidArgument { try await client.scheduleNewOrchestration(name: "bad\0name", input: 1) }
+        // Unicode that is not a control character is fine, and stored whole.
+        let id = "über-✓-\u{1F600}"
+        try await client.scheduleNewOrchestration(SumOfSquares.self, input: 1, instanceID: id)
+        #expect(try await client.getInstance(id)?.instanceID == id)
+        await expectInvalidArgument { try await client.raiseEvent(instanceID: id, name: "a\0b", data: 1) }
+        await expectInvalidArgument {
+            try await client.scheduleNewOrchestration(SumOfSquares.self, input: 1, startAt: Date(timeIntervalSinceReferenceDate: .infinity))
+        }
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func nonFiniteTimersAndBadChildIDsFailTheirFutureOnly(kind: TestBackend) async throws {
+        let (backend, cleanup) = try kind.make()
+        defer { cleanup() }
+        try await withWorker(backend: backend, options: quiet, register: { worker in
+            registerAll(worker)
+            worker.addOrchestrator(name: "BadArguments") { (context: OrchestrationContext, _: Int) -> [String] in
+                var errors: [String] = []
+                for date in [Date(timeIntervalSinceReferenceDate: .infinity), Date(timeIntervalSinceReferenceDate: .nan)] {
+                    do { try await context.createTimer(fireAt: date).value } catch { errors.append("\(error)") }
+                }
+                do {
+                    _ = try await context.callSubOrchestrator(SumOfSquares.self, input: 1, instanceID: "child\0x").value
+                } catch { errors.append("\(error)") }
+                // The instance goes on normally afterwards.
+                errors.append("\(try await context.callActivity(Square.self, input: 3).value)")
+                return errors
+            }
+        }) { client, _ in
+            let id = try await client.scheduleNewOrchestration(name: "BadArguments", input: 0)
+            let metadata = try await client.waitForCompletion(id, timeout: .seconds(20))
+            let errors = try metadata.output(as: [String].self)
+            #expect(errors.count == 4, "\(errors)")
+            #expect(errors.prefix(3).allSatisfy { $0.contains("invalidArgument") }, "\(errors)")
+            #expect(errors.last == "9")
+        }
+    }
+
+    // MARK: Registration
+
+    @Test(arguments: TestBackend.allCases)
+    func registeringAfterTheWorkerStartedWorks(kind: TestBackend) async throws {
+        let (backend, cleanup) = try kind.make()
+        defer { cleanup() }
+        try await withWorker(backend: backend, options: quiet, register: { worker in
+            worker.addOrchestrator(name: "Warmup") { (_: OrchestrationContext, input: Int) -> Int in input }
+        }) { client, worker in
+            // Once an instance has completed, the loops are running with the registry they started with.
+            let warmup = try await client.scheduleNewOrchestration(name: "Warmup", input: 1)
+            try await client.waitForCompletion(warmup, timeout: .seconds(20))
+            worker.addOrchestrator(SumOfSquares())
+            worker.addActivity(Square())
+            let id = try await client.scheduleNewOrchestration(SumOfSquares.self, input: 3)
+            #expect(try await client.waitForCompletion(SumOfSquares.self, instanceID: id, timeout: .seconds(20)) == 14)
+        }
+    }
+
+    private func expectInvalidArgument(_ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
+        do {
+            try await body()
+            Issue.record("expected invalidArgument", sourceLocation: sourceLocation)
+        } catch let error as DurableTaskError {
+            #expect(error.code == .invalidArgument, "\(error)", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("expected DurableTaskError, got \(error)", sourceLocation: sourceLocation)
+        }
+    }
+}
+
+/// Forwards to another backend, failing the commit of chosen episodes with a non-storage error (a
+/// failure the process survives).
+final class FaultInjectingBackend: Backend {
+    let inner: any Backend
+    let failCommit: @Sendable (OrchestrationWorkItem, OrchestrationWorkItemResult) -> Bool
+
+    init(_ inner: any Backend, failCommit: @escaping @Sendable (OrchestrationWorkItem, OrchestrationWorkItemResult) -> Bool) {
+        self.inner = inner
+        self.failCommit = failCommit
+    }
+
+    var clock: any DurableClock { inner.clock }
+    func createOrchestrationInstance(_ request: NewOrchestrationInstance) async throws { try await inner.createOrchestrationInstance(request) }
+    func addOrchestrationEvent(instanceID: String, event: HistoryEvent) async throws {
+        try await inner.addOrchestrationEvent(instanceID: instanceID, event: event)
+    }
+    func getOrchestrationWorkItem(owner: String, lockDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem? {
+        try await inner.getOrchestrationWorkItem(owner: owner, lockDuration: lockDuration, includeRedelivered: includeRedelivered)
+    }
+    func getOrchestrationHistory(instanceID: String) async throws -> [HistoryEvent] {
+        try await inner.getOrchestrationHistory(instanceID: instanceID)
+    }
+    func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws {
+        if failCommit(item, result) { throw DurableTaskError(.corruptData, "injected commit failure") }
+        try await inner.completeOrchestrationWorkItem(item, result: result)
+    }
+    func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool) async throws {
+        // No back-off in tests: the failing item comes straight back.
+        try await inner.abandonOrchestrationWorkItem(item, delay: .zero, countsAsDelivery: countsAsDelivery)
+    }
+    func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, lockDuration: Duration) async throws -> [ActivityWorkItem] {
+        try await inner.getActivityWorkItems(owner: owner, maxCount: maxCount, maxRedelivered: maxRedelivered, lockDuration: lockDuration)
+    }
+    func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool] {
+        try await inner.completeActivityWorkItems(completions)
+    }
+    func abandonActivityWorkItem(_ item: ActivityWorkItem, delay: Duration) async throws {
+        try await inner.abandonActivityWorkItem(item, delay: delay)
+    }
+    func renewActivityWorkItemLocks(_ items: [ActivityWorkItem], lockDuration: Duration) async throws -> [Bool] {
+        try await inner.renewActivityWorkItemLocks(items, lockDuration: lockDuration)
+    }
+    func getOrchestrationMetadata(instanceID: String) async throws -> OrchestrationMetadata? {
+        try await inner.getOrchestrationMetadata(instanceID: instanceID)
+    }
+    func queryOrchestrations(_ query: OrchestrationQuery) async throws -> OrchestrationQueryResult {
+        try await inner.queryOrchestrations(query)
+    }
+    func purgeOrchestration(instanceID: String) async throws -> Bool { try await inner.purgeOrchestration(instanceID: instanceID) }
+    func purgeOrchestrations(_ filter: PurgeFilter) async throws -> Int { try await inner.purgeOrchestrations(filter) }
+    func waitForChange(_ change: BackendChange, since generation: UInt64, timeout: Duration) async {
+        await inner.waitForChange(change, since: generation, timeout: timeout)
+    }
+    func changeGeneration(_ change: BackendChange) -> UInt64 { inner.changeGeneration(change) }
+}
