@@ -8,8 +8,10 @@ struct Arguments {
         case oneProcess
         /// Only a worker, until Ctrl-C.
         case worker
-        /// Only a client: schedule, wait, print.
+        /// Only a client: schedule (or re-attach with `--instance`), wait, print.
         case client
+        /// List the word counts in a task hub file.
+        case status
     }
 
     /// A command line that cannot be run; exits with status 2 after printing the usage.
@@ -28,22 +30,35 @@ struct Arguments {
         Usage:
           swift run WordCount [--db PATH | --memory] [--ms-per-word MS] [--items N | FILE_OR_DIR ...]
               Count words with a worker and a client in one process. With no files, counts the
-              texts bundled with the example; a directory means every file in it.
+              texts bundled with the example; a directory means every non-hidden file below it,
+              subdirectories included.
           swift run WordCount worker --db PATH [--ms-per-word MS]
               Run a worker on the SQLite file PATH until Ctrl-C.
           swift run WordCount client --db PATH [--items N | FILE_OR_DIR ...]
               Schedule a word count on PATH, wait until a worker has finished it, print the result.
+              It prints the instance ID first, and the command that re-attaches to it.
+          swift run WordCount client --db PATH --instance ID
+              Re-attach to the word count ID scheduled earlier (say, by a client that was stopped):
+              wait for it and print its result. Schedules nothing.
+          swift run WordCount status --db PATH
+              List the word counts in PATH: instance ID, status and progress.
 
         Options:
           --db PATH    the SQLite task hub file (one-process default: a fresh file in the temp directory)
           --memory     use InMemoryBackend instead of SQLite (one-process mode only)
           --items N    count N generated sentences instead of files
+          --instance ID
+                       the word count to re-attach to (client mode)
           --ms-per-word MS
                        make each activity take MS milliseconds per word it counts, to watch the
                        progress or stop a worker mid-way (one-process and worker modes)
           -h, --help   show this help
 
-        Exit status: 0 when every document was counted, 1 when one could not be, 2 for a bad command line.
+        A word is a maximal run of bytes other than ASCII space, tab, newline, vertical tab, form feed
+        and carriage return: the same as `wc -w` for ASCII text (see the README for other text).
+
+        Exit status: 0 when every document was counted, 1 when one could not be (or the instance
+        failed, or does not exist), 2 for a bad command line.
         """
 
     /// Which process this is.
@@ -54,6 +69,8 @@ struct Arguments {
     var inMemory = false
     /// The N of `--items N`.
     var items: Int?
+    /// The ID of `--instance ID`: re-attach instead of scheduling.
+    var instanceID: String?
     /// The MS of `--ms-per-word MS`.
     var millisecondsPerWord = 0
     /// Files and directories to count.
@@ -66,10 +83,13 @@ struct Arguments {
     static func parse(_ arguments: [String]) throws(UsageError) -> Arguments {
         var result = Arguments()
         var remaining = arguments[...]
-        if let first = remaining.first, first == "worker" || first == "client" {
-            result.mode = first == "worker" ? .worker : .client
-            remaining = remaining.dropFirst()
+        switch remaining.first {
+        case "worker": result.mode = .worker
+        case "client": result.mode = .client
+        case "status": result.mode = .status
+        default: break
         }
+        if result.mode != .oneProcess { remaining = remaining.dropFirst() }
         while let argument = remaining.popFirst() {
             switch argument {
             case "-h", "--help":
@@ -84,6 +104,9 @@ struct Arguments {
                     throw UsageError(description: "--items needs a positive number")
                 }
                 result.items = count
+            case "--instance":
+                guard let id = remaining.popFirst(), !id.isEmpty else { throw UsageError(description: "--instance needs an instance ID") }
+                result.instanceID = id
             case "--ms-per-word":
                 guard let text = remaining.popFirst(), let milliseconds = Int(text), milliseconds >= 0 else {
                     throw UsageError(description: "--ms-per-word needs a number of milliseconds")
@@ -104,9 +127,21 @@ struct Arguments {
         if result.items != nil && !result.paths.isEmpty {
             throw UsageError(description: "choose one of --items and files")
         }
+        if result.instanceID != nil {
+            if result.mode != .client { throw UsageError(description: "--instance re-attaches a client: use `client --db PATH --instance ID`") }
+            if result.items != nil || !result.paths.isEmpty {
+                throw UsageError(description: "--instance waits for a count scheduled earlier: give it no documents")
+            }
+        }
         switch result.mode {
         case .oneProcess:
             break
+        case .status:
+            if result.inMemory { throw UsageError(description: "status reads a task hub file: use --db, not --memory") }
+            if result.databasePath == nil { throw UsageError(description: "status needs --db FILE") }
+            if result.items != nil || !result.paths.isEmpty || result.millisecondsPerWord > 0 {
+                throw UsageError(description: "status takes only --db FILE")
+            }
         case .worker, .client:
             // A worker and a client in different processes meet only in a shared file.
             if result.inMemory { throw UsageError(description: "worker and client share work through a file: use --db, not --memory") }

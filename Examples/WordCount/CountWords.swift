@@ -20,7 +20,7 @@ struct Document: Codable, Sendable {
     var source: Source
 }
 
-/// The activity: counts the whitespace-separated words of one document, as `wc -w` does.
+/// The activity: counts the whitespace-separated words of one document, as `wc -w` does for ASCII text.
 ///
 /// Activities are where I/O belongs: reading a file here is fine, while the orchestrator only
 /// schedules and sums. If the worker crashes mid-way, the activity runs again (at least once), which
@@ -69,10 +69,14 @@ struct CountWords: Activity {
         return words
     }
 
-    /// Counts maximal runs of non-whitespace bytes.
+    /// Counts maximal runs of bytes other than the six ASCII whitespace bytes (space, tab, newline,
+    /// vertical tab, form feed, carriage return).
     ///
-    /// Working on bytes rather than `String` matches `wc -w` (space, tab, newline, vertical tab, form
-    /// feed and carriage return separate words) and never fails on a file that is not valid UTF-8.
+    /// That is `wc -w` for ASCII text. GNU `wc` differs on other text: in a UTF-8 locale it also splits
+    /// at Unicode spaces (U+00A0, U+2000 to U+200A, U+3000, ...), and it does not count a run with no
+    /// printable character (a lone control byte; in the C locale also a run of non-ASCII bytes, such as
+    /// "é"). Working on bytes keeps the count the same on every machine, whatever its locale, and never
+    /// fails on a file that is not valid UTF-8.
     static func countWords(in data: Data) -> Int {
         var count = 0
         var inWord = false

@@ -3,6 +3,14 @@
 // WordCountOrchestrator.swift holds the orchestrator, CountWords.swift the activity; this file wires
 // them to a backend, a worker and a client. Run `swift run WordCount --help` for the modes.
 
+// `@preconcurrency` for `stdout`, a C global that Swift 6 treats as shared mutable state: its one use,
+// `setvbuf` below, runs before this process has any other thread. (It must come before the imports
+// that bring the C library in without it.)
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+@preconcurrency import Darwin
+#endif
 import DurableTask
 import DurableTaskSQLite
 import Foundation
@@ -27,26 +35,69 @@ func makeWorker(backend: any Backend, verbose: Bool, millisecondsPerWord: Int) -
 }
 
 /// Schedules a word count of `documents`, prints its progress while it runs, then prints the report.
-/// - Parameter workerHint: what to suggest if no worker starts the instance (client mode).
+/// - Parameters:
+///   - workerHint: what to suggest if no worker starts the instance (client mode).
+///   - reattachCommand: the command that waits for the instance from another client, printed next to
+///     its ID so a client that is stopped can be replaced without counting everything again (client mode).
 /// - Returns: the exit status: 0 when every document was counted, 1 otherwise.
-func count(_ documents: [Document], client: DurableTaskClient, workerHint: String? = nil) async throws -> Int32 {
+func count(_ documents: [Document], client: DurableTaskClient, workerHint: String? = nil,
+           reattachCommand: ((String) -> String)? = nil) async throws -> Int32 {
     let clock = ContinuousClock()
     let start = clock.now
     // A short readable ID instead of the default UUID, to spot the instance in logs.
     let instanceID = "wordcount-\(UUID().uuidString.prefix(8).lowercased())"
     try await client.scheduleNewOrchestration(WordCountOrchestrator.self, input: documents, instanceID: instanceID)
     print("Scheduled \(instanceID) to count \(documents.count) document\(documents.count == 1 ? "" : "s")")
+    if let reattachCommand {
+        print("  (if this client stops, the count goes on; see it with `\(reattachCommand(instanceID))`)")
+    }
 
     let metadata = try await waitShowingProgress(instanceID, client: client, workerHint: workerHint)
     let elapsed = start.duration(to: clock.now)
+    return try printOutcome(metadata, timing: String(format: "Done in %.2f s.", seconds(elapsed)))
+}
+
+/// `client --db FILE --instance ID`: waits for a word count scheduled earlier, by this or another
+/// client, and prints its report; schedules nothing.
+/// - Returns: the exit status: 0 when every document was counted, 1 otherwise or when there is no
+///   word count with that ID.
+func reattach(to instanceID: String, path: String, client: DurableTaskClient) async throws -> Int32 {
+    guard let metadata = try await client.getInstance(instanceID), metadata.name == WordCountOrchestrator.name else {
+        printError("there is no word count '\(instanceID)' in \(path); `swift run WordCount status --db \(path)` lists them")
+        return 1
+    }
+    let documents = (try? metadata.input(as: [Document].self))?.count
+    print("Attached to \(instanceID) (\(metadata.status.rawValue)), counting \(documents.map(String.init) ?? "?") "
+          + "document\(documents == 1 ? "" : "s"), scheduled \(timestamp(metadata.createdAt))")
+    let final = try await waitShowingProgress(instanceID, client: client, workerHint: "swift run WordCount worker --db \(path)")
+    // This client did not see the start: time it from the instance's own record.
+    let elapsed = (final.completedAt ?? Date()).timeIntervalSince(final.createdAt)
+    return try printOutcome(final, timing: String(format: "Done %.2f s after it was scheduled.", elapsed))
+}
+
+/// Prints the report of a finished word count, or why it did not complete.
+/// - Returns: the exit status: 0 when every document was counted, 1 otherwise.
+func printOutcome(_ metadata: OrchestrationMetadata, timing: String) throws -> Int32 {
     guard metadata.status == .completed else {
         print("The orchestration \(metadata.status.rawValue): \(metadata.failure.map { "\($0)" } ?? "no details")")
         return 1
     }
     let report = try metadata.output(as: WordCountReport.self)
     printReport(report)
-    print(String(format: "Done in %.2f s.", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+    print(timing)
     return report.failureCount == 0 ? 0 : 1
+}
+
+/// A duration in seconds, for printing.
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+/// A date as local time, to the second.
+func timestamp(_ date: Date) -> String {
+    let formatter = DateFormatter()
+    formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+    return formatter.string(from: date)
 }
 
 /// Polls the instance every 100 ms, printing its custom status ("k/N counted") when it changes,
@@ -96,8 +147,13 @@ func printReport(_ report: WordCountReport) {
 }
 
 /// Opens the SQLite task hub at `path`.
-func openDatabase(_ path: String) throws -> SQLiteBackend {
-    try SQLiteBackend(path: path)
+/// - Parameter mustExist: refuse a missing file instead of creating an empty task hub (for the
+///   commands that only read what an earlier run left, where an empty file would only hide a typo).
+func openDatabase(_ path: String, mustExist: Bool = false) throws -> SQLiteBackend {
+    if mustExist && !FileManager.default.fileExists(atPath: path) {
+        throw Arguments.InputError(description: "there is no task hub at \(path)")
+    }
+    return try SQLiteBackend(path: path)
 }
 
 /// Deletes a database file and its WAL companions.
@@ -168,15 +224,56 @@ func runWorker(_ arguments: Arguments) async throws -> Int32 {
     return 0
 }
 
-/// `client --db FILE [...]`: schedules a word count on the file and waits for a worker to finish it.
+/// `client --db FILE [...]`: schedules a word count on the file and waits for a worker to finish it;
+/// with `--instance ID`, waits for one scheduled earlier instead.
 func runClient(_ arguments: Arguments) async throws -> Int32 {
     let path = arguments.databasePath ?? ""
+    if let instanceID = arguments.instanceID {
+        let database = try openDatabase(path, mustExist: true)
+        return try await closing(database) { try await reattach(to: instanceID, path: path, client: DurableTaskClient(backend: $0)) }
+    }
     let documents = try arguments.documents()
     let database = try openDatabase(path)
+    return try await closing(database) { database in
+        try await count(documents, client: DurableTaskClient(backend: database),
+                        workerHint: "swift run WordCount worker --db \(path)",
+                        reattachCommand: { "swift run WordCount client --db \(path) --instance \($0)" })
+    }
+}
+
+/// `status --db FILE`: lists the word counts in the file, oldest first.
+func runStatus(_ arguments: Arguments) async throws -> Int32 {
+    let path = arguments.databasePath ?? ""
+    let database = try openDatabase(path, mustExist: true)
+    return try await closing(database) { database in
+        let client = DurableTaskClient(backend: database)
+        var instances: [OrchestrationMetadata] = []
+        var query = OrchestrationQuery(name: WordCountOrchestrator.name)
+        repeat {
+            let page = try await client.query(query)
+            instances += page.instances
+            query.continuationToken = page.continuationToken
+        } while query.continuationToken != nil
+        guard !instances.isEmpty else {
+            print("No word counts in \(path).")
+            return 0
+        }
+        for metadata in instances.sorted(by: { $0.createdAt < $1.createdAt }) {
+            let progress = (try? metadata.customStatus(as: String.self)) ?? nil
+            let id = metadata.instanceID.padding(toLength: max(20, metadata.instanceID.count), withPad: " ", startingAt: 0)
+            let status = metadata.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)
+            print("\(id) \(status) scheduled \(timestamp(metadata.createdAt))  \(progress ?? "")")
+        }
+        print("Wait for one and print its result with `swift run WordCount client --db \(path) --instance ID`.")
+        return 0
+    }
+}
+
+/// Runs `body` on `database`, then closes it whether `body` returned or threw.
+func closing(_ database: SQLiteBackend, _ body: (SQLiteBackend) async throws -> Int32) async throws -> Int32 {
     let outcome: Result<Int32, any Error>
     do {
-        outcome = .success(try await count(documents, client: DurableTaskClient(backend: database),
-                                           workerHint: "swift run WordCount worker --db \(path)"))
+        outcome = .success(try await body(database))
     } catch {
         outcome = .failure(error)
     }
@@ -188,6 +285,10 @@ func runClient(_ arguments: Arguments) async throws -> Int32 {
 func printError(_ message: String) {
     FileHandle.standardError.write(Data("WordCount: \(message)\n".utf8))
 }
+
+// Line by line, even into a pipe (`| tee log`): a client or worker that is stopped or killed must not
+// take its last lines with it, and the two-terminal mode is about watching them appear.
+setvbuf(stdout, nil, _IOLBF, 0)
 
 let arguments: Arguments
 do {
@@ -206,6 +307,7 @@ do {
     case .oneProcess: exit(try await runInOneProcess(arguments))
     case .worker: exit(try await runWorker(arguments))
     case .client: exit(try await runClient(arguments))
+    case .status: exit(try await runStatus(arguments))
     }
 } catch {
     printError("\(error)")
