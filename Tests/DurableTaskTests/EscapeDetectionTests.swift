@@ -1,0 +1,58 @@
+@testable import DurableTask
+import Foundation
+import Synchronization
+import Testing
+
+/// What the engine notices when an orchestrator awaits something that is not a durable operation —
+/// and the one case it cannot see, which the README states.
+@Suite struct EscapeDetectionTests {
+    actor Counter {
+        var value = 0
+        func increment() -> Int {
+            value += 1
+            return value
+        }
+        /// Keeps the actor busy without suspending (a suspension would let other callers in).
+        func hold(for duration: Duration, started: Flag) {
+            _ = started.trySet()
+            let end = ContinuousClock.now + duration
+            while ContinuousClock.now < end {}
+        }
+    }
+
+    static func run(_ body: @escaping @Sendable (OrchestrationContext) async throws -> Void) -> OrchestrationWorkItemResult {
+        let entry = OrchestratorEntry(name: "Escapes") { context, _ in
+            try await body(context)
+            return nil
+        }
+        return EngineTests.run([entry], old: [], new: [EngineTests.started("Escapes", input: "0")])
+    }
+
+    @Test func awaitingTheMainActorIsDetected() {
+        let result = Self.run { _ in await MainActor.run {} }
+        #expect(result.status == .failed)
+        #expect(result.failure?.errorType == "DurableTaskError.orchestratorEscaped")
+    }
+
+    @Test func awaitingABusyActorIsDetected() async {
+        // The call waits in the actor's queue, off the orchestration's executor.
+        let counter = Counter()
+        let started = Flag()
+        let holding = Task { await counter.hold(for: .milliseconds(300), started: started) }
+        while !started.isSet { await Task.yield() }
+        let result = Self.run { _ in _ = await counter.increment() }
+        #expect(result.status == .failed)
+        #expect(result.failure?.message.contains("not a durable operation") == true)
+        await holding.value
+    }
+
+    @Test func anIdleDefaultActorRunsInlineAndIsNotDetected() {
+        // Documented limitation (README, "Rules for orchestrator code"): a call into a default actor
+        // that is free runs on the orchestration's own executor (task executor preference), so the
+        // engine sees no suspension. The actor's state lives outside history, so the call is still
+        // not allowed; this test pins what the README says.
+        let counter = Counter()
+        let result = Self.run { _ in _ = await counter.increment() }
+        #expect(result.status == .completed)
+    }
+}
