@@ -92,6 +92,8 @@ public final class SQLiteBackend: Backend {
     private let watchesForSharing: Bool
     /// The quota in force, for error messages; changed by ``setMaxDatabaseBytes(_:)``.
     private let maxDatabaseBytes: Mutex<Int?>
+    /// Holds this backend's lease owners' locks and finds dead owners; `nil` for in-memory databases.
+    private let liveness: OwnerLiveness?
     private let signals = BackendSignals()
 
     /// Opens (or creates) a task hub database.
@@ -114,6 +116,7 @@ public final class SQLiteBackend: Backend {
             reader = nil
             lockFile = Mutex(nil)
             watchesForSharing = false
+            liveness = nil
         } else {
             do {
                 reader = try DatabaseThread(name: "DurableTask SQLite reader \(name)") {
@@ -134,6 +137,7 @@ public final class SQLiteBackend: Backend {
             }
             lockFile = Mutex(acquired)
             watchesForSharing = acquired != nil && DatabaseSetup.libraryHasWALResetBug && !DatabaseSetup.walWarningSilenced
+            liveness = OwnerLiveness(databasePath: path, log: options.logHandler)
         }
         let woken = [signals.orchestration, signals.activity]
         clock.onAdvance {
@@ -152,6 +156,7 @@ public final class SQLiteBackend: Backend {
         writer.stop()
         reader?.stop()
         releaseLockFile()
+        liveness?.close()
     }
 
     /// Closes the database connections after the operations already started; later calls throw.
@@ -164,6 +169,8 @@ public final class SQLiteBackend: Backend {
             thread.stop()
         }
         releaseLockFile()
+        // After the connections: a lease taken by a call still running holds its owner until then.
+        liveness?.close()
     }
 
     /// Gives up this backend's share of the process's lock on the side file (once).
@@ -197,6 +204,54 @@ public final class SQLiteBackend: Backend {
             }
         } catch let error as SQLiteError {
             throw storageError(error)
+        }
+    }
+
+    /// Runs a lease transaction for `owner` on the writer thread, after holding the owner's lock and,
+    /// now and then, releasing the leases of owners whose process died (see ``OwnerLiveness``).
+    private func lease<T: Sendable>(owner: String, _ body: @escaping @Sendable (Connection, Date) throws -> T) async throws -> T {
+        let clock = self.clock
+        let liveness = self.liveness
+        let signals = self.signals
+        let log = options.logHandler
+        do {
+            return try await writer.run { c in
+                if let preparation = liveness?.prepareLease(owner: owner), !preparation.isEmpty {
+                    try Self.release(preparation, c, clock: clock, signals: signals, log: log)
+                }
+                return try c.transaction { try body(c, clock.now()) }
+            }
+        } catch let error as SQLiteError {
+            throw storageError(error)
+        }
+    }
+
+    /// Releases the leases of dead owners in one transaction, then deletes their files.
+    private static func release(_ preparation: OwnerLiveness.Preparation, _ c: Connection, clock: any DurableClock,
+                                signals: BackendSignals, log: @Sendable (LogLevel, String) -> Void) throws {
+        let released: [(owner: String, instances: Int, activities: Int)]
+        do {
+            released = try c.transaction {
+                let now = clock.now()
+                return try preparation.ownersToRelease.map { owner in
+                    let counts = try Store.releaseLeases(c, owner: owner, now: now)
+                    return (owner, counts.instances, counts.activities)
+                }
+            }
+        } catch {
+            for file in preparation.deadFiles { file.keep() }
+            throw error
+        }
+        for file in preparation.deadFiles { file.remove() }
+        var any = false
+        for entry in released where entry.instances + entry.activities > 0 {
+            any = true
+            log(.info, "worker '\(entry.owner)' is gone (its process ended): took over its leases on "
+                + "\(entry.instances) instance(s) and \(entry.activities) activit\(entry.activities == 1 ? "y" : "ies")")
+        }
+        if any {
+            signals.orchestration.notify()
+            signals.activity.notify()
         }
     }
 
@@ -267,8 +322,8 @@ public final class SQLiteBackend: Backend {
 
     /// Leases the next orchestration work item; see ``Backend/getOrchestrationWorkItem(owner:lockDuration:includeRedelivered:)``.
     public func getOrchestrationWorkItem(owner: String, lockDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem? {
-        try await write { c, now in
-            try Store.leaseOrchestration(c, owner: owner, lockDuration: lockDuration, now: now)
+        try await lease(owner: owner) { c, now in
+            try Store.leaseOrchestration(c, owner: owner, lockDuration: lockDuration, includeRedelivered: includeRedelivered, now: now)
         }
     }
 
@@ -289,7 +344,9 @@ public final class SQLiteBackend: Backend {
 
     /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``.
     public func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool) async throws {
-        try await write { c, now in try Store.abandon(c, item, delay: delay, now: now) }
+        try await write { c, now in
+            try Store.abandon(c, item, delay: delay, countsAsDelivery: countsAsDelivery, now: now)
+        }
         signals.orchestration.notify()
     }
 
@@ -297,8 +354,9 @@ public final class SQLiteBackend: Backend {
 
     /// Leases up to `maxCount` activities in one transaction; see ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:lockDuration:)``.
     public func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, lockDuration: Duration) async throws -> [ActivityWorkItem] {
-        try await write { c, now in
-            try Store.leaseActivities(c, owner: owner, maxCount: maxCount, lockDuration: lockDuration, now: now)
+        try await lease(owner: owner) { c, now in
+            try Store.leaseActivities(c, owner: owner, maxCount: maxCount, maxRedelivered: maxRedelivered,
+                                      lockDuration: lockDuration, now: now)
         }
     }
 

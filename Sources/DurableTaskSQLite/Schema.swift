@@ -9,10 +9,10 @@ enum Schema {
 
     /// `PRAGMA user_version`: the schema version this code writes. Older versions are migrated
     /// forward at open; newer ones are refused (an older library must not misread them).
-    static let version = 1
+    static let version = 2
 
     /// The migrations, in order: `migrations[n]` takes the schema from version `n` to `n + 1`.
-    static let migrations: [String] = [v1]
+    static let migrations: [String] = [v1, v2]
 
     /// Version 1.
     ///
@@ -77,6 +77,22 @@ enum Schema {
         CREATE INDEX activities_visible ON activities (visible_at, id);
         """
 
+    /// Version 2.
+    ///
+    /// - `instances_locked_by`: finding the leases of a worker that died (see `OwnerLiveness`) is an
+    ///   index lookup instead of a scan of every instance ever run; partial, so only leased instances
+    ///   are in it. Activities need no such index: their table holds pending work only, and the scan
+    ///   runs once per crashed worker.
+    /// - `activities_visible` split in two partial indexes, never-delivered items and redeliveries
+    ///   (`dequeue_count > 0`: the previous lease ended without a result), so that a lease limited to
+    ///   one redelivery finds it, or the fresh items, without stepping over the others.
+    static let v2 = """
+        CREATE INDEX instances_locked_by ON instances (locked_by) WHERE locked_by IS NOT NULL;
+        DROP INDEX activities_visible;
+        CREATE INDEX activities_fresh ON activities (visible_at, id) WHERE dequeue_count = 0;
+        CREATE INDEX activities_redelivered ON activities (visible_at, id) WHERE dequeue_count > 0;
+        """
+
     // MARK: Instances
 
     static let selectInstanceState = """
@@ -103,13 +119,28 @@ enum Schema {
         WHERE ready_at IS NOT NULL AND ready_at <= ?1 AND (lock_expires IS NULL OR lock_expires <= ?1)
         ORDER BY ready_at LIMIT 1
         """
+    /// The same, skipping redeliveries (instances whose last lease ended without a result).
+    static let selectReadyFreshInstance = """
+        SELECT instance_id, execution_id, history_length, dequeue_count FROM instances
+        WHERE ready_at IS NOT NULL AND ready_at <= ?1 AND (lock_expires IS NULL OR lock_expires <= ?1)
+        AND dequeue_count = 0
+        ORDER BY ready_at LIMIT 1
+        """
     static let lockInstance = """
         UPDATE instances SET locked_by = ?2, lock_token = ?3, lock_expires = ?4, lease_time = ?5,
         dequeue_count = dequeue_count + 1 WHERE instance_id = ?1
         """
+    /// Releases a lease; `?4` is 1 when the lease is handed back without counting as a delivery.
     static let unlockInstance = """
-        UPDATE instances SET locked_by = NULL, lock_token = NULL, lock_expires = ?2, lease_time = NULL
+        UPDATE instances SET locked_by = NULL, lock_token = NULL, lock_expires = ?2, lease_time = NULL,
+        dequeue_count = max(0, dequeue_count - ?4)
         WHERE instance_id = ?1 AND lock_token = ?3
+        """
+    /// Releases every instance lease of an owner that died; the delivery stays counted (the process
+    /// may have died of that very item).
+    static let releaseOwnerInstances = """
+        UPDATE instances SET locked_by = NULL, lock_token = NULL, lock_expires = ?2, lease_time = NULL
+        WHERE locked_by = ?1
         """
     static let updateInstanceAfterEpisode = """
         UPDATE instances SET status = ?2, output = ?3, failure = ?4, custom_status = ?5, updated_at = ?6,
@@ -161,24 +192,42 @@ enum Schema {
         INSERT INTO activities (instance_id, execution_id, task_id, name, input, visible_at)
         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
         """
-    static let leaseActivities = """
+    /// Leases up to `?5` visible activities that were never delivered (`redelivered: false`) or whose
+    /// last lease ended without a result (`true`), each through its own partial index.
+    static func leaseActivities(redelivered: Bool) -> String {
+        """
         UPDATE activities SET locked_by = ?2, lock_token = ?3, lock_expires = ?4, visible_at = ?4,
         dequeue_count = dequeue_count + 1
-        WHERE id IN (SELECT id FROM activities WHERE visible_at <= ?1 ORDER BY visible_at, id LIMIT ?5)
+        WHERE id IN (SELECT id FROM activities WHERE \(redelivered ? "dequeue_count > 0" : "dequeue_count = 0")
+                     AND visible_at <= ?1 ORDER BY visible_at, id LIMIT ?5)
         RETURNING instance_id, execution_id, task_id, name, input, dequeue_count, id
         """
+    }
+    static let leaseFreshActivities = leaseActivities(redelivered: false)
+    static let leaseRedeliveredActivities = leaseActivities(redelivered: true)
     // Work items carry the row ID as their receipt, so these are primary-key lookups; the lock token
     // fences off a lease that expired and was taken over.
     static let deleteCompletedActivity = "DELETE FROM activities WHERE id = ?1 AND lock_token = ?2"
+    /// A hand-back (the worker is stopping), not a failed delivery: the lease's count is taken back.
     static let abandonActivity = """
-        UPDATE activities SET locked_by = NULL, lock_token = NULL, lock_expires = NULL, visible_at = ?3
+        UPDATE activities SET locked_by = NULL, lock_token = NULL, lock_expires = NULL, visible_at = ?3,
+        dequeue_count = max(0, dequeue_count - 1)
         WHERE id = ?1 AND lock_token = ?2
+        """
+    /// Makes every activity leased by an owner that died visible now; the delivery stays counted.
+    static let releaseOwnerActivities = """
+        UPDATE activities SET locked_by = NULL, lock_token = NULL, lock_expires = NULL, visible_at = ?2
+        WHERE locked_by = ?1
         """
     static let renewActivity = """
         UPDATE activities SET lock_expires = ?3, visible_at = ?3 WHERE id = ?1 AND lock_token = ?2
         """
     /// When the next activity becomes available (new, abandoned with a delay, or lease expiring).
-    static let nextActivityWork = "SELECT min(visible_at) FROM activities"
+    /// Through both partial indexes: the aggregate `min` skips the NULL of an empty one.
+    static let nextActivityWork = """
+        SELECT min(due) FROM (SELECT min(visible_at) AS due FROM activities WHERE dequeue_count = 0
+                              UNION ALL SELECT min(visible_at) FROM activities WHERE dequeue_count > 0)
+        """
 
     // MARK: Queries and purge
 

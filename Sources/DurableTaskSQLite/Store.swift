@@ -103,11 +103,14 @@ enum Store {
     // MARK: Orchestration work items
 
     /// Leases the next instance with visible inbox events.
-    static func leaseOrchestration(_ c: Connection, owner: String, lockDuration: Duration, now: Date) throws -> OrchestrationWorkItem? {
+    /// - Parameter includeRedelivered: whether an instance whose last lease ended without a result may be
+    ///   leased (see ``Backend/getOrchestrationWorkItem(owner:lockDuration:includeRedelivered:)``).
+    static func leaseOrchestration(_ c: Connection, owner: String, lockDuration: Duration, includeRedelivered: Bool,
+                                   now: Date) throws -> OrchestrationWorkItem? {
         // ready_at is kept equal to the earliest inbox visibility, so a ready instance has at least
         // one visible event; the loop only guards against a stale value by repairing it.
         for _ in 0..<16 {
-            let select = try c.cached(Schema.selectReadyInstance)
+            let select = try c.cached(includeRedelivered ? Schema.selectReadyInstance : Schema.selectReadyFreshInstance)
             select.bind(1, now)
             guard let (instanceID, executionID, historyLength, dequeueCount) = try select.firstRow({
                 (select.text(0), select.text(1), select.int(2), select.int(3))
@@ -277,12 +280,15 @@ enum Store {
     }
 
     /// Releases a lease without consuming events (see ``Backend/abandonOrchestrationWorkItem(_:delay:)``).
-    static func abandon(_ c: Connection, _ item: OrchestrationWorkItem, delay: Duration, now: Date) throws {
+    /// - Parameter countsAsDelivery: `false` takes back the count the lease added (a hand-back).
+    static func abandon(_ c: Connection, _ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool,
+                        now: Date) throws {
         let unlock = try c.cached(Schema.unlockInstance)
         unlock.bind(1, item.instanceID)
         // With a delay the instance stays unavailable, leased by nobody, until the back-off is over.
         unlock.bind(2, delay > .zero ? now.addingTimeInterval(delay.timeInterval) : nil)
         unlock.bind(3, item.lockToken)
+        unlock.bind(4, countsAsDelivery ? 0 : 1)
         guard try unlock.runChanges() == 1 else {
             throw DurableTaskError(.workItemLockLost, "the lease on instance '\(item.instanceID)' was lost")
         }
@@ -301,27 +307,37 @@ enum Store {
 
     // MARK: Activities
 
-    static func leaseActivities(_ c: Connection, owner: String, maxCount: Int, lockDuration: Duration, now: Date) throws -> [ActivityWorkItem] {
+    /// Leases up to `maxCount` activities, at most `maxRedelivered` of them redeliveries (see
+    /// ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:lockDuration:)``); redeliveries first.
+    static func leaseActivities(_ c: Connection, owner: String, maxCount: Int, maxRedelivered: Int, lockDuration: Duration,
+                                now: Date) throws -> [ActivityWorkItem] {
         guard maxCount > 0 else { return [] }
         let token = UUID().uuidString
-        let lease = try c.cached(Schema.leaseActivities)
-        lease.bind(1, now)
-        lease.bind(2, owner)
-        lease.bind(3, token)
-        lease.bind(4, now.addingTimeInterval(lockDuration.timeInterval))
-        lease.bind(5, maxCount)
         var rows: [(id: Int64, item: ActivityWorkItem)] = []
         var previous: ActivityWorkItem?
-        try lease.forEachRow {
-            let item = ActivityWorkItem(instanceID: lease.text(0, reusing: previous?.instanceID),
-                                        executionID: lease.text(1, reusing: previous?.executionID), taskID: lease.int(2),
-                                        name: lease.text(3, reusing: previous?.name), input: lease.data(4).map(Payload.init(data:)),
-                                        lockToken: token, dequeueCount: lease.int(5), receipt: lease.int64(6))
-            previous = item
-            rows.append((item.receipt, item))
+        func lease(_ sql: String, limit: Int) throws {
+            guard limit > 0 else { return }
+            let lease = try c.cached(sql)
+            lease.bind(1, now)
+            lease.bind(2, owner)
+            lease.bind(3, token)
+            lease.bind(4, now.addingTimeInterval(lockDuration.timeInterval))
+            lease.bind(5, limit)
+            var batch: [(id: Int64, item: ActivityWorkItem)] = []
+            try lease.forEachRow {
+                let item = ActivityWorkItem(instanceID: lease.text(0, reusing: previous?.instanceID),
+                                            executionID: lease.text(1, reusing: previous?.executionID), taskID: lease.int(2),
+                                            name: lease.text(3, reusing: previous?.name), input: lease.data(4).map(Payload.init(data:)),
+                                            lockToken: token, dequeueCount: lease.int(5), receipt: lease.int64(6))
+                previous = item
+                batch.append((item.receipt, item))
+            }
+            // RETURNING gives no order guarantee; hand items out in scheduling order.
+            batch.sort { $0.id < $1.id }
+            rows += batch
         }
-        // RETURNING gives no order guarantee; hand items out in scheduling order.
-        rows.sort { $0.id < $1.id }
+        try lease(Schema.leaseRedeliveredActivities, limit: min(maxCount, max(0, maxRedelivered)))
+        try lease(Schema.leaseFreshActivities, limit: maxCount - rows.count)
         return rows.map(\.item)
     }
 
@@ -374,6 +390,17 @@ enum Store {
         abandon.bind(2, item.lockToken)
         abandon.bind(3, delay > .zero ? now.addingTimeInterval(delay.timeInterval) : now)
         try abandon.run()
+    }
+
+    /// Releases every lease of an owner that died, so its work is leased again at once.
+    static func releaseLeases(_ c: Connection, owner: String, now: Date) throws -> (instances: Int, activities: Int) {
+        let instances = try c.cached(Schema.releaseOwnerInstances)
+        instances.bind(1, owner)
+        instances.bind(2, now)
+        let activities = try c.cached(Schema.releaseOwnerActivities)
+        activities.bind(1, owner)
+        activities.bind(2, now)
+        return (try instances.runChanges(), try activities.runChanges())
     }
 
     static func renewActivities(_ c: Connection, _ items: [ActivityWorkItem], lockDuration: Duration, now: Date) throws -> [Bool] {

@@ -10,6 +10,7 @@ import Foundation
 //                                [--pause-every 0] [--pause-ms 2500] [--delay-ms 20]
 //   DurableTaskTorture timers    [--timers 20] [--window 3]
 //   DurableTaskTorture open-race [--runs 100] [--processes 2]
+//   DurableTaskTorture recovery  [--runs 3] [--items 60] [--kill-after 12] [--delay-ms 200] [--limit 1]
 //   DurableTaskTorture poison    [--max-deliveries 3] [--others 20] [--max-restarts 30]
 //
 // Each prints a one-line summary and a JSON line, and exits non-zero when a check fails.
@@ -22,13 +23,14 @@ do {
     case "competing": try await CompetingTorture(arguments).run()
     case "timers": try await TimerTorture(arguments).run()
     case "open-race": try await OpenRaceTorture(arguments).run()
+    case "recovery": try await RecoveryTorture(arguments).run()
     case "child-fanout": try await ChildModes.fanOut(arguments)
     case "child-worker": try await ChildModes.worker(arguments)
     case "child-open": try await ChildModes.open(arguments)
     case "poison": try await PoisonTorture(arguments).run()
     case "child-poison": try await ChildModes.poisonWorker(arguments)
     default:
-        print("usage: DurableTaskTorture crash|competing|timers|poison [options] (see the comment at the top of main.swift)")
+        print("usage: DurableTaskTorture crash|competing|timers|open-race|recovery|poison [options] (see the comment at the top of main.swift)")
         exit(2)
     }
 } catch {
@@ -79,11 +81,16 @@ func runDirectory(_ arguments: Arguments, _ name: String) throws -> URL {
     return directory
 }
 
-/// Worker settings for children: short leases so a killed child's work is taken over quickly, and a
-/// short poll so processes notice each other's work.
+/// Worker settings for children: short leases (`--lease-ms`, 1 s by default; 0 for the library's
+/// defaults) so a killed child's work is taken over quickly, and a short poll so processes notice
+/// each other's work.
 func childWorkerOptions(_ arguments: Arguments) -> DurableTaskWorker.Options {
-    let lease = Duration.milliseconds(arguments.int("lease-ms", 1000))
-    return DurableTaskWorker.Options(maxConcurrentActivities: arguments.int("concurrency", 8),
-                                     orchestrationLockDuration: lease, activityLockDuration: lease,
-                                     pollInterval: .milliseconds(20))
+    var options = DurableTaskWorker.Options(maxConcurrentActivities: arguments.int("concurrency", 8),
+                                            pollInterval: .milliseconds(20))
+    let leaseMilliseconds = arguments.int("lease-ms", 1000)
+    if leaseMilliseconds > 0 {
+        options.orchestrationLockDuration = .milliseconds(leaseMilliseconds)
+        options.activityLockDuration = .milliseconds(leaseMilliseconds)
+    }
+    return options
 }

@@ -109,3 +109,18 @@ extension TortureTests {
         #expect(int(outcome, "failed_runs") == 0, "\(outcome.output)")
     }
 }
+
+extension TortureTests {
+    @Test func crashedWorkersActivitiesRunAgainWithinASecondOfTheRestart() throws {
+        // Issue 9 #6: with the default leases, a worker restarted after a SIGKILL sat idle for the whole
+        // activity lease (59.8 s measured) before redoing the dead worker's activities.
+        let outcome = try Self.torture(["recovery", "--runs", "2", "--items", "40", "--kill-after", "10", "--delay-ms", "100",
+                                        "--limit", "1"])
+        #expect(outcome.status == 0, "\(outcome.output)")
+        #expect(int(outcome, "recovered") == 2, "\(outcome.output)")
+        #expect(((outcome.json["worst_restart_to_redo_ms"] as? NSNumber)?.doubleValue ?? .infinity) < 1000, "\(outcome.output)")
+        #expect(int(outcome, "duplicate_completions") == 0)
+        #expect(int(outcome, "lost_completions") == 0)
+        #expect(int(outcome, "wrong_results") == 0)
+    }
+}

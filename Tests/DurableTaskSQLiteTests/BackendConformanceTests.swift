@@ -190,7 +190,78 @@ struct BackendConformanceTests {
         h.clock.advance(by: 6)
         let again = try #require(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, lockDuration: .seconds(30)).first)
         #expect(again.taskID == 0)
+        // A hand-back (the worker stopping) is not a failed delivery: the count stays where it was.
+        #expect(again.dequeueCount == 1)
+    }
+
+    @Test(arguments: BackendKind.allCases)
+    func handingActivitiesBackDoesNotCountTowardTheDeliveryLimit(kind: BackendKind) async throws {
+        let h = try Harness(kind)
+        try await h.create("a")
+        try await h.scheduleOneActivity("a")
+        for _ in 0..<5 {
+            let item = try #require(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, lockDuration: .seconds(30)).first)
+            #expect(item.dequeueCount == 1)
+            try await h.backend.abandonActivityWorkItem(item, delay: .zero)
+        }
+        // A lease that ran out does count: its worker may have died of the item.
+        _ = try #require(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, lockDuration: .seconds(30)).first)
+        h.clock.advance(by: 31)
+        let expired = try #require(try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 1, lockDuration: .seconds(30)).first)
+        #expect(expired.dequeueCount == 2)
+    }
+
+    @Test(arguments: BackendKind.allCases)
+    func orchestrationHandBackIsUncountedAndAFailedDeliveryCounts(kind: BackendKind) async throws {
+        let h = try Harness(kind)
+        try await h.create("a")
+        let first = try #require(try await h.lease())
+        #expect(first.dequeueCount == 1)
+        try await h.backend.abandonOrchestrationWorkItem(first, delay: .zero, countsAsDelivery: false)
+        let second = try #require(try await h.lease())
+        #expect(second.dequeueCount == 1)
+        try await h.backend.abandonOrchestrationWorkItem(second, delay: .zero, countsAsDelivery: true)
+        let third = try #require(try await h.lease())
+        #expect(third.dequeueCount == 2)
+    }
+
+    @Test(arguments: BackendKind.allCases)
+    func redeliveriesAreLeasedOnlyWhenAsked(kind: BackendKind) async throws {
+        let h = try Harness(kind)
+        try await h.create("redelivered")
+        let lost = try #require(try await h.lease(seconds: 10))
+        h.clock.advance(by: 11) // the lease ran out without a result
+        try await h.create("fresh")
+        let fresh = try #require(try await h.backend.getOrchestrationWorkItem(owner: "w2", lockDuration: .seconds(10),
+                                                                               includeRedelivered: false))
+        #expect(fresh.instanceID == "fresh")
+        #expect(try await h.backend.getOrchestrationWorkItem(owner: "w2", lockDuration: .seconds(10), includeRedelivered: false) == nil)
+        let again = try #require(try await h.backend.getOrchestrationWorkItem(owner: "w2", lockDuration: .seconds(10),
+                                                                               includeRedelivered: true))
+        #expect(again.instanceID == lost.instanceID)
         #expect(again.dequeueCount == 2)
+    }
+
+    @Test(arguments: BackendKind.allCases)
+    func activityLeaseTakesAtMostTheAskedNumberOfRedeliveries(kind: BackendKind) async throws {
+        let h = try Harness(kind)
+        try await h.create("a")
+        try await h.runEpisode("a") { item in
+            OrchestrationWorkItemResult(newHistory: item.newEvents,
+                                        activities: (0..<6).map { ActivityRequest(taskID: $0, name: "Act", input: nil) }, status: .running)
+        }
+        // Tasks 0-2 are leased and their leases run out: three redeliveries, three fresh items.
+        let lost = try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 3, lockDuration: .seconds(10))
+        #expect(lost.map(\.taskID) == [0, 1, 2])
+        h.clock.advance(by: 11)
+        let none = try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, maxRedelivered: 0, lockDuration: .seconds(10))
+        #expect(none.map(\.taskID).sorted() == [3, 4, 5])
+        #expect(none.allSatisfy { $0.dequeueCount == 1 })
+        let one = try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, maxRedelivered: 1, lockDuration: .seconds(10))
+        #expect(one.count == 1)
+        #expect(one.allSatisfy { $0.dequeueCount == 2 && [0, 1, 2].contains($0.taskID) })
+        let rest = try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, lockDuration: .seconds(10))
+        #expect(rest.count == 2)
     }
 
     @Test(arguments: BackendKind.allCases)

@@ -47,6 +47,35 @@ struct SQLiteBackendTests {
         #expect(try connection.scalarText("PRAGMA journal_mode") == "wal")
     }
 
+    @Test func versionOneDatabaseIsMigratedWithItsWork() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("hub.sqlite")
+        do {
+            // A file as version 1 of the library left it: one instance with a pending activity.
+            let connection = try Connection(path: path)
+            try connection.execute("PRAGMA journal_mode = WAL")
+            try connection.execute(Schema.v1)
+            try connection.execute("PRAGMA application_id = \(Schema.applicationID); PRAGMA user_version = 1")
+            try connection.execute("""
+                INSERT INTO instances (instance_id, name, execution_id, status, created_at, updated_at) VALUES ('a', 'Orch', 'e', 'running', 0, 0);
+                INSERT INTO activities (instance_id, execution_id, task_id, name, visible_at) VALUES ('a', 'e', 0, 'Act', 0);
+                """)
+            connection.close()
+        }
+        let backend = try SQLiteBackend(path: path)
+        let leased = try await backend.getActivityWorkItems(owner: "w", maxCount: 5, lockDuration: .seconds(30))
+        #expect(leased.map(\.name) == ["Act"])
+        await backend.close()
+        let connection = try Connection(path: path, create: false)
+        #expect(try connection.scalarInt("PRAGMA user_version") == 2)
+        let indexes = try connection.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        var names: [String] = []
+        try indexes.forEachRow { names.append(indexes.text(0)) }
+        #expect(names == ["activities_fresh", "activities_redelivered", "inbox_instance", "instances_created", "instances_locked_by",
+                          "instances_ready"])
+        connection.close()
+    }
+
     @Test func textFileIsRefusedAndLeftUnchanged() throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("notes.txt")
