@@ -135,7 +135,7 @@ final class LogRecorder: Sendable {
 
     /// The lines logged so far that contain every one of `parts`.
     func lines(containing parts: String...) -> [String] {
-        lines.withLock { $0.filter { line in parts.allSatisfy { line.contains($0) } } }
+        lines.withLock { $0.filter { line in parts.allSatisfy { $0.isEmpty || line.contains($0) } } }
     }
 }
 
