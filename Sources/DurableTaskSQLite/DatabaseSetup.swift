@@ -53,6 +53,16 @@ enum DatabaseSetup {
         }
     }
 
+    /// Runs an opening step, turning libsqlite3's errors into the ones callers can act on (see
+    /// ``SQLiteError/storageError(path:busyTimeout:maxDatabaseBytes:)``).
+    static func classifyingErrors<T>(path: String, options: SQLiteBackend.Options, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as SQLiteError {
+            throw error.storageError(path: path, busyTimeout: options.busyTimeout, maxDatabaseBytes: options.maxDatabaseBytes)
+        }
+    }
+
     /// Opens a reader connection on a file another connection has already set up.
     static func openReader(path: String, options: SQLiteBackend.Options) throws -> Connection {
         let c = try Connection(path: path, create: false)
@@ -115,7 +125,9 @@ enum DatabaseSetup {
                 (try c.scalarInt("PRAGMA application_id"), try c.scalarInt("PRAGMA user_version"),
                  try c.scalarInt(Schema.countUserTables))
             }
-        } catch let error as SQLiteError where !error.isBusy {
+        } catch let error as SQLiteError where error.isDamage {
+            // Only "not a database" or "malformed" says something about the file; a file that cannot
+            // be opened or read (a read-only file system, permissions, I/O) is a storage error.
             throw notOurs(path, "\(error.message) (SQLite code \(error.extendedResultCode))")
         }
         if applicationID == 0 && version == 0 && tables == 0 {
@@ -140,7 +152,7 @@ enum DatabaseSetup {
         do {
             let check = try c.prepare("PRAGMA quick_check(5)")
             try check.forEachRow { problems.append(check.text(0)) }
-        } catch let error as SQLiteError where !error.isBusy {
+        } catch let error as SQLiteError where error.isDamage {
             throw notOurs(path, "the database is damaged: \(error.message)")
         }
         guard problems == ["ok"] else {

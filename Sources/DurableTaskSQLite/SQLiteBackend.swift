@@ -102,7 +102,8 @@ public final class SQLiteBackend: Backend {
     ///   - options: durability and timeouts.
     ///   - clock: the time source; pass a ``ManualClock`` in tests.
     /// - Throws: `DurableTaskError(.corruptData)` when the file exists but is not a DurableTask database
-    ///   (the file is not modified); ``SQLiteError`` when it cannot be opened.
+    ///   (the file is not modified); `DurableTaskError(.storage)` when it cannot be opened or set up
+    ///   (a missing directory, permissions, a read-only file system, a lock held beyond the busy timeout).
     public init(path: String, options: Options = .init(), clock: any DurableClock = SystemClock()) throws {
         self.path = path
         self.options = options
@@ -110,7 +111,9 @@ public final class SQLiteBackend: Backend {
         maxDatabaseBytes = Mutex(options.maxDatabaseBytes)
         let name = URL(fileURLWithPath: path).lastPathComponent
         writer = try DatabaseThread(name: "DurableTask SQLite writer \(name)") {
-            try DatabaseSetup.openWriter(path: path, options: options)
+            try DatabaseSetup.classifyingErrors(path: path, options: options) {
+                try DatabaseSetup.openWriter(path: path, options: options)
+            }
         }
         if DatabaseSetup.isInMemory(path) {
             reader = nil
@@ -120,7 +123,9 @@ public final class SQLiteBackend: Backend {
         } else {
             do {
                 reader = try DatabaseThread(name: "DurableTask SQLite reader \(name)") {
-                    try DatabaseSetup.openReader(path: path, options: options)
+                    try DatabaseSetup.classifyingErrors(path: path, options: options) {
+                        try DatabaseSetup.openReader(path: path, options: options)
+                    }
                 }
             } catch {
                 writer.stop()
@@ -289,6 +294,12 @@ public final class SQLiteBackend: Backend {
                 log(.warning, DatabaseSetup.walSharingWarning(path: path))
             }
         }
+    }
+
+    /// Runs `body` on the writer connection, between transactions. For tests that change the
+    /// connection's state (e.g. `PRAGMA query_only`, as a read-only file would).
+    func withWriterConnection<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        try await writer.run(body)
     }
 
     /// Runs the sharing check now, ignoring the once-a-second limit; whether it warned. For tests.
