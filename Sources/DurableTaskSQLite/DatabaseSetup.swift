@@ -25,7 +25,10 @@ enum DatabaseSetup {
     ///   database (not SQLite, damaged, or another application's); the file is left untouched then.
     static func openWriter(path: String, options: SQLiteBackend.Options) throws -> Connection {
         let inMemory = isInMemory(path)
-        if !inMemory { try checkHeader(path: path) }
+        if !inMemory {
+            try checkNotReplacedUnderItsWAL(path: path)
+            try checkHeader(path: path)
+        }
         let c = try Connection(path: path)
         do {
             c.setBusyTimeout(options.busyTimeout)
@@ -70,6 +73,31 @@ enum DatabaseSetup {
         // A reader never writes; query_only turns a bug into an error instead of a second writer.
         try c.execute("PRAGMA mmap_size = 0; PRAGMA query_only = 1")
         return c
+    }
+
+    /// Refuses a database file that replaced the one its `-wal` file belongs to.
+    ///
+    /// libsqlite3 ties the `-wal` and `-shm` files to the database by name only. After `mv other.sqlite
+    /// hub.sqlite` (or `rm hub.sqlite`) with processes still on the old file, or after one of them was
+    /// killed, `hub.sqlite-wal` holds pages of the old file, and opening the new one would apply them
+    /// to it: damage that `quick_check` does not always see. The side file `-dtlock` records which file
+    /// the processes on it opened; when the path names another one now and a `-wal` file or a process
+    /// of the old file is still there, nothing is opened.
+    /// - Throws: `DurableTaskError(.storage)` saying what to do; the files are left unchanged.
+    static func checkNotReplacedUnderItsWAL(path: String) throws {
+        guard let recorded = SharedLockFile.recordedDatabase(databasePath: path),
+              DatabaseFileIdentity.of(path: path) != recorded else { return }
+        let walBytes = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber)??.int64Value ?? 0
+        let inUse = SharedLockFile.isHeld(databasePath: path)
+        guard walBytes > 0 || inUse else { return }
+        let state = inUse
+            ? "Stop the processes that still use the previous file, then move \(path)-wal and \(path)-shm away and open again"
+            : "The -wal file was left behind by a process that used the previous file and ended without closing it (killed?); "
+              + "if the previous file is gone for good, move \(path)-wal and \(path)-shm away, then open again"
+        throw DurableTaskError(.storage,
+            "\(path) was deleted or replaced by another file while the previous file was in use, and \(path)-wal belongs to "
+            + "the previous file: opening now would write its pages into this one and damage it, so nothing was opened or changed. "
+            + state)
     }
 
     private static func notOurs(_ path: String, _ reason: String) -> DurableTaskError {

@@ -94,6 +94,8 @@ public final class SQLiteBackend: Backend {
     private let maxDatabaseBytes: Mutex<Int?>
     /// Holds this backend's lease owners' locks and finds dead owners; `nil` for in-memory databases.
     private let liveness: OwnerLiveness?
+    /// Notices the file deleted or replaced under the backend; `nil` for in-memory databases.
+    private let fileCheck: DatabaseFileCheck?
     private let signals = BackendSignals()
 
     /// Opens (or creates) a task hub database.
@@ -120,7 +122,11 @@ public final class SQLiteBackend: Backend {
             lockFile = Mutex(nil)
             watchesForSharing = false
             liveness = nil
+            fileCheck = nil
         } else {
+            // Right after the writer opened it: the file libsqlite3 has open.
+            let identity = DatabaseFileIdentity.of(path: path)
+            fileCheck = identity.map { DatabaseFileCheck(path: path, opened: $0) }
             do {
                 reader = try DatabaseThread(name: "DurableTask SQLite reader \(name)") {
                     try DatabaseSetup.classifyingErrors(path: path, options: options) {
@@ -140,6 +146,7 @@ public final class SQLiteBackend: Backend {
                 acquired = nil
                 options.logHandler(.warning, "cannot tell whether other processes share \(path): \(error)")
             }
+            if let identity { acquired?.record(identity) }
             lockFile = Mutex(acquired)
             watchesForSharing = acquired != nil && DatabaseSetup.libraryHasWALResetBug && !DatabaseSetup.walWarningSilenced
             liveness = OwnerLiveness(databasePath: path, log: options.logHandler)
@@ -200,9 +207,11 @@ public final class SQLiteBackend: Backend {
     /// Runs a write transaction on the writer thread.
     private func write<T: Sendable>(_ body: @escaping @Sendable (Connection, Date) throws -> T) async throws -> T {
         let clock = self.clock
+        let fileCheck = self.fileCheck
         do {
             return try await writer.run { c in
-                try c.transaction {
+                try fileCheck?.verify()
+                return try c.transaction {
                     // Read inside the write lock, so "now" is never older than a row another writer just committed.
                     try body(c, clock.now())
                 }
@@ -219,8 +228,10 @@ public final class SQLiteBackend: Backend {
         let liveness = self.liveness
         let signals = self.signals
         let log = options.logHandler
+        let fileCheck = self.fileCheck
         do {
             return try await writer.run { c in
+                try fileCheck?.verify()
                 if let preparation = liveness?.prepareLease(owner: owner), !preparation.isEmpty {
                     try Self.release(preparation, c, clock: clock, signals: signals, log: log)
                 }
@@ -262,9 +273,11 @@ public final class SQLiteBackend: Backend {
 
     /// Runs a read on the reader thread (the writer for in-memory databases).
     private func read<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        let fileCheck = self.fileCheck
         do {
             return try await (reader ?? writer).run { c in
-                try c.transaction(immediate: false) { try body(c) }
+                try fileCheck?.verify()
+                return try c.transaction(immediate: false) { try body(c) }
             }
         } catch let error as SQLiteError {
             throw storageError(error)
