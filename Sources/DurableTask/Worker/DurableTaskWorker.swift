@@ -346,7 +346,16 @@ public final class DurableTaskWorker: Sendable {
         do {
             // Only the start event (name, parent) is read from history; the orchestrator is not replayed.
             let started = item.newEvents.contains { if case .executionStarted = $0.kind { true } else { false } }
-            let history = started ? [] : try await backend.getOrchestrationHistory(instanceID: item.instanceID)
+            var history: [HistoryEvent] = []
+            if !started {
+                do {
+                    history = try await backend.getOrchestrationHistory(instanceID: item.instanceID)
+                } catch let error as DurableTaskError where error.code == .corruptData {
+                    // The history itself may be what cannot be processed: park without reading it.
+                    // A parent, if any, is then not told (its reference is in the unreadable start event).
+                    options.logHandler(.error, "instance '\(item.instanceID)' is parked without its history: \(error.message)")
+                }
+            }
             let runtime = OrchestrationContext(instanceID: item.instanceID, options: engineOptions, resolveOrchestrator: { _ in nil })
             runtime.prepareParking(history: history, newEvents: item.newEvents, failure: failure)
             let result = runtime.runEpisode(newEvents: item.newEvents, now: backend.clock.now())
