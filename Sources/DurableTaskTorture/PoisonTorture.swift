@@ -6,14 +6,14 @@ import Foundation
 /// ordinary instances. A worker process is restarted after each crash until everything has finished;
 /// the crashing items must be parked after `--max-deliveries` deliveries while the others complete.
 ///
-///   DurableTaskTorture poison [--max-deliveries 3] [--others 20] [--max-restarts 30]
+///   DurableTaskTorture poison [--max-deliveries 5] [--others 20] [--max-restarts 30]
 struct PoisonTorture {
     let arguments: Arguments
 
     init(_ arguments: Arguments) { self.arguments = arguments }
 
     func run() async throws {
-        let maxDeliveries = arguments.int("max-deliveries", 3)
+        let maxDeliveries = arguments.int("max-deliveries", 5)
         let others = arguments.int("others", 20)
         let maxRestarts = arguments.int("max-restarts", 30)
         let directory = try runDirectory(arguments, "poison")
@@ -58,7 +58,10 @@ struct PoisonTorture {
         let activity = try await client.getInstance("crashing-activity")
         let activityOutput = (try? activity?.output(as: String.self)) ?? ""
         let poisonedActivity = activity?.status == .completed && activityOutput.contains("poisoned")
-        if !poisonedActivity { problems.append("crashing activity: \(String(describing: activity?.status)) \(activityOutput) \(String(describing: activity?.failure))") }
+        if !poisonedActivity {
+            let kinds = (try? await client.getHistory("crashing-activity"))?.map(\.kindName).joined(separator: " ") ?? "-"
+            problems.append("crashing activity: \(String(describing: activity?.status)) \(activityOutput) \(String(describing: activity?.failure)); history: \(kinds)")
+        }
         let parent = try await client.getInstance("crashing-child-parent")
         let parentOutput = (try? parent?.output(as: String.self)) ?? ""
         let parentTold = parent?.status == .completed && parentOutput.contains("poisoned")
@@ -69,7 +72,7 @@ struct PoisonTorture {
             if metadata?.status == .completed, (try? metadata?.output(as: Int.self)) == PoisonFanOut.expected(i) {
                 othersCompleted += 1
             } else {
-                problems.append("other-\(i): \(String(describing: metadata?.status))")
+                problems.append("other-\(i): \(String(describing: metadata?.status)) \(String(describing: metadata?.failure))")
             }
         }
         await backend.close()
@@ -146,7 +149,7 @@ extension ChildModes {
     static func poisonWorker(_ arguments: Arguments) async throws {
         let backend = try SQLiteBackend(path: arguments.string("db", ""))
         var options = childWorkerOptions(arguments)
-        options.maxDeliveryCount = arguments.int("max-deliveries", 3)
+        options.maxDeliveryCount = arguments.int("max-deliveries", 5)
         let worker = DurableTaskWorker(backend: backend, options: options)
         worker.addOrchestrator(CrashingOrchestrator())
         worker.addOrchestrator(CallsCrashingActivity())

@@ -11,7 +11,7 @@ import Foundation
 //   DurableTaskTorture timers    [--timers 20] [--window 3]
 //   DurableTaskTorture open-race [--runs 100] [--processes 2]
 //   DurableTaskTorture recovery  [--runs 3] [--items 60] [--kill-after 12] [--delay-ms 200] [--limit 1]
-//   DurableTaskTorture poison    [--max-deliveries 3] [--others 20] [--max-restarts 30]
+//   DurableTaskTorture poison    [--max-deliveries 5] [--others 20] [--max-restarts 30]
 //
 // Each prints a one-line summary and a JSON line, and exits non-zero when a check fails.
 

@@ -12,11 +12,11 @@ import Testing
             value += 1
             return value
         }
-        /// Keeps the actor busy without suspending (a suspension would let other callers in).
-        func hold(for duration: Duration, started: Flag) {
+        /// Keeps the actor busy without suspending (a suspension would let other callers in), until
+        /// `release` is set.
+        func hold(started: Flag, release: Flag) {
             _ = started.trySet()
-            let end = ContinuousClock.now + duration
-            while ContinuousClock.now < end {}
+            while !release.isSet {}
         }
     }
 
@@ -38,9 +38,11 @@ import Testing
         // The call waits in the actor's queue, off the orchestration's executor.
         let counter = Counter()
         let started = Flag()
-        let holding = Task { await counter.hold(for: .milliseconds(300), started: started) }
+        let release = Flag()
+        let holding = Task.detached { await counter.hold(started: started, release: release) }
         while !started.isSet { await Task.yield() }
         let result = Self.run { _ in _ = await counter.increment() }
+        _ = release.trySet()
         #expect(result.status == .failed)
         #expect(result.failure?.message.contains("not a durable operation") == true)
         await holding.value

@@ -46,6 +46,12 @@ public final class DurableTaskWorker: Sendable {
         /// failure that its orchestrator sees as ``TaskFailedError``. An episode that fails and that the
         /// process survives (it cannot be loaded or committed) is parked after this many attempts.
         /// Storage errors never count.
+        ///
+        /// A crash takes down everything in flight, but the worker runs **redeliveries** (items whose
+        /// previous delivery ended without a result) one at a time, so each later crash counts against
+        /// the item that caused it. An innocent item can only be counted when it ran beside an item that
+        /// crashed the process for the first time: at most once per distinct crashing item. Keep the
+        /// limit above the number of different items you expect to crash at once.
         public var maxDeliveryCount: Int
         /// The lease owner name; unique per worker by default.
         public var workerID: String
@@ -184,13 +190,14 @@ public final class DurableTaskWorker: Sendable {
         let cache = OrchestrationCache(capacity: options.cacheCapacity)
         let activityQueue = WorkQueue<ActivityWorkItem>()
         let completions = CompletionBuffer()
-        let running = RunningActivities()
-        let redeliveredEpisode = Flag()
+        // One redelivery in flight per worker, orchestration or activity (see `orchestrationLoop`).
+        let redelivery = Flag()
+        let running = RunningActivities(redelivery: redelivery)
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<options.maxConcurrentOrchestrations {
                 group.addTask {
                     await self.orchestrationLoop(orchestrators: snapshot.orchestrators, engineOptions: engineOptions, cache: cache,
-                                                 redeliveredEpisode: redeliveredEpisode)
+                                                 redelivery: redelivery)
                 }
             }
             group.addTask {
@@ -213,12 +220,12 @@ public final class DurableTaskWorker: Sendable {
 
     // MARK: Orchestrations
 
-    /// - Parameter redeliveredEpisode: set while one of the loops runs a redelivered episode (its
-    ///   previous delivery ended without a result, maybe because it crashed the process). Only one runs
+    /// - Parameter redelivery: set while the worker runs a redelivery — an episode or an activity whose
+    ///   previous delivery ended without a result, maybe because it crashed the process. Only one runs
     ///   at a time, so if it crashes the process again, the other items in flight are fresh ones whose
     ///   count the crash does not push towards the poison limit: the count singles out the culprit.
     private func orchestrationLoop(orchestrators: [String: OrchestratorEntry], engineOptions: EngineOptions, cache: OrchestrationCache,
-                                   redeliveredEpisode: Flag) async {
+                                   redelivery: Flag) async {
         // The snapshot serves the hot path; a name registered after `run()` started is found in the
         // live registry.
         let resolve: @Sendable (String) -> OrchestratorEntry? = { name in
@@ -226,30 +233,26 @@ public final class DurableTaskWorker: Sendable {
         }
         while !Task.isCancelled {
             let generation = backend.changeGeneration(.orchestrationWork)
+            // The slot is taken before leasing, so no two loops can lease a redelivery at once.
+            let mayTakeRedelivery = redelivery.trySet()
             let item: OrchestrationWorkItem?
             do {
                 item = try await backend.getOrchestrationWorkItem(owner: options.workerID, lockDuration: options.orchestrationLockDuration,
-                                                                  includeRedelivered: !redeliveredEpisode.isSet)
+                                                                  includeRedelivered: mayTakeRedelivery)
             } catch {
+                if mayTakeRedelivery { redelivery.clear() }
                 options.logHandler(.error, "could not fetch an orchestration work item: \(error)")
                 try? await Task.sleep(for: options.pollInterval)
                 continue
             }
+            let isRedelivery = (item?.dequeueCount ?? 0) > 1
+            if mayTakeRedelivery && !isRedelivery { redelivery.clear() }
             guard let item else {
                 await backend.waitForChange(.orchestrationWork, since: generation, timeout: options.pollInterval)
                 continue
             }
-            guard item.dequeueCount > 1 else {
-                await process(item, resolve: resolve, engineOptions: engineOptions, cache: cache)
-                continue
-            }
-            guard redeliveredEpisode.trySet() else {
-                // Another loop took a redelivery at the same moment: hand this one back, uncounted.
-                try? await backend.abandonOrchestrationWorkItem(item, delay: .zero, countsAsDelivery: false)
-                continue
-            }
             await process(item, resolve: resolve, engineOptions: engineOptions, cache: cache)
-            redeliveredEpisode.clear()
+            if isRedelivery { redelivery.clear() }
         }
     }
 
@@ -389,20 +392,23 @@ public final class DurableTaskWorker: Sendable {
                 continue
             }
             // At most one redelivery in flight (see `orchestrationLoop`): if it crashes the process
-            // again, the crash counts against it, not against fresh items running beside it.
-            let redeliveryRunning = running.redeliveredCount > 0
+            // again, the crash counts against it, not against fresh items running beside it. The slot
+            // is taken before leasing and kept only if a redelivery came back.
+            let mayTakeRedelivery = running.redelivery.trySet()
             let items: [ActivityWorkItem]
             do {
                 items = try await backend.getActivityWorkItems(owner: options.workerID, maxCount: free,
-                                                               maxRedelivered: redeliveryRunning ? 0 : 1,
+                                                               maxRedelivered: mayTakeRedelivery ? 1 : 0,
                                                                lockDuration: options.activityLockDuration)
             } catch {
+                if mayTakeRedelivery { running.redelivery.clear() }
                 options.logHandler(.error, "could not fetch activity work items: \(error)")
                 try? await Task.sleep(for: options.pollInterval)
                 continue
             }
+            if mayTakeRedelivery && !items.contains(where: { $0.dequeueCount > 1 }) { running.redelivery.clear() }
             if items.isEmpty {
-                if redeliveryRunning {
+                if !mayTakeRedelivery {
                     // The next redelivery may be leased as soon as this one finishes.
                     await Self.waitForEither(backend, since: generation, running, since: capacityGeneration, timeout: options.pollInterval)
                 } else {
@@ -634,8 +640,6 @@ final class RunningActivities: Sendable {
     }
     private struct State {
         var count = 0
-        /// Leased items that are redeliveries (see ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:lockDuration:)``).
-        var redelivered = 0
         var items: [Key: ActivityWorkItem] = [:]
     }
     private let state = Mutex(State())
@@ -643,7 +647,10 @@ final class RunningActivities: Sendable {
 
     var count: Int { state.withLock { $0.count } }
 
-    var redeliveredCount: Int { state.withLock { $0.redelivered } }
+    /// Held while a redelivered activity is leased (see ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:lockDuration:)``).
+    let redelivery: Flag
+
+    init(redelivery: Flag) { self.redelivery = redelivery }
 
     /// Records freshly leased items (queued or running) for capacity and lease renewal.
     func leased(_ items: [ActivityWorkItem]) {
@@ -651,7 +658,6 @@ final class RunningActivities: Sendable {
             state.count += items.count
             for item in items {
                 state.items[Key(receipt: item.receipt, taskID: item.taskID)] = item
-                if item.dequeueCount > 1 { state.redelivered += 1 }
             }
         }
     }
@@ -661,7 +667,7 @@ final class RunningActivities: Sendable {
             for item in items {
                 state.items[Key(receipt: item.receipt, taskID: item.taskID)] = nil
                 state.count -= 1
-                if item.dequeueCount > 1 { state.redelivered -= 1 }
+                if item.dequeueCount > 1 { redelivery.clear() }
             }
         }
         freed.notify()
