@@ -78,6 +78,10 @@ public protocol Backend: Sendable {
     /// The instance's metadata, or `nil` when it does not exist.
     func getOrchestrationMetadata(instanceID: String) async throws -> OrchestrationMetadata?
 
+    /// The metadata of several instances in one call, in the order asked, `nil` for each that does not
+    /// exist. The default reads them one by one; a database backend reads them in one query.
+    func getOrchestrationMetadata(instanceIDs: [String]) async throws -> [OrchestrationMetadata?]
+
     /// Lists instances matching a filter, one page at a time, ordered by instance ID.
     func queryOrchestrations(_ query: OrchestrationQuery) async throws -> OrchestrationQueryResult
 
@@ -101,6 +105,14 @@ public protocol Backend: Sendable {
 }
 
 extension Backend {
+    /// Reads the instances one by one; see ``getOrchestrationMetadata(instanceIDs:)``.
+    public func getOrchestrationMetadata(instanceIDs: [String]) async throws -> [OrchestrationMetadata?] {
+        var result: [OrchestrationMetadata?] = []
+        result.reserveCapacity(instanceIDs.count)
+        for id in instanceIDs { result.append(try await getOrchestrationMetadata(instanceID: id)) }
+        return result
+    }
+
     /// Leases the next orchestration work item, redeliveries included; see
     /// ``getOrchestrationWorkItem(owner:lockDuration:includeRedelivered:)``.
     public func getOrchestrationWorkItem(owner: String, lockDuration: Duration) async throws -> OrchestrationWorkItem? {

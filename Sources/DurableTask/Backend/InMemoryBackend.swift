@@ -433,6 +433,11 @@ public final class InMemoryBackend: Backend {
         state.withLock { $0.instances[instanceID]?.metadata }
     }
 
+    /// The metadata of several instances under one lock; see ``Backend/getOrchestrationMetadata(instanceIDs:)``.
+    public func getOrchestrationMetadata(instanceIDs: [String]) async throws -> [OrchestrationMetadata?] {
+        state.withLock { state in instanceIDs.map { state.instances[$0]?.metadata } }
+    }
+
     /// Lists instances; see ``Backend/queryOrchestrations(_:)``.
     public func queryOrchestrations(_ query: OrchestrationQuery) async throws -> OrchestrationQueryResult {
         let matching = state.withLock { state in

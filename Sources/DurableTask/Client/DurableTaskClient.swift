@@ -64,7 +64,20 @@ public struct DurableTaskClient: Sendable {
         return try await backend.getOrchestrationMetadata(instanceID: instanceID)
     }
 
+    /// The metadata of many instances in one call (the status of a batch of requests, say), in the
+    /// order asked, `nil` for each ID that does not exist.
+    /// - Throws: `DurableTaskError(.invalidArgument)` for an ID that cannot exist (see
+    ///   ``scheduleNewOrchestration(name:input:instanceID:startAt:replaceIfFinished:)``).
+    public func getInstances(_ instanceIDs: [String]) async throws -> [OrchestrationMetadata?] {
+        for id in instanceIDs { try ArgumentCheck.identifier(id, "instance ID") }
+        return try await backend.getOrchestrationMetadata(instanceIDs: instanceIDs)
+    }
+
     /// The instance's history (old events), for debugging and tests.
+    ///
+    /// An instance that exists but has not run yet has an empty history; one that does not exist (never
+    /// created, or purged) throws instead, so the two are never confused.
+    /// - Throws: `DurableTaskError(.instanceNotFound)` for an unknown or purged instance.
     public func getHistory(_ instanceID: String) async throws -> [HistoryEvent] {
         try ArgumentCheck.identifier(instanceID, "instance ID")
         return try await backend.getOrchestrationHistory(instanceID: instanceID)

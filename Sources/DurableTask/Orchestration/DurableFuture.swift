@@ -30,6 +30,12 @@ public struct DurableFuture<Value: Sendable>: DurableAwaitable {
     func result() throws -> Value {
         switch slot.outcome {
         case .success(let payload):
+            if let combinedValue = slot.combinedValue {
+                guard let typed = try combinedValue() as? Value else {
+                    throw DurableTaskError(.payloadInvalid, "the result of \(slot.name) is not a \(Value.self)")
+                }
+                return typed
+            }
             if Value.self == Void.self, let void = () as? Value { return void }
             guard let decodable = Value.self as? any Decodable.Type else {
                 throw DurableTaskError(.payloadInvalid, "the result of \(slot.name) cannot be decoded as \(Value.self)")
@@ -74,6 +80,9 @@ final class TaskSlot: @unchecked Sendable { // Safe: accessed only while the own
     var composite: CompositeWaiter?
     /// Further composites and callbacks (retries, event timeouts).
     var observers: [() -> Void] = []
+    /// For a slot that stands for several others (``OrchestrationContext/allOf(_:)``): builds the value
+    /// from theirs, since it has no payload of its own.
+    var combinedValue: (() throws -> any Sendable)?
 
     init(sequence: Int, name: String, engine: OrchestrationContext) {
         self.sequence = sequence
@@ -123,6 +132,8 @@ final class TaskSlot: @unchecked Sendable { // Safe: accessed only while the own
 final class CompositeWaiter {
     var remaining: Int
     var continuation: UnsafeContinuation<Void, Never>?
+    /// Called instead of resuming a continuation, for a composite that resolves a slot (`allOf`).
+    var onDone: (() -> Void)?
     unowned let engine: OrchestrationContext
 
     init(remaining: Int, engine: OrchestrationContext) {
@@ -132,10 +143,15 @@ final class CompositeWaiter {
 
     func childResolved() {
         remaining -= 1
-        if remaining == 0, let continuation {
+        guard remaining == 0 else { return }
+        if let continuation {
             self.continuation = nil
             engine.waitingCount -= 1
             continuation.resume()
+        }
+        if let onDone {
+            self.onDone = nil
+            onDone()
         }
     }
 }

@@ -265,6 +265,11 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
 
     private func waitForAllThenThrowFirstFailure<T>(_ futures: [DurableFuture<T>]) async throws {
         await waitForAll(futures)
+        if let failure = Self.firstFailure(futures) { throw failure }
+    }
+
+    /// The failure that happened first in history among finished futures, if any.
+    private static func firstFailure<T>(_ futures: [DurableFuture<T>]) -> (any Error)? {
         var firstFailure: (index: Int, error: any Error)?
         for future in futures {
             if case .failure(let error) = future.slot.outcome {
@@ -273,7 +278,39 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
                 }
             }
         }
-        if let firstFailure { throw firstFailure.error }
+        return firstFailure?.error
+    }
+
+    /// A future for the whole fan-in: it finishes once every future has finished, with their results
+    /// in input order, or with the failure that happened first, as `whenAll` does.
+    /// Unlike `whenAll`, it is a future, so it can be raced, e.g. "all results, or give up after an hour":
+    ///
+    /// ```swift
+    /// let all = context.allOf(files.map { context.callActivity(Copy.self, input: $0) })
+    /// let deadline = context.createTimer(after: .seconds(3600))
+    /// if await context.whenAny(all, deadline) == 0 { return try await all.value } else { throw GaveUp() }
+    /// ```
+    public func allOf<T: Decodable & Sendable>(_ futures: [DurableFuture<T>]) -> DurableFuture<[T]> {
+        let outer = TaskSlot(sequence: -1, name: "allOf of \(futures.count) futures", engine: self)
+        outer.combinedValue = {
+            try futures.map { future in
+                guard case .success(let payload) = future.slot.outcome else { return try future.result() }
+                return try PayloadCodec.decode(T.self, from: payload, what: "result of \(future.slot.name)")
+            }
+        }
+        let finish = {
+            outer.resolve(Self.firstFailure(futures).map { .failure($0) } ?? .success(nil))
+        }
+        var open = 0
+        for future in futures where future.slot.outcome == nil { open += 1 }
+        guard open > 0 else {
+            finish()
+            return DurableFuture(slot: outer)
+        }
+        let composite = CompositeWaiter(remaining: open, engine: self)
+        composite.onDone = finish
+        for future in futures where future.slot.outcome == nil { future.slot.observe(composite) }
+        return DurableFuture(slot: outer)
     }
 
     /// Waits for every future and returns each one's result or error, in input order — the

@@ -1,0 +1,122 @@
+import DurableTask
+import Foundation
+import Testing
+
+/// A fan-in that can be raced, the status of many instances in one call, and the history of an
+/// instance that does not exist — through worker and client, on every backend.
+@Suite struct FanInAndBatchTests {
+    let quiet = DurableTaskWorker.Options(logHandler: { _, _ in })
+
+    /// All squares, or "gave up" when the deadline comes first.
+    struct SquaresWithDeadline: Orchestrator {
+        struct Input: Codable, Sendable {
+            var count: Int
+            var deadlineSeconds: Int
+            var gated: Bool
+        }
+        func run(context: OrchestrationContext, input: Input) async throws -> String {
+            let futures = (1...input.count).map { i -> DurableFuture<Int> in
+                input.gated ? context.callActivity(Gate.self, input: i) : context.callActivity(Square.self, input: i)
+            }
+            let all = context.allOf(futures)
+            let deadline = context.createTimer(after: .seconds(input.deadlineSeconds))
+            if await context.whenAny(all, deadline) == 0 {
+                return "sum \(try await all.value.reduce(0, +))"
+            }
+            return "gave up with \(futures.filter(\.isCompleted).count) of \(input.count) done"
+        }
+    }
+
+    /// `allOf` fails like `whenAll`: with the first failure, once everything finished.
+    struct AllOfWithAFailure: Orchestrator {
+        func run(context: OrchestrationContext, input: Int) async throws -> String {
+            let futures = (1...input).map { i in i == 2 ? context.callActivity(Fail.self, input: i) : context.callActivity(Square.self, input: i) }
+            do {
+                _ = try await context.allOf(futures).value
+                return "no failure"
+            } catch let error as TaskFailedError {
+                return "failed: \(error.details.message), \(futures.filter(\.isCompleted).count) finished"
+            }
+        }
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func allOfRacedWithATimerCompletesWhenAllResultsComeFirst(kind: TestBackend) async throws {
+        let (backend, cleanup) = try kind.make()
+        defer { cleanup() }
+        try await withWorker(backend: backend, options: quiet, register: { worker in
+            registerAll(worker)
+            worker.addOrchestrator(SquaresWithDeadline())
+            worker.addOrchestrator(AllOfWithAFailure())
+        }) { client, _ in
+            let id = try await client.scheduleNewOrchestration(SquaresWithDeadline.self, input: .init(count: 50, deadlineSeconds: 3600, gated: false))
+            #expect(try await client.waitForCompletion(SquaresWithDeadline.self, instanceID: id, timeout: .seconds(20)) == "sum \((1...50).map { $0 * $0 }.reduce(0, +))")
+            let failing = try await client.scheduleNewOrchestration(AllOfWithAFailure.self, input: 5)
+            #expect(try await client.waitForCompletion(AllOfWithAFailure.self, instanceID: failing, timeout: .seconds(20)) == "failed: boom, 5 finished")
+        }
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func allOfRacedWithATimerGivesUpWhenTheTimerComesFirst(kind: TestBackend) async throws {
+        let clock = ManualClock()
+        let (backend, cleanup) = try kind.make(clock: clock)
+        defer { cleanup() }
+        let gate = AsyncGate()
+        try await withWorker(backend: backend, options: quiet, register: { worker in
+            registerAll(worker, gate: gate)
+            worker.addOrchestrator(SquaresWithDeadline())
+        }) { client, _ in
+            let id = try await client.scheduleNewOrchestration(SquaresWithDeadline.self, input: .init(count: 3, deadlineSeconds: 60, gated: true))
+            try await eventually("timer created") { try await historyContains(client, id, "timerCreated") }
+            clock.advance(by: 61)
+            #expect(try await client.waitForCompletion(SquaresWithDeadline.self, instanceID: id, timeout: .seconds(20)) == "gave up with 0 of 3 done")
+            await gate.release()
+        }
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func statusOfManyInstancesInOneCall(kind: TestBackend) async throws {
+        let (backend, cleanup) = try kind.make()
+        defer { cleanup() }
+        try await withWorker(backend: backend, options: quiet, register: { registerAll($0) }) { client, _ in
+            let ids = try await (0..<5).asyncMap { try await client.scheduleNewOrchestration(SumOfSquares.self, input: $0 + 1, instanceID: "many-\($0)") }
+            for id in ids { try await client.waitForCompletion(id, timeout: .seconds(20)) }
+            let asked = ["many-3", "nobody", "many-0", "many-4"]
+            let found = try await client.getInstances(asked)
+            #expect(found.map { $0?.instanceID } == ["many-3", nil, "many-0", "many-4"])
+            #expect(found.compactMap { $0 }.allSatisfy { $0.status == .completed })
+            #expect(try found[0]?.output(as: Int.self) == 30)
+            #expect(try await client.getInstances([]).isEmpty)
+        }
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func historyOfAnUnknownOrPurgedInstanceThrowsInstanceNotFound(kind: TestBackend) async throws {
+        let (backend, cleanup) = try kind.make()
+        defer { cleanup() }
+        let client = DurableTaskClient(backend: backend)
+        await #expect(throws: DurableTaskError.self) { try await client.getHistory("never-created") }
+        // A pending instance exists: its history is empty, not an error.
+        try await client.scheduleNewOrchestration(SumOfSquares.self, input: 1, instanceID: "pending-one")
+        #expect(try await client.getHistory("pending-one").isEmpty)
+        _ = try await withWorker(backend: backend, options: quiet, register: { registerAll($0) }) { client, _ in
+            try await client.waitForCompletion("pending-one", timeout: .seconds(20))
+        }
+        #expect(try await client.purge(instanceID: "pending-one"))
+        do {
+            _ = try await client.getHistory("pending-one")
+            Issue.record("a purged instance has no history")
+        } catch let error as DurableTaskError {
+            #expect(error.code == .instanceNotFound)
+        }
+    }
+}
+
+extension Sequence {
+    /// `map` with an async transform, in order.
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}
