@@ -144,6 +144,16 @@ func printReport(_ report: WordCountReport) {
     if report.failureCount > 0 {
         print("\(report.failureCount) of \(report.lines.count) documents could not be counted; the total leaves them out.")
     }
+    printSummary(report)
+}
+
+/// Prints the summary statistics the Python fan-out/fan-in sample's aggregate step returns (items, sum,
+/// average), over the documents that could be counted.
+func printSummary(_ report: WordCountReport) {
+    let counted = report.lines.count - report.failureCount
+    let average = counted > 0 ? Double(report.total) / Double(counted) : 0
+    print(String(format: "Summary: %d item%@, total %d words, average %.2f words per item",
+                 counted, counted == 1 ? "" : "s", report.total, average))
 }
 
 /// Opens the SQLite task hub at `path`.
