@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "DurableTask", targets: ["DurableTask"]),
         .library(name: "DurableTaskSQLite", targets: ["DurableTaskSQLite"]),
         .executable(name: "WordCount", targets: ["WordCount"]),
+        .executable(name: "BackupSiteContent", targets: ["BackupSiteContent"]),
     ],
     targets: [
         .target(name: "DurableTask"),
@@ -22,6 +23,8 @@ let package = Package(
             path: "Examples/WordCount",
             resources: [.copy("texts")]
         ),
+        .executableTarget(name: "BackupSiteContent", dependencies: ["DurableTask", "DurableTaskSQLite"],
+                          path: "Examples/BackupSiteContent"),
         .executableTarget(name: "DurableTaskBench", dependencies: ["DurableTask", "DurableTaskSQLite"]),
         .executableTarget(name: "DurableTaskTorture", dependencies: ["DurableTask", "DurableTaskSQLite", "CSQLite"]),
         .testTarget(name: "DurableTaskTests", dependencies: ["DurableTask", "DurableTaskSQLite"], exclude: ["Fixtures"]),
