@@ -30,6 +30,7 @@ let package = Package(
         .testTarget(name: "DurableTaskTests", dependencies: ["DurableTask", "DurableTaskSQLite"], exclude: ["Fixtures"]),
         .testTarget(name: "DurableTaskSQLiteTests", dependencies: ["DurableTask", "DurableTaskSQLite"]),
         .testTarget(name: "DurableTaskReliabilityTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTorture"]),
+        .testTarget(name: "DurableTaskDashboardTests", dependencies: ["DurableTask", "DurableTaskSQLite"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -12,8 +12,18 @@ import Foundation
 ///
 /// Changing the layout of an existing tag needs a new format version (the first byte); readers reject
 /// versions they do not know with `corruptData` rather than misreading them.
+///
+/// Optional fields added later (``HistoryEvent/startedAt``) follow the kind's fields as trailing
+/// extensions: a one-byte extension tag, then its value, written only when the field is set. An event
+/// without them is byte for byte the version-1 encoding, so rows written before the field existed decode
+/// unchanged and an unset field costs nothing; a reader that meets an extension tag it does not know
+/// rejects the row rather than dropping data.
 enum HistoryEventCodec {
     static let formatVersion: UInt8 = 1
+
+    private enum Extension: UInt8 {
+        case startedAt = 1
+    }
 
     private enum Tag: UInt8 {
         case orchestratorStarted = 1, executionStarted, taskScheduled, taskCompleted, taskFailed, timerCreated,
@@ -73,6 +83,9 @@ enum HistoryEventCodec {
         case .orchestratorCompleted:
             w.header(Tag.orchestratorCompleted.rawValue, event)
         }
+        if let startedAt = event.startedAt {
+            w.byte(Extension.startedAt.rawValue); w.date(startedAt)
+        }
         return w.buffer
     }
 
@@ -121,8 +134,18 @@ enum HistoryEventCodec {
             kind = .executionCompleted(status: status, result: result, failure: failure)
         case .orchestratorCompleted: kind = .orchestratorCompleted
         }
-        guard r.isAtEnd else { throw CodecError("\(r.remaining) trailing bytes after a \(tag) event") }
-        return HistoryEvent(eventID: eventID, timestamp: timestamp, kind: kind)
+        var startedAt: Date?
+        while !r.isAtEnd {
+            let rawExtension = try r.byte()
+            switch Extension(rawValue: rawExtension) {
+            case .startedAt?:
+                guard startedAt == nil else { throw CodecError("startedAt given twice in a \(tag) event") }
+                startedAt = try r.date()
+            case nil:
+                throw CodecError("unknown extension \(rawExtension) after a \(tag) event (\(r.remaining) more bytes)")
+            }
+        }
+        return HistoryEvent(eventID: eventID, timestamp: timestamp, kind: kind, startedAt: startedAt)
     }
 
     /// Encodes failure details on their own (the `failure` column of `instances`).

@@ -12,12 +12,22 @@ public struct HistoryEvent: Sendable, Codable, Equatable, CustomStringConvertibl
     public var timestamp: Date
     /// What happened.
     public var kind: Kind
+    /// When the activity began running, on the `taskCompleted`/`taskFailed` events a worker records
+    /// after running it; `nil` on other events, on failures recorded without running the activity
+    /// (not registered, poisoned), and on events stored before this field existed.
+    ///
+    /// History otherwise knows only when an activity was scheduled and when it finished; the time between
+    /// scheduling and starting is queueing, the time after is the activity's own work. A dashboard's
+    /// timeline needs both. It is a field here rather than in the `Kind` cases so existing pattern matches
+    /// on `.taskCompleted(scheduledID:result:)` keep compiling.
+    public var startedAt: Date?
 
     /// Creates an event.
-    public init(eventID: Int = -1, timestamp: Date, kind: Kind) {
+    public init(eventID: Int = -1, timestamp: Date, kind: Kind, startedAt: Date? = nil) {
         self.eventID = eventID
         self.timestamp = timestamp
         self.kind = kind
+        self.startedAt = startedAt
     }
 
     /// The parent of a sub-orchestration, recorded in its `executionStarted` event.

@@ -471,6 +471,7 @@ public final class DurableTaskWorker: Sendable {
             }
             let context = ActivityContext(instanceID: item.instanceID, taskID: item.taskID, name: item.name, deliveryCount: item.dequeueCount)
             let kind: HistoryEvent.Kind
+            var startedAt: Date?
             if activities[item.name] == nil {
                 // Registered after `run()` started, or not at all.
                 activities = registry.withLock { $0.activities }
@@ -487,6 +488,7 @@ public final class DurableTaskWorker: Sendable {
                     errorType: "DurableTaskError.poisoned", message: error.message, isRetriable: false))
             } else if let entry = activities[item.name] {
                 do {
+                    startedAt = backend.clock.now()
                     let output = try await entry.run(context, item.input, options.maxPayloadBytes)
                     kind = .taskCompleted(scheduledID: item.taskID, result: output)
                 } catch is CancellationError where Task.isCancelled {
@@ -506,7 +508,7 @@ public final class DurableTaskWorker: Sendable {
             counters.activitiesExecuted.add(1, ordering: .relaxed)
             let now = ContinuousClock.now
             if finished.isEmpty { oldest = now }
-            finished.append(ActivityCompletion(item: item, event: HistoryEvent(timestamp: backend.clock.now(), kind: kind)))
+            finished.append(ActivityCompletion(item: item, event: HistoryEvent(timestamp: backend.clock.now(), kind: kind, startedAt: startedAt)))
             if finished.count >= 32 || now - oldest > .milliseconds(2) { handOver() }
         }
         handOver()
