@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "DurableTaskSQLite", targets: ["DurableTaskSQLite"]),
         .executable(name: "WordCount", targets: ["WordCount"]),
         .executable(name: "BackupSiteContent", targets: ["BackupSiteContent"]),
+        .executable(name: "FanOutPatterns", targets: ["FanOutPatterns"]),
     ],
     targets: [
         .target(name: "DurableTask"),
@@ -25,6 +26,8 @@ let package = Package(
         ),
         .executableTarget(name: "BackupSiteContent", dependencies: ["DurableTask", "DurableTaskSQLite"],
                           path: "Examples/BackupSiteContent"),
+        .executableTarget(name: "FanOutPatterns", dependencies: ["DurableTask", "DurableTaskSQLite"],
+                          path: "Examples/FanOutPatterns"),
         .executableTarget(name: "DurableTaskBench", dependencies: ["DurableTask", "DurableTaskSQLite"]),
         .executableTarget(name: "DurableTaskTorture", dependencies: ["DurableTask", "DurableTaskSQLite", "CSQLite"]),
         .testTarget(name: "DurableTaskTests", dependencies: ["DurableTask", "DurableTaskSQLite"], exclude: ["Fixtures"]),
