@@ -12,8 +12,8 @@ import Synchronization
 /// Tells live lease owners from dead ones on one machine, so a crashed worker's leases are taken over
 /// at once instead of when they run out.
 ///
-/// Why: a lease must outlast the slowest step of a live worker (60 s by default), so after a crash
-/// the work waits that long for nobody. A process that dies loses its `flock`s at once, which is a
+/// Why: a lease must outlast the slowest step of a live worker (tens of seconds by default), so
+/// after a crash the work waits that long for nobody. A process that dies loses its `flock`s at once, which is a
 /// death notice the OS gives for free.
 ///
 /// How: before the first lease for an owner (the worker ID), the backend creates and holds
@@ -108,8 +108,9 @@ final class OwnerLiveness: Sendable {
     private func needsHolding(_ owner: String) -> Bool {
         state.withLock { state in
             guard !state.disabled, !state.closed, state.held[owner] == nil else { return false }
-            // Another process holds this owner ID: try again now and then, not on every lease.
-            if let since = state.heldElsewhere[owner], ContinuousClock.now - since < .seconds(1) { return false }
+            // Another process holds this owner ID: try again now and then, not on every lease (each
+            // try waits up to 200 ms on the writer thread).
+            if let since = state.heldElsewhere[owner], ContinuousClock.now - since < .seconds(10) { return false }
             return true
         }
     }
@@ -200,11 +201,6 @@ final class OwnerLiveness: Sendable {
             if let found = DeadOwner.lockIfGone(path: directory + "/" + name) { dead.append(found) }
         }
         return dead
-    }
-
-    /// The owners this backend holds.
-    var heldOwners: [String] {
-        state.withLock { Array($0.held.keys) }
     }
 
     /// Gives up this backend's owner locks (the last backend of the process deletes the files). Later

@@ -125,8 +125,11 @@ public final class SQLiteBackend: Backend {
             fileCheck = nil
         } else {
             // Right after the writer opened it: the file libsqlite3 has open.
-            let identity = DatabaseFileIdentity.of(path: path)
-            fileCheck = identity.map { DatabaseFileCheck(path: path, opened: $0) }
+            // Absolute, as libsqlite3 keeps it: a later chdir of the process must not move the checks.
+            let absolute = path.hasPrefix("/") || path.hasPrefix("file:")
+                ? path : FileManager.default.currentDirectoryPath + "/" + path
+            let identity = DatabaseFileIdentity.of(path: absolute)
+            fileCheck = identity.map { DatabaseFileCheck(path: absolute, opened: $0) }
             do {
                 reader = try DatabaseThread(name: "DurableTask SQLite reader \(name)") {
                     try DatabaseSetup.classifyingErrors(path: path, options: options) {
@@ -149,7 +152,8 @@ public final class SQLiteBackend: Backend {
             if let identity { acquired?.record(identity) }
             lockFile = Mutex(acquired)
             watchesForSharing = acquired != nil && DatabaseSetup.libraryHasWALResetBug && !DatabaseSetup.walWarningSilenced
-            liveness = OwnerLiveness(databasePath: path, log: options.logHandler)
+            // Only for a plain path (not a `file:` URI), where the side directory can be named.
+            liveness = identity == nil ? nil : OwnerLiveness(databasePath: absolute, log: options.logHandler)
         }
         let woken = [signals.orchestration, signals.activity]
         clock.onAdvance {
