@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "WordCount", targets: ["WordCount"]),
         .executable(name: "BackupSiteContent", targets: ["BackupSiteContent"]),
         .executable(name: "FanOutPatterns", targets: ["FanOutPatterns"]),
+        .executable(name: "LoadTest", targets: ["LoadTest"]),
     ],
     targets: [
         .target(name: "DurableTask"),
@@ -28,6 +29,8 @@ let package = Package(
                           path: "Examples/BackupSiteContent"),
         .executableTarget(name: "FanOutPatterns", dependencies: ["DurableTask", "DurableTaskSQLite"],
                           path: "Examples/FanOutPatterns"),
+        .executableTarget(name: "LoadTest", dependencies: ["DurableTask", "DurableTaskSQLite"],
+                          path: "Examples/LoadTest"),
         .executableTarget(name: "DurableTaskBench", dependencies: ["DurableTask", "DurableTaskSQLite"]),
         .executableTarget(name: "DurableTaskTorture", dependencies: ["DurableTask", "DurableTaskSQLite", "CSQLite"]),
         .testTarget(name: "DurableTaskTests", dependencies: ["DurableTask", "DurableTaskSQLite"], exclude: ["Fixtures"]),
