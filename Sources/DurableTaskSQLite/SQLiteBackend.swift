@@ -27,8 +27,18 @@ import Synchronization
 ///   other processes on the same file: with a libsqlite3 older than 3.51.3 (the WAL-reset bug) the
 ///   backend then logs a warning once. The side file is never deleted (another process may hold it);
 ///   delete it with the database when no process uses it.
+/// - Every lease owner (a worker ID) holds an `flock` on a file in `<path>-dtowners/` while its backend
+///   is open. When a worker's process dies the OS drops the lock, and the next lease call of any
+///   backend on the file (at most every 250 ms, and at a worker's first lease) releases the dead
+///   worker's leases, so its work runs again at once instead of when the leases run out. A live
+///   worker, however slow or paused, keeps its leases.
 /// - A file that is not a DurableTask database (another format, damaged, another application's) is
-///   refused at open with `DurableTaskError(.corruptData)`, and never modified.
+///   refused at open with `DurableTaskError(.corruptData)`, and never modified. Several processes may
+///   create one new file at the same moment.
+/// - Before each transaction the backend checks that the path still names the file it opened: a file
+///   deleted or replaced under it fails every call with `DurableTaskError(.storage)`. A file that
+///   replaced one whose `-wal` file is still there is refused at open, so the old file's pages are
+///   never applied to it.
 public final class SQLiteBackend: Backend {
     /// How hard a commit waits for the disk.
     public enum Synchronous: Sendable {
