@@ -41,6 +41,32 @@ struct DatabaseFileIdentity: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// What the side file `-dtlock` records: the database file its processes opened, and the `-wal` file
+/// they shared, so that a new opener can tell "the database was replaced under its `-wal`" (the same
+/// `-wal`, another database) from "the whole set was copied or restored" (a different `-wal` too).
+struct SharedFilesRecord: Sendable, Equatable, CustomStringConvertible {
+    var database: DatabaseFileIdentity
+    /// `nil` when there was no `-wal` file.
+    var wal: DatabaseFileIdentity?
+
+    /// "device inode walDevice walInode", with "- -" for no `-wal`.
+    var description: String {
+        "\(database) " + (wal.map(\.description) ?? "- -")
+    }
+
+    init(database: DatabaseFileIdentity, wal: DatabaseFileIdentity?) {
+        self.database = database
+        self.wal = wal
+    }
+
+    init?(_ text: String) {
+        let fields = text.split(whereSeparator: \.isWhitespace).map(String.init)
+        guard fields.count == 4, let database = DatabaseFileIdentity("\(fields[0]) \(fields[1])") else { return nil }
+        self.database = database
+        wal = DatabaseFileIdentity("\(fields[2]) \(fields[3])")
+    }
+}
+
 /// The check a backend runs before every transaction: is the path still the file it opened?
 ///
 /// One `stat` call (about a microsecond) per transaction, small beside a commit, so no transaction

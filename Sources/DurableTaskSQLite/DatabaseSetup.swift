@@ -80,16 +80,19 @@ enum DatabaseSetup {
     /// libsqlite3 ties the `-wal` and `-shm` files to the database by name only. After `mv other.sqlite
     /// hub.sqlite` (or `rm hub.sqlite`) with processes still on the old file, or after one of them was
     /// killed, `hub.sqlite-wal` holds pages of the old file, and opening the new one would apply them
-    /// to it: damage that `quick_check` does not always see. The side file `-dtlock` records which file
-    /// the processes on it opened; when the path names another one now and a `-wal` file or a process
-    /// of the old file is still there, nothing is opened.
+    /// to it: damage that `quick_check` does not always see. The side file `-dtlock` records which
+    /// database and `-wal` files the processes on it opened. When the path names another database now
+    /// while a process of the old one still runs, or while the very `-wal` file of the old one is still
+    /// there with pages in it, nothing is opened. A whole set of files copied or restored together
+    /// (database, `-wal`, `-dtlock`) has a `-wal` of its own and opens normally.
     /// - Throws: `DurableTaskError(.storage)` saying what to do; the files are left unchanged.
     static func checkNotReplacedUnderItsWAL(path: String) throws {
-        guard let recorded = SharedLockFile.recordedDatabase(databasePath: path),
-              DatabaseFileIdentity.of(path: path) != recorded else { return }
+        guard let recorded = SharedLockFile.recorded(databasePath: path),
+              DatabaseFileIdentity.of(path: path) != recorded.database else { return }
         let walBytes = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber)??.int64Value ?? 0
+        let oldWAL = walBytes > 0 && recorded.wal != nil && DatabaseFileIdentity.of(path: path + "-wal") == recorded.wal
         let inUse = SharedLockFile.isHeld(databasePath: path)
-        guard walBytes > 0 || inUse else { return }
+        guard oldWAL || inUse else { return }
         let state = inUse
             ? "Stop the processes that still use the previous file, then move \(path)-wal and \(path)-shm away and open again"
             : "The -wal file was left behind by a process that used the previous file and ended without closing it (killed?); "

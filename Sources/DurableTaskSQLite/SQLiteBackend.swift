@@ -159,7 +159,10 @@ public final class SQLiteBackend: Backend {
                 acquired = nil
                 options.logHandler(.warning, "cannot tell whether other processes share \(path): \(error)")
             }
-            if let identity { acquired?.record(identity) }
+            if let identity {
+                // The writer's set-up has read the file, so its -wal exists now.
+                acquired?.record(SharedFilesRecord(database: identity, wal: DatabaseFileIdentity.of(path: absolute + "-wal")))
+            }
             lockFile = Mutex(acquired)
             watchesForSharing = acquired != nil && DatabaseSetup.libraryHasWALResetBug && !DatabaseSetup.walWarningSilenced
             // Only for a plain path (not a `file:` URI), where the side directory can be named.

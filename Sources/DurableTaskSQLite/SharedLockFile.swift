@@ -98,10 +98,10 @@ final class SharedLockFile: Sendable {
         }
     }
 
-    /// Writes which file the database is (see ``recordedDatabase(databasePath:)``). Every process
-    /// writes it at open; all of them have the same file open, so they write the same text.
-    func record(_ database: DatabaseFileIdentity) {
-        let bytes = Array("\(database)\n".utf8)
+    /// Writes which files the database and its `-wal` are (see ``recorded(databasePath:)``). Every
+    /// process writes it at open; all of them have the same files open, so they write the same text.
+    func record(_ files: SharedFilesRecord) {
+        let bytes = Array("\(files)\n".utf8)
         state.withLock { state in
             guard state.descriptor >= 0 else { return }
             _ = bytes.withUnsafeBytes { pwrite(state.descriptor, $0.baseAddress, $0.count, 0) }
@@ -109,19 +109,19 @@ final class SharedLockFile: Sendable {
         }
     }
 
-    /// The database file (device and inode) the processes using the side file had open when the last
-    /// of them opened it; `nil` when unknown (no side file, or written by an older library).
+    /// The database and `-wal` files (device and inode) the processes using the side file had open
+    /// when the last of them opened it; `nil` when unknown (no side file, or written by an older library).
     ///
-    /// The `-wal` and `-shm` files belong to that file: if the path names another one now, they must
-    /// not be applied to it.
-    static func recordedDatabase(databasePath: String) -> DatabaseFileIdentity? {
+    /// The `-wal` and `-shm` files belong to that database file: if the path names another one now,
+    /// they must not be applied to it.
+    static func recorded(databasePath: String) -> SharedFilesRecord? {
         let descriptor = open(path(forDatabase: databasePath), O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var buffer = [UInt8](repeating: 0, count: 64)
         let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
         guard count > 0 else { return nil }
-        return DatabaseFileIdentity(String(decoding: buffer[0..<count], as: UTF8.self))
+        return SharedFilesRecord(String(decoding: buffer[0..<count], as: UTF8.self))
     }
 
     /// Whether any process, this one included, holds the side file (has the database open).

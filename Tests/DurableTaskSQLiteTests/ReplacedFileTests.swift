@@ -104,13 +104,15 @@ struct ReplacedFileTests {
         let path = directory.path("hub.sqlite")
         let otherPath = directory.path("other.sqlite")
         try await makeOtherHub(otherPath)
-        // A process writes hub.sqlite and is killed: its -wal (with committed pages) stays behind.
+        // A process writes hub.sqlite and is killed: its -wal (with committed pages) stays behind. A
+        // clean close deletes the -wal; a second name for it keeps the file, as a kill would.
         let backend = try SQLiteBackend(path: path)
         for index in 0..<50 { try await backend.createOrchestrationInstance(start("a-\(index)")) }
+        #expect(link(path + "-wal", path + "-wal-kept") == 0)
+        await backend.close()
+        #expect(rename(path + "-wal-kept", path + "-wal") == 0)
         let wal = try Data(contentsOf: URL(fileURLWithPath: path + "-wal"))
         #expect(!wal.isEmpty)
-        await backend.close()
-        try wal.write(to: URL(fileURLWithPath: path + "-wal"))
 
         // mv other.sqlite hub.sqlite
         _ = rename(otherPath, path)
@@ -148,6 +150,29 @@ struct ReplacedFileTests {
         #expect(try await reopened.getOrchestrationMetadata(instanceID: "other-1") != nil)
         try await reopened.createOrchestrationInstance(start("b"))
         await reopened.close()
+    }
+
+    @Test func aSetOfFilesCopiedOrRestoredTogetherOpensWithItsOwnWAL() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("hub.sqlite")
+        let backend = try SQLiteBackend(path: path)
+        try await backend.createOrchestrationInstance(start("a"))
+        let backup = try TemporaryDirectory()
+        let copy = backup.path("hub.sqlite")
+        // A copy of the files while the backend runs (the -wal holds the instance; -shm is rebuilt).
+        for suffix in ["", "-wal", "-dtlock"] { try FileManager.default.copyItem(atPath: path + suffix, toPath: copy + suffix) }
+        let copied = try SQLiteBackend(path: copy)
+        #expect(try await copied.getOrchestrationMetadata(instanceID: "a") != nil)
+        await copied.close()
+        await backend.close()
+
+        // Restored in place of the original after it was deleted.
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: copy + suffix) }
+        for suffix in ["", "-wal", "-shm", "-dtlock"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        for suffix in ["", "-dtlock"] { try FileManager.default.copyItem(atPath: copy + suffix, toPath: path + suffix) }
+        let restored = try SQLiteBackend(path: path)
+        #expect(try await restored.getOrchestrationMetadata(instanceID: "a") != nil)
+        await restored.close()
     }
 
     @Test func theFileMovedBackResumesWrites() async throws {
