@@ -19,7 +19,7 @@ import Testing
     }
 
     static func run(_ entries: [OrchestratorEntry], old: [HistoryEvent], new: [HistoryEvent], at offset: TimeInterval = 1) -> OrchestrationWorkItemResult {
-        OrchestrationContext.execute(instanceID: "i1", orchestrators: entries, oldEvents: old, newEvents: new, now: t0.addingTimeInterval(offset))
+        ReplayEngine.execute(instanceID: "i1", orchestrators: entries, oldEvents: old, newEvents: new, now: t0.addingTimeInterval(offset))
     }
 
     /// Runs episodes one after another, each committing its history, as a worker with no cache would.
@@ -256,10 +256,10 @@ extension EngineTests {
             context.logger.info("after A replaying=\(context.isReplaying)")
             return nil
         }
-        let first = OrchestrationContext.execute(instanceID: "i1", orchestrators: [entry], oldEvents: [],
+        let first = ReplayEngine.execute(instanceID: "i1", orchestrators: [entry], oldEvents: [],
                                                  newEvents: [Self.started("Logs", input: "0")], now: Self.t0, options: options)
         #expect(sink.lines == ["[i1] start replaying=false"])
-        _ = OrchestrationContext.execute(instanceID: "i1", orchestrators: [entry], oldEvents: first.newHistory,
+        _ = ReplayEngine.execute(instanceID: "i1", orchestrators: [entry], oldEvents: first.newHistory,
                                          newEvents: [Self.completed(0, "1")], now: Self.t0, options: options)
         #expect(sink.lines == ["[i1] start replaying=false", "[i1] after A replaying=false"],
                 "the first line is not written again while its history is replayed")

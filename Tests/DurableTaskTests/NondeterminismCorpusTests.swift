@@ -202,7 +202,7 @@ import Testing
     @Test func originalCodeReplaysEveryFixtureWithoutFalsePositives() throws {
         for (fixture, body) in Self.originals {
             let history = try Self.fixture(fixture)
-            let result = OrchestrationContext.execute(instanceID: "corpus-\(fixture)", orchestrators: [Self.entry(body)],
+            let result = ReplayEngine.execute(instanceID: "corpus-\(fixture)", orchestrators: [Self.entry(body)],
                                                       oldEvents: history, newEvents: [], now: Date())
             #expect(result.failure == nil, "\(fixture): \(result.failure?.message ?? "")")
             #expect(result.status == .completed, "\(fixture)")
@@ -218,7 +218,7 @@ import Testing
     @Test(arguments: mutations)
     func mutationIsDetected(mutation: Mutation) throws {
         let history = try Self.fixture(mutation.fixture)
-        let result = OrchestrationContext.execute(instanceID: "corpus-\(mutation.fixture)", orchestrators: [Self.entry(mutation.body)],
+        let result = ReplayEngine.execute(instanceID: "corpus-\(mutation.fixture)", orchestrators: [Self.entry(mutation.body)],
                                                   oldEvents: history, newEvents: [], now: Date())
         #expect(result.status == .failed)
         let failure = try #require(result.failure)

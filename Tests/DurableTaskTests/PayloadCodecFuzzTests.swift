@@ -36,13 +36,17 @@ private struct FuzzRecord: Codable, Equatable {
     static let seed: UInt64 = ProcessInfo.processInfo.environment["DURABLETASK_FUZZ_SEED"].flatMap { UInt64($0) }
         ?? 0x0D75_2A11_C0DE_C0DE
 
-    @Test func handPickedEdgeCasesAgreeWithJSONDecoder() {
+    @Test func handPickedEdgeCasesAgreeWithJSONDecoder() async throws { try await offThePool { try Self.handPickedEdgeCasesAgreeWithJSONDecoderCases() } }
+
+    static func handPickedEdgeCasesAgreeWithJSONDecoderCases() throws {
         var mismatches: [String] = []
         for bytes in Self.edgeCases() { Self.compareAll(bytes, into: &mismatches) }
         Self.report(mismatches, seeded: false)
     }
 
-    @Test func digitStringsAgreeWithJSONDecoder() {
+    @Test func digitStringsAgreeWithJSONDecoder() async throws { try await offThePool { try Self.digitStringsAgreeWithJSONDecoderCases() } }
+
+    static func digitStringsAgreeWithJSONDecoderCases() throws {
         var rng = SeededGenerator(seed: Self.seed)
         var mismatches: [String] = []
         var cases = 0
@@ -71,7 +75,9 @@ private struct FuzzRecord: Codable, Equatable {
         Self.report(mismatches, seeded: true)
     }
 
-    @Test func randomBytesAgreeWithJSONDecoder() {
+    @Test func randomBytesAgreeWithJSONDecoder() async throws { try await offThePool { try Self.randomBytesAgreeWithJSONDecoderCases() } }
+
+    static func randomBytesAgreeWithJSONDecoderCases() throws {
         var rng = SeededGenerator(seed: Self.seed &+ 1)
         var mismatches: [String] = []
         // Mostly bytes that mean something to JSON or to UTF-8, so short strings hit the interesting cases.
@@ -86,7 +92,9 @@ private struct FuzzRecord: Codable, Equatable {
         Self.report(mismatches, seeded: true)
     }
 
-    @Test func randomJSONishTextAgreesWithJSONDecoder() {
+    @Test func randomJSONishTextAgreesWithJSONDecoder() async throws { try await offThePool { try Self.randomJSONishTextAgreesWithJSONDecoderCases() } }
+
+    static func randomJSONishTextAgreesWithJSONDecoderCases() throws {
         var rng = SeededGenerator(seed: Self.seed &+ 2)
         var mismatches: [String] = []
         for _ in 0..<8_000 {
@@ -105,7 +113,9 @@ private struct FuzzRecord: Codable, Equatable {
         Self.report(mismatches, seeded: true)
     }
 
-    @Test func randomDoublesAgreeWithJSONDecoder() {
+    @Test func randomDoublesAgreeWithJSONDecoder() async throws { try await offThePool { try Self.randomDoublesAgreeWithJSONDecoderCases() } }
+
+    static func randomDoublesAgreeWithJSONDecoderCases() throws {
         var rng = SeededGenerator(seed: Self.seed &+ 3)
         var mismatches: [String] = []
         for _ in 0..<10_000 {
@@ -125,7 +135,9 @@ private struct FuzzRecord: Codable, Equatable {
         Self.report(mismatches, seeded: true)
     }
 
-    @Test func encodedValuesDecodeToThemselvesInJSONDecoder() throws {
+    @Test func encodedValuesDecodeToThemselvesInJSONDecoder() async throws { try await offThePool { try Self.encodedValuesDecodeToThemselvesInJSONDecoderCases() } }
+
+    static func encodedValuesDecodeToThemselvesInJSONDecoderCases() throws {
         var rng = SeededGenerator(seed: Self.seed &+ 4)
         for _ in 0..<5_000 {
             let int = Int(bitPattern: UInt(rng.next()))

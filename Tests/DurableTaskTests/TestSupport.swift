@@ -35,3 +35,12 @@ func withWorker<R>(
     await running.value
     return result
 }
+
+/// Runs CPU-bound or blocking test work on a thread of its own: Swift Testing runs tests on the
+/// cooperative pool, which has one thread per core, and a test that holds one for seconds stalls every
+/// worker and timer of the tests running beside it.
+func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+    }
+}

@@ -33,7 +33,8 @@ package enum OrchestratorAction: Sendable, Equatable, CustomStringConvertible {
 enum Completion {
     case completed(Payload?)
     case failed(FailureDetails)
-    case terminated(String?)
+    /// `recurse`: also terminate the sub-orchestrations it started that are still running.
+    case terminated(reason: String?, recurse: Bool)
     case continuedAsNew(input: Payload?, preserveEvents: Bool)
 }
 

@@ -273,13 +273,13 @@ public final class DurableTaskWorker: Sendable {
             context = nil
         }
         let result: OrchestrationWorkItemResult
-        let runtime: OrchestrationContext
+        let runtime: ReplayEngine
         do {
             if let context {
                 runtime = context
             } else {
                 let history = try await backend.getOrchestrationHistory(instanceID: item.instanceID)
-                runtime = OrchestrationContext(instanceID: item.instanceID, options: engineOptions, resolveOrchestrator: resolve)
+                runtime = ReplayEngine(instanceID: item.instanceID, options: engineOptions, resolveOrchestrator: resolve)
                 runtime.replay(history)
                 counters.eventsReplayed.add(history.count, ordering: .relaxed)
             }
@@ -359,7 +359,7 @@ public final class DurableTaskWorker: Sendable {
                     options.logHandler(.error, "instance '\(item.instanceID)' is parked without its history: \(error.message)")
                 }
             }
-            let runtime = OrchestrationContext(instanceID: item.instanceID, options: engineOptions, resolveOrchestrator: { _ in nil })
+            let runtime = ReplayEngine(instanceID: item.instanceID, options: engineOptions, resolveOrchestrator: { _ in nil })
             runtime.prepareParking(history: history, newEvents: item.newEvents, failure: failure)
             let result = runtime.runEpisode(newEvents: item.newEvents, now: backend.clock.now())
             runtime.tearDown()

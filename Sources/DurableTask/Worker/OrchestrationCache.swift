@@ -8,7 +8,7 @@ import Synchronization
 /// the next work item in between: it waits for the check-in rather than replaying from history.
 final class OrchestrationCache: Sendable {
     private struct State {
-        var entries: [String: (context: OrchestrationContext, tick: UInt64)] = [:]
+        var entries: [String: (context: ReplayEngine, tick: UInt64)] = [:]
         var checkedOut: Set<String> = []
         var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
         var tick: UInt64 = 0
@@ -20,9 +20,9 @@ final class OrchestrationCache: Sendable {
 
     /// Checks out the cached instance (or nothing, when it is not cached), waiting while another episode
     /// has it checked out. Every checkout must be followed by `checkIn` or `release`.
-    func checkOut(_ instanceID: String) async -> OrchestrationContext? {
+    func checkOut(_ instanceID: String) async -> ReplayEngine? {
         while true {
-            let (busy, context) = state.withLock { state -> (Bool, OrchestrationContext?) in
+            let (busy, context) = state.withLock { state -> (Bool, ReplayEngine?) in
                 if state.checkedOut.contains(instanceID) { return (true, nil) }
                 state.checkedOut.insert(instanceID)
                 return (false, state.entries.removeValue(forKey: instanceID)?.context)
@@ -40,8 +40,8 @@ final class OrchestrationCache: Sendable {
     }
 
     /// Returns an instance after a committed episode, keeping it for the next one.
-    func checkIn(_ context: OrchestrationContext) {
-        var torn: [OrchestrationContext] = []
+    func checkIn(_ context: ReplayEngine) {
+        var torn: [ReplayEngine] = []
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.tick += 1
             if capacity > 0 {
@@ -74,7 +74,7 @@ final class OrchestrationCache: Sendable {
 
     /// Tears down every cached instance (worker shutdown).
     func removeAll() {
-        let all = state.withLock { state -> [OrchestrationContext] in
+        let all = state.withLock { state -> [ReplayEngine] in
             defer { state.entries = [:] }
             return state.entries.values.map(\.context)
         }

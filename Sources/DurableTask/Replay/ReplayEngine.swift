@@ -1,83 +1,119 @@
 import Foundation
 
-// The replay engine: applies history events to an orchestration, drains its inline executor after
-// each one, matches the actions the code takes against history, and turns an episode into the
-// result a backend commits.
-extension OrchestrationContext {
-    // MARK: Scheduling (called from orchestrator code, synchronously)
+/// The replay engine of one orchestration instance: it applies history events, drains the
+/// orchestration's inline executor after each one, matches the actions the code takes against history,
+/// and turns an episode into the result a backend commits.
+///
+/// It is driven by one thread at a time — the worker's episode, draining ``executor`` — which is why it
+/// needs no locks. Orchestrator code sees it through ``OrchestrationContext``, a thin public view.
+///
+/// Reading order: ``Lifecycle`` (what state the instance is in), ``replay(_:)`` and
+/// ``runEpisode(newEvents:now:)`` (the two entry points), ``apply(_:)`` (one event), then the
+/// scheduling side in `ReplayEngine+Operations.swift` and the combinators in
+/// `ReplayEngine+Combinators.swift`.
+package final class ReplayEngine: @unchecked Sendable { // Safe: only the thread draining this instance's executor touches it (one episode at a time, checked out of the cache).
+    /// Where the instance is in its life. One value instead of a set of flags, so that impossible
+    /// combinations (finished and still running, torn down and scheduling) cannot be represented.
+    enum Lifecycle {
+        /// No `executionStarted` applied yet.
+        case notStarted
+        /// The code runs (or waits on durable futures).
+        case running
+        /// Suspended by a client: events are kept until resumed. `started` says where resuming goes.
+        case suspended(started: Bool)
+        /// The instance reached an end in this run of the engine (the code returned or threw, a terminate
+        /// or continue-as-new, an escape): the episode commits it.
+        case finished(Completion)
+        /// The history already holds `executionCompleted`: nothing more happens, nothing is emitted.
+        case endedInHistory(status: OrchestrationStatus, output: Payload?, failure: FailureDetails?)
+        /// Code and history disagree: later events are ignored and the instance fails with the error.
+        case nondeterministic(FailureDetails)
+        /// Released (evicted from the cache, worker stopped): every wait ends with `CancellationError`.
+        case tornDown
 
-    /// Records an action at the next sequence number and returns its open slot.
-    func schedule(_ action: OrchestratorAction, name: String) -> TaskSlot {
-        let sequence = nextSequence
-        nextSequence += 1
-        let slot = TaskSlot(sequence: sequence, name: name, engine: self)
-        if tornDown {
-            slot.resolve(.failure(CancellationError()))
-            return slot
-        }
-        pendingActions[sequence] = action
-        openSlots[sequence] = slot
-        return slot
-    }
-
-    /// A future that has already failed, for a call rejected before scheduling (bad or oversized input).
-    func failedFuture<T>(name: String, error: any Error) -> DurableFuture<T> {
-        DurableFuture(slot: failedSlot(name: name, error: error))
-    }
-
-    /// A slot that has already failed; takes no sequence number, so history is not affected.
-    func failedSlot(name: String, error: any Error) -> TaskSlot {
-        let slot = TaskSlot(sequence: -1, name: name, engine: self)
-        slot.resolve(.failure(error))
-        return slot
-    }
-
-    /// Runs `attempt` once, or under a retry policy: failed attempts are retried after durable timers,
-    /// driven by slot callbacks so the retries are as deterministic as the rest of the orchestration.
-    func withRetry<T: Decodable & Sendable>(_ policy: RetryPolicy?, name: String, attempt makeAttempt: @escaping () -> TaskSlot) -> DurableFuture<T> {
-        guard let policy, policy.maxAttempts > 1 else {
-            return DurableFuture(slot: makeAttempt())
-        }
-        let outer = TaskSlot(sequence: -1, name: name, engine: self)
-        let startedAt = currentDate
-        var attempts = 0
-        func run() {
-            attempts += 1
-            let slot = makeAttempt()
-            let onResolved = { [unowned self] in
-                guard case .failure(let error) = slot.outcome else {
-                    outer.resolve(slot.outcome ?? .success(nil))
-                    return
-                }
-                let details = FailureDetails(error: error)
-                let delay = policy.delay(afterAttempt: attempts)
-                let elapsed = self.currentDate.addingTimeInterval(delay.timeInterval).timeIntervalSince(startedAt)
-                let withinTimeout = policy.overallTimeout.map { elapsed <= $0.timeInterval } ?? true
-                guard !self.tornDown, error is TaskFailedError, details.isRetriable, attempts < policy.maxAttempts,
-                      withinTimeout, policy.shouldRetry(details) else {
-                    outer.resolve(.failure(error))
-                    return
-                }
-                let timer = self.schedule(.createTimer(fireAt: self.currentDate.addingTimeInterval(delay.timeInterval)), name: "retry timer")
-                timer.observers.append {
-                    if case .failure(let timerError) = timer.outcome {
-                        outer.resolve(.failure(timerError))
-                    } else {
-                        run()
-                    }
-                }
+        /// Whether the code may still make progress (events are applied and delivered).
+        var isLive: Bool {
+            switch self {
+            case .notStarted, .running, .suspended: true
+            case .finished, .endedInHistory, .nondeterministic, .tornDown: false
             }
-            if slot.outcome != nil { onResolved() } else { slot.observers.append(onResolved) }
         }
-        run()
-        return DurableFuture(slot: outer)
+    }
+
+    // MARK: Identity
+
+    let instanceID: String
+    var executionID = ""
+    var name = ""
+    var parent: HistoryEvent.ParentInstance?
+    /// The episode's time: the timestamp of its `orchestratorStarted` event.
+    var currentDate = Date(timeIntervalSince1970: 0)
+    var isReplaying = false
+    private(set) var lifecycle = Lifecycle.notStarted
+
+    // MARK: Execution
+
+    let executor = InlineExecutor()
+    let options: EngineOptions
+    let resolveOrchestrator: @Sendable (String) -> OrchestratorEntry?
+    private var orchestratorTask: Task<Void, Never>?
+    var nextSequence = 0
+    var nextCompletionIndex = 0
+    var uuidCounter = 0
+    /// Continuations (and composites) currently suspended on the engine; 0 with running code after a
+    /// drain means it awaits something the engine does not know.
+    var waitingCount = 0
+    /// Actions the code took that history has not (yet) confirmed, by sequence number.
+    var pendingActions = SequenceMap<OrchestratorAction>()
+    /// Unfinished slots by sequence number.
+    var openSlots = SequenceMap<TaskSlot>()
+    var openSubOrchestrations: [Int: String] = [:]
+    var receivedEvents: [String: [Payload?]] = [:]
+    var receivedEventOrder: [String] = []
+    var eventWaiters: [String: [TaskSlot]] = [:]
+    /// Events that arrived while suspended, applied on resume.
+    private var suspendedEvents: [HistoryEvent] = []
+    var customStatus: Payload?
+    var continueAsNewRequest: (input: Payload?, preserveEvents: Bool)?
+    var typeNames: [ObjectIdentifier: String] = [:]
+    /// Events applied since the engine was created (old and new): the replay counter.
+    private(set) var eventsApplied = 0
+    /// History events this engine has applied or committed; validates a cached engine against the backend.
+    var historyLength = 0
+
+    init(instanceID: String, options: EngineOptions, resolveOrchestrator: @escaping @Sendable (String) -> OrchestratorEntry?) {
+        self.instanceID = instanceID
+        self.options = options
+        self.resolveOrchestrator = resolveOrchestrator
+    }
+
+    /// Whether the orchestration reached an end (completed, failed, terminated, continued as new).
+    var isFinished: Bool {
+        switch lifecycle {
+        case .finished, .endedInHistory, .nondeterministic: true
+        case .notStarted, .running, .suspended, .tornDown: false
+        }
+    }
+
+    var isTornDown: Bool {
+        if case .tornDown = lifecycle { return true }
+        return false
+    }
+
+    /// How the episode ends, if it does: the completion, or the nondeterminism failure.
+    private var ending: Completion? {
+        switch lifecycle {
+        case .finished(let completion): completion
+        case .nondeterministic(let failure): .failed(failure)
+        default: nil
+        }
     }
 
     // MARK: Episodes
 
     /// Replays committed history: the orchestrator runs again from the start, history confirms its
     /// actions and resolves its futures. No action is emitted.
-    package func replay(_ history: [HistoryEvent]) {
+    func replay(_ history: [HistoryEvent]) {
         isReplaying = true
         for event in history {
             apply(event)
@@ -88,13 +124,13 @@ extension OrchestrationContext {
 
     /// Applies one episode's new events and returns what the backend must commit.
     /// - Parameter now: the episode's time, recorded in its `orchestratorStarted` event.
-    package func runEpisode(newEvents: [HistoryEvent], now: Date) -> OrchestrationWorkItemResult {
+    func runEpisode(newEvents: [HistoryEvent], now: Date) -> OrchestrationWorkItemResult {
         isReplaying = false
-        if let end = recordedEnd {
+        if case let .endedInHistory(status, output, failure) = lifecycle {
             // The history already ends the instance (e.g. a timer it no longer waited for came due):
             // consume the events and change nothing — no second completion, no second parent message.
-            return OrchestrationWorkItemResult(status: end.status, output: end.status == .failed ? nil : end.output,
-                                               failure: end.failure, customStatus: customStatus)
+            return OrchestrationWorkItemResult(status: status, output: status == .failed ? nil : output,
+                                               failure: failure, customStatus: customStatus)
         }
         var history: [HistoryEvent] = []
         history.reserveCapacity(newEvents.count + pendingActions.count + 3)
@@ -103,40 +139,56 @@ extension OrchestrationContext {
         apply(episodeStart)
         var carryover: [HistoryEvent] = []
         for event in Self.terminateFirst(newEvents) {
-            if completion == nil {
+            if lifecycle.isLive {
                 history.append(event)
                 apply(event)
-            } else if case .continuedAsNew = completion, case .eventRaised = event.kind {
+            } else if case .finished(.continuedAsNew) = lifecycle, case .eventRaised = event.kind {
                 // Arrived after the orchestrator continued as new in this episode: hand it to the next generation.
                 carryover.append(event)
             } else {
                 history.append(event)
             }
         }
-        if completion == nil, started, !isSuspended, waitingCount == 0 {
+        if case .running = lifecycle, waitingCount == 0 {
             let error = DurableTaskError(.orchestratorEscaped,
                 "orchestrator '\(name)' (instance '\(instanceID)') is suspended on something that is not a durable operation "
                 + "(an actor, Task.sleep, I/O or another task). Orchestrators may only await futures from their context.")
-            completion = .failed(FailureDetails(error: error))
+            lifecycle = .finished(.failed(FailureDetails(error: error)))
         }
 
         var result = OrchestrationWorkItemResult(status: .running)
-        let finished = completion
-        let isNonDeterministic = nonDeterminismDetected
+        let finished = ending
+        let emitsActions: Bool
+        switch lifecycle {
+        case .nondeterministic, .finished(.terminated): emitsActions = false
+        default: emitsActions = true
+        }
         result.activities.reserveCapacity(pendingActions.count)
         pendingActions.forEach { sequence, action in
-            if isNonDeterministic { return }
             // A terminated instance starts nothing more; a new generation redoes its own work.
-            if case .terminated = finished { return }
-            if case .continuedAsNew = finished, !isSendEvent(action) { return }
+            guard emitsActions else { return }
+            if case .continuedAsNew = finished, !Self.isSendEvent(action) { return }
             emit(action, sequence: sequence, now: now, into: &history, result: &result)
         }
         pendingActions.removeAll()
 
         result.customStatus = customStatus
-        switch finished {
-        case nil:
-            result.status = isSuspended ? .suspended : .running
+        if let finished {
+            end(finished, carryover: carryover, now: now, into: &history, result: &result)
+        } else {
+            if case .suspended = lifecycle { result.status = .suspended } else { result.status = .running }
+        }
+        history.append(HistoryEvent(timestamp: now, kind: .orchestratorCompleted))
+        result.newHistory = history
+        return result
+    }
+
+    /// Ends the instance — the one ending every way of finishing goes through (a parked, poisoned
+    /// instance too): `executionCompleted`, the parent's message, children to terminate, the next
+    /// generation for continue-as-new.
+    private func end(_ completion: Completion, carryover: [HistoryEvent], now: Date, into history: inout [HistoryEvent],
+                     result: inout OrchestrationWorkItemResult) {
+        switch completion {
         case .completed(let output):
             result.status = .completed
             result.output = output
@@ -147,14 +199,14 @@ extension OrchestrationContext {
             result.failure = failure
             history.append(HistoryEvent(timestamp: now, kind: .executionCompleted(status: .failed, result: nil, failure: failure)))
             notifyParent(.subOrchestrationFailed(scheduledID: parent?.taskID ?? -1, failure: failure), now: now, into: &result)
-        case .terminated(let reason):
+        case let .terminated(reason, recurse):
             result.status = .terminated
             let output = reason.flatMap { try? PayloadCodec.encode($0) }
             result.output = output
             history.append(HistoryEvent(timestamp: now, kind: .executionCompleted(status: .terminated, result: output, failure: nil)))
             let failure = FailureDetails(errorType: "Terminated", message: "sub-orchestration '\(instanceID)' was terminated: \(reason ?? "no reason given")", isRetriable: false)
             notifyParent(.subOrchestrationFailed(scheduledID: parent?.taskID ?? -1, failure: failure), now: now, into: &result)
-            if terminateChildren {
+            if recurse {
                 for childID in openSubOrchestrations.sorted(by: { $0.key < $1.key }).map(\.value) {
                     result.messages.append(OrchestrationMessage(targetInstanceID: childID, event: HistoryEvent(
                         timestamp: now, kind: .executionTerminated(reason: "parent '\(instanceID)' was terminated", recurse: true))))
@@ -177,9 +229,6 @@ extension OrchestrationContext {
             }
             result.continueAsNew = (startEvent, carried)
         }
-        history.append(HistoryEvent(timestamp: now, kind: .orchestratorCompleted))
-        result.newHistory = history
-        return result
     }
 
     /// The new events in the order they are applied: a terminate request goes first, so it wins over
@@ -201,7 +250,9 @@ extension OrchestrationContext {
     /// any failure's — `executionCompleted(failed)`, and `subOrchestrationFailed` for the parent.
     /// - Parameter history: the committed history; only its `executionStarted` and
     ///   `executionCompleted` events are read (the code is not replayed).
-    package func prepareParking(history: [HistoryEvent], newEvents: [HistoryEvent], failure: FailureDetails) {
+    func prepareParking(history: [HistoryEvent], newEvents: [HistoryEvent], failure: FailureDetails) {
+        var end = Lifecycle.finished(.failed(failure))
+        var started = false
         for event in history + newEvents {
             switch event.kind {
             case let .executionStarted(name, executionID, _, parent, _) where !started:
@@ -210,16 +261,16 @@ extension OrchestrationContext {
                 self.executionID = executionID
                 self.parent = parent
             case let .executionCompleted(status, result, failure):
-                recordedEnd = (status, result, failure)
+                end = .endedInHistory(status: status, output: result, failure: failure)
             default:
                 break
             }
         }
         historyLength = history.count
-        completion = .failed(failure)
+        lifecycle = end
     }
 
-    private func isSendEvent(_ action: OrchestratorAction) -> Bool {
+    private static func isSendEvent(_ action: OrchestratorAction) -> Bool {
         if case .sendEvent = action { return true }
         return false
     }
@@ -255,9 +306,11 @@ extension OrchestrationContext {
     /// Applies one history event and lets the orchestrator run until it is quiescent again.
     func apply(_ event: HistoryEvent) {
         eventsApplied += 1
-        // Once code and history disagree, later events would only pile up misleading errors.
-        if nonDeterminismDetected { return }
-        if isSuspended {
+        switch lifecycle {
+        case .nondeterministic, .tornDown:
+            // Once code and history disagree, later events would only pile up misleading errors.
+            return
+        case .suspended:
             switch event.kind {
             case .executionResumed, .executionTerminated, .orchestratorStarted, .orchestratorCompleted,
                  .taskScheduled, .timerCreated, .subOrchestrationCreated, .eventSent, .executionCompleted, .continuedAsNew:
@@ -267,6 +320,8 @@ extension OrchestrationContext {
                 suspendedEvents.append(event)
                 return
             }
+        default:
+            break
         }
         switch event.kind {
         case .orchestratorStarted:
@@ -292,19 +347,23 @@ extension OrchestrationContext {
         case let .eventRaised(name, input):
             deliverEvent(name: name, input: input)
         case .executionSuspended:
-            isSuspended = true
+            switch lifecycle {
+            case .notStarted: lifecycle = .suspended(started: false)
+            case .running: lifecycle = .suspended(started: true)
+            default: break
+            }
         case .executionResumed:
-            isSuspended = false
+            guard case .suspended(let started) = lifecycle else { break }
+            lifecycle = started ? .running : .notStarted
             let buffered = suspendedEvents
             suspendedEvents = []
             for event in buffered { apply(event) }
         case let .executionTerminated(reason, recurse):
-            if completion == nil {
-                completion = .terminated(reason)
-                terminateChildren = recurse
+            if lifecycle.isLive {
+                lifecycle = .finished(.terminated(reason: reason, recurse: recurse))
             }
         case let .executionCompleted(status, result, failure):
-            recordedEnd = (status, result, failure)
+            lifecycle = .endedInHistory(status: status, output: result, failure: failure)
         case .continuedAsNew, .orchestratorCompleted:
             break
         }
@@ -312,25 +371,28 @@ extension OrchestrationContext {
     }
 
     private func start(name: String, executionID: String, input: Payload?, parent: HistoryEvent.ParentInstance?) {
-        guard !started else {
+        guard self.executionID.isEmpty else {
             options.log(.warning, "instance '\(instanceID)': ignoring a second executionStarted event")
             return
         }
-        started = true
         self.name = name
         self.executionID = executionID
         self.parent = parent
         // Terminated before it started: the code never runs.
-        guard completion == nil else { return }
+        guard case .notStarted = lifecycle else { return }
+        lifecycle = .running
         guard let entry = resolveOrchestrator(name) else {
             let error = DurableTaskError(.orchestratorNotRegistered,
                                          "no orchestrator named '\(name)' is registered on this worker (instance '\(instanceID)')")
-            completion = .failed(FailureDetails(error: error))
+            lifecycle = .finished(.failed(FailureDetails(error: error)))
             return
         }
+        // The view the code sees. It holds the engine, not the other way round: the only path back is
+        // the task, which ends (or is cancelled at teardown), so no cycle outlives the instance.
+        let context = OrchestrationContext(engine: self)
         orchestratorTask = Task(executorPreference: executor) { [self] in
             do {
-                let output = try await entry.run(self, input)
+                let output = try await entry.run(context, input)
                 self.finish(.success(output))
             } catch {
                 self.finish(.failure(error))
@@ -339,16 +401,19 @@ extension OrchestrationContext {
     }
 
     private func finish(_ outcome: Result<Payload?, any Error>) {
-        guard completion == nil, !tornDown else { return }
+        switch lifecycle {
+        case .running, .suspended: break
+        default: return
+        }
         switch outcome {
         case .success(let output):
             if let request = continueAsNewRequest {
-                completion = .continuedAsNew(input: request.input, preserveEvents: request.preserveEvents)
+                lifecycle = .finished(.continuedAsNew(input: request.input, preserveEvents: request.preserveEvents))
             } else {
-                completion = .completed(output)
+                lifecycle = .finished(.completed(output))
             }
         case .failure(let error):
-            completion = .failed(FailureDetails(error: error))
+            lifecycle = .finished(.failed(FailureDetails(error: error)))
         }
     }
 
@@ -368,13 +433,12 @@ extension OrchestrationContext {
     private func failNonDeterministic(sequence: Int, expected: String, actual: String) {
         let error = NonDeterminismError(instanceID: instanceID, sequenceNumber: sequence, expected: expected, actual: actual)
         options.log(.error, error.message)
-        nonDeterminismDetected = true
-        completion = .failed(FailureDetails(error: error))
+        lifecycle = .nondeterministic(FailureDetails(error: error))
     }
 
     private func resolveSlot(_ sequence: Int, event: HistoryEvent, with result: Result<Payload?, any Error>) {
         guard let slot = openSlots.removeValue(forKey: sequence) else {
-            if completion == nil {
+            if lifecycle.isLive {
                 options.log(.debug, "instance '\(instanceID)': ignoring \(event) with no matching open task")
             }
             return
@@ -395,9 +459,9 @@ extension OrchestrationContext {
 
     /// Cancels the orchestrator's task and releases everything it waits on, so nothing leaks when the
     /// instance leaves the cache or the worker stops.
-    package func tearDown() {
-        guard !tornDown else { return }
-        tornDown = true
+    func tearDown() {
+        guard !isTornDown else { return }
+        lifecycle = .tornDown
         orchestratorTask?.cancel()
         let slots = openSlots.values
         openSlots.removeAll()
@@ -409,20 +473,15 @@ extension OrchestrationContext {
         orchestratorTask = nil
     }
 
-    /// Whether the orchestration reached an end (completed, failed, terminated, continued as new).
-    package var isFinished: Bool { completion != nil }
-}
-
-extension OrchestrationContext {
     /// Runs one episode with no worker and no backend: replays `oldEvents`, applies `newEvents`, and
     /// returns what would be committed. The engine tests' entry point (history in, actions out).
     package static func execute(instanceID: String, orchestrators: [OrchestratorEntry], oldEvents: [HistoryEvent],
-                                newEvents: [HistoryEvent], now: Date, options: EngineOptions = EngineOptions()) -> OrchestrationWorkItemResult {
+                        newEvents: [HistoryEvent], now: Date, options: EngineOptions = EngineOptions()) -> OrchestrationWorkItemResult {
         let byName = Dictionary(orchestrators.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let context = OrchestrationContext(instanceID: instanceID, options: options, resolveOrchestrator: { byName[$0] })
-        context.replay(oldEvents)
-        let result = context.runEpisode(newEvents: newEvents, now: now)
-        context.tearDown()
+        let engine = ReplayEngine(instanceID: instanceID, options: options, resolveOrchestrator: { byName[$0] })
+        engine.replay(oldEvents)
+        let result = engine.runEpisode(newEvents: newEvents, now: now)
+        engine.tearDown()
         return result
     }
 }
