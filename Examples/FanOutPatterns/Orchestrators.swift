@@ -78,12 +78,11 @@ struct PartialFailureOrchestrator: Orchestrator {
                 batch.sum += try await future.value.value
                 batch.successCount += 1
             } catch let error as TaskFailedError {
+                // Only the item's own failure is caught. Anything else, such as the CancellationError of
+                // a worker unloading this instance, propagates: it is not the item's fault, nothing is
+                // recorded, and the next worker replays the history and carries on.
                 batch.failureCount += 1
                 if batch.errors.count < 3 { batch.errors.append("item \(item.id): \(error.details.message)") }
-            } catch {
-                // A CancellationError is not the item's fault: the worker is unloading this instance.
-                // Nothing is recorded; the next worker replays the history and carries on.
-                throw error
             }
         }
         return batch
