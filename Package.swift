@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "DurableTask", targets: ["DurableTask"]),
         .library(name: "DurableTaskSQLite", targets: ["DurableTaskSQLite"]),
         .executable(name: "WordCount", targets: ["WordCount"]),
+        .library(name: "DurableTaskDashboard", targets: ["DurableTaskDashboard"]),
+        .executable(name: "durabletask", targets: ["DurableTaskCLI"]),
         .executable(name: "BackupSiteContent", targets: ["BackupSiteContent"]),
         .executable(name: "FanOutPatterns", targets: ["FanOutPatterns"]),
         .executable(name: "LoadTest", targets: ["LoadTest"]),
@@ -36,7 +38,10 @@ let package = Package(
         .testTarget(name: "DurableTaskTests", dependencies: ["DurableTask", "DurableTaskSQLite"], exclude: ["Fixtures"]),
         .testTarget(name: "DurableTaskSQLiteTests", dependencies: ["DurableTask", "DurableTaskSQLite"]),
         .testTarget(name: "DurableTaskReliabilityTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTorture"]),
-        .testTarget(name: "DurableTaskDashboardTests", dependencies: ["DurableTask", "DurableTaskSQLite"], resources: [.copy("Fixtures")]),
+        .target(name: "DurableTaskDashboard", dependencies: ["DurableTask"]),
+        .executableTarget(name: "DurableTaskCLI", dependencies: ["DurableTask", "DurableTaskDashboard", "DurableTaskSQLite"]),
+        .testTarget(name: "DurableTaskDashboardTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskDashboard"],
+                    resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )
