@@ -1,3 +1,5 @@
+import DurableTask
+
 /// The database schema and every SQL statement of the SQLite backend, in one place.
 ///
 /// Times are stored as `REAL` seconds since 2001-01-01 (`Date.timeIntervalSinceReferenceDate`), so they
@@ -84,13 +86,13 @@ enum Schema {
     ///   are in it. Activities need no such index: their table holds pending work only, and the scan
     ///   runs once per crashed worker.
     /// - `activities_visible` split in two partial indexes, never-delivered items and redeliveries
-    ///   (`dequeue_count > 0`: the previous lease ended without a result), so that a lease limited to
+    ///   (`dequeue_count >= 2`, `Redelivery.isolatedAfter`: two deliveries ended without a result), so that a lease limited to
     ///   one redelivery finds it, or the fresh items, without stepping over the others.
     static let v2 = """
         CREATE INDEX instances_locked_by ON instances (locked_by) WHERE locked_by IS NOT NULL;
         DROP INDEX activities_visible;
-        CREATE INDEX activities_fresh ON activities (visible_at, id) WHERE dequeue_count = 0;
-        CREATE INDEX activities_redelivered ON activities (visible_at, id) WHERE dequeue_count > 0;
+        CREATE INDEX activities_fresh ON activities (visible_at, id) WHERE dequeue_count < \(Redelivery.isolatedAfter);
+        CREATE INDEX activities_redelivered ON activities (visible_at, id) WHERE dequeue_count >= \(Redelivery.isolatedAfter);
         """
 
     // MARK: Instances
@@ -123,7 +125,7 @@ enum Schema {
     static let selectReadyFreshInstance = """
         SELECT instance_id, execution_id, history_length, dequeue_count FROM instances
         WHERE ready_at IS NOT NULL AND ready_at <= ?1 AND (lock_expires IS NULL OR lock_expires <= ?1)
-        AND dequeue_count = 0
+        AND dequeue_count < \(Redelivery.isolatedAfter)
         ORDER BY ready_at LIMIT 1
         """
     static let lockInstance = """
@@ -198,7 +200,7 @@ enum Schema {
         """
         UPDATE activities SET locked_by = ?2, lock_token = ?3, lock_expires = ?4, visible_at = ?4,
         dequeue_count = dequeue_count + 1
-        WHERE id IN (SELECT id FROM activities WHERE \(redelivered ? "dequeue_count > 0" : "dequeue_count = 0")
+        WHERE id IN (SELECT id FROM activities WHERE \(redelivered ? "dequeue_count >= \(Redelivery.isolatedAfter)" : "dequeue_count < \(Redelivery.isolatedAfter)")
                      AND visible_at <= ?1 ORDER BY visible_at, id LIMIT ?5)
         RETURNING instance_id, execution_id, task_id, name, input, dequeue_count, id
         """
@@ -225,8 +227,8 @@ enum Schema {
     /// When the next activity becomes available (new, abandoned with a delay, or lease expiring).
     /// Through both partial indexes: the aggregate `min` skips the NULL of an empty one.
     static let nextActivityWork = """
-        SELECT min(due) FROM (SELECT min(visible_at) AS due FROM activities WHERE dequeue_count = 0
-                              UNION ALL SELECT min(visible_at) FROM activities WHERE dequeue_count > 0)
+        SELECT min(due) FROM (SELECT min(visible_at) AS due FROM activities WHERE dequeue_count < \(Redelivery.isolatedAfter)
+                              UNION ALL SELECT min(visible_at) FROM activities WHERE dequeue_count >= \(Redelivery.isolatedAfter))
         """
 
     // MARK: Queries and purge

@@ -231,6 +231,11 @@ struct BackendConformanceTests {
         try await h.create("redelivered")
         let lost = try #require(try await h.lease(seconds: 10))
         h.clock.advance(by: 11) // the lease ran out without a result
+        // After one lost delivery the item is leased like fresh work (one crash redelivers in parallel).
+        let first = try #require(try await h.backend.getOrchestrationWorkItem(owner: "w2", lockDuration: .seconds(10),
+                                                                               includeRedelivered: false))
+        #expect(first.instanceID == lost.instanceID)
+        h.clock.advance(by: 11) // and its second lease ran out too: now it is a redelivery
         try await h.create("fresh")
         let fresh = try #require(try await h.backend.getOrchestrationWorkItem(owner: "w2", lockDuration: .seconds(10),
                                                                                includeRedelivered: false))
@@ -239,7 +244,7 @@ struct BackendConformanceTests {
         let again = try #require(try await h.backend.getOrchestrationWorkItem(owner: "w2", lockDuration: .seconds(10),
                                                                                includeRedelivered: true))
         #expect(again.instanceID == lost.instanceID)
-        #expect(again.dequeueCount == 2)
+        #expect(again.dequeueCount == 3)
     }
 
     @Test(arguments: BackendKind.allCases)
@@ -250,16 +255,20 @@ struct BackendConformanceTests {
             OrchestrationWorkItemResult(newHistory: item.newEvents,
                                         activities: (0..<6).map { ActivityRequest(taskID: $0, name: "Act", input: nil) }, status: .running)
         }
-        // Tasks 0-2 are leased and their leases run out: three redeliveries, three fresh items.
+        // Tasks 0-2 lose two leases (redeliveries), tasks 3-5 one (leased like fresh work).
         let lost = try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 3, lockDuration: .seconds(10))
         #expect(lost.map(\.taskID) == [0, 1, 2])
         h.clock.advance(by: 11)
+        // One lost delivery is leased like fresh work; this lease (of all six) runs out as well.
+        let lostAgain = try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 10, maxRedelivered: 0, lockDuration: .seconds(10))
+        #expect(lostAgain.map(\.taskID).sorted() == [0, 1, 2, 3, 4, 5])
+        h.clock.advance(by: 11)
         let none = try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, maxRedelivered: 0, lockDuration: .seconds(10))
         #expect(none.map(\.taskID).sorted() == [3, 4, 5])
-        #expect(none.allSatisfy { $0.dequeueCount == 1 })
+        #expect(none.allSatisfy { $0.dequeueCount == 2 })
         let one = try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, maxRedelivered: 1, lockDuration: .seconds(10))
         #expect(one.count == 1)
-        #expect(one.allSatisfy { $0.dequeueCount == 2 && [0, 1, 2].contains($0.taskID) })
+        #expect(one.allSatisfy { $0.dequeueCount == 3 && [0, 1, 2].contains($0.taskID) })
         let rest = try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, lockDuration: .seconds(10))
         #expect(rest.count == 2)
     }

@@ -27,10 +27,14 @@ public protocol Backend: Sendable {
 
     /// Leases the next orchestration work item: an instance with visible inbox events that is not leased
     /// (or whose lease expired). Returns `nil` when there is none.
-    /// - Parameter includeRedelivered: whether the item may be a **redelivery**: one whose previous
-    ///   delivery ended without a result (its worker died, or its lease ran out), so its
-    ///   ``OrchestrationWorkItem/dequeueCount`` is above 1. A worker runs redeliveries one at a time,
-    ///   so that when one of them crashes the process again, only that one is counted against it.
+    /// - Parameters:
+    ///   - owner: the leasing worker's ID; a backend that can tell when an owner's process is gone hands
+    ///     its leases over at once.
+    ///   - lockDuration: how long the lease lasts unless completed or abandoned.
+    ///   - includeRedelivered: whether the item may be a **redelivery**: one whose deliveries ended
+    ///     without a result (its worker died, or its lease ran out) at least twice, so its
+    ///     ``OrchestrationWorkItem/dequeueCount`` at rest is 2 or more. A worker runs redeliveries one at a
+    ///     time, so that when one of them crashes the process again, only that one is counted against it.
     func getOrchestrationWorkItem(owner: String, lockDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem?
 
     /// The instance's committed history (its old events), in order.
@@ -47,10 +51,13 @@ public protocol Backend: Sendable {
     func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws
 
     /// Releases the lease without consuming the events, so they are delivered again (after `delay`).
-    /// - Parameter countsAsDelivery: whether this lease counts toward the item's
-    ///   ``OrchestrationWorkItem/dequeueCount``. `false` undoes the count the lease added: the item was
-    ///   handed back without a failure of its own (new events arrived, a storage error, the worker
-    ///   stopping), and must not be parked as poisoned for it.
+    /// - Parameters:
+    ///   - item: the leased item.
+    ///   - delay: how long the instance stays unavailable (a back-off); `.zero` for at once.
+    ///   - countsAsDelivery: whether this lease counts toward the item's
+    ///     ``OrchestrationWorkItem/dequeueCount``. `false` undoes the count the lease added: the item was
+    ///     handed back without a failure of its own (new events arrived, a storage error, the worker
+    ///     stopping), and must not be parked as poisoned for it.
     /// - Throws: `DurableTaskError(.workItemLockLost)` when the lease is no longer held.
     func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool) async throws
 
@@ -96,8 +103,11 @@ public protocol Backend: Sendable {
 
     /// Suspends the caller until a change of the given kind may have happened in this process, or
     /// `timeout` passed (to notice other processes, or a timer becoming due).
-    /// - Parameter generation: the value of ``changeGeneration(_:)`` read before the caller last looked
-    ///   for work; when it differs already, the call returns at once, so no wake-up is lost.
+    /// - Parameters:
+    ///   - change: the kind of change to wait for.
+    ///   - generation: the value of ``changeGeneration(_:)`` read before the caller last looked for work;
+    ///     when it differs already, the call returns at once, so no wake-up is lost.
+    ///   - timeout: the longest wait.
     func waitForChange(_ change: BackendChange, since generation: UInt64, timeout: Duration) async
 
     /// A counter that increases whenever a change of the given kind is signalled.

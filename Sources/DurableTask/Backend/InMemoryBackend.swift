@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// Use it for tests and for workloads that need no durability across process restarts. It implements
 /// the full ``Backend`` contract (leases, fencing, timers, paging), so code tested against it behaves
-/// the same on ``SQLiteBackend``.
+/// the same on `SQLiteBackend`.
 public final class InMemoryBackend: Backend {
     private struct Lease {
         var owner: String
@@ -170,7 +170,7 @@ public final class InMemoryBackend: Backend {
                 }
                 guard let record = state.instances[instanceID] else { continue }
                 if let lease = record.lease, lease.expires > now { continue }
-                if !includeRedelivered && record.dequeueCount > 0 {
+                if !includeRedelivered && record.dequeueCount >= Redelivery.isolatedAfter {
                     passedOver.append(instanceID)
                     continue
                 }
@@ -339,9 +339,8 @@ public final class InMemoryBackend: Backend {
     public func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, lockDuration: Duration) async throws -> [ActivityWorkItem] {
         let now = clock.now()
         return state.withLock { state -> [ActivityWorkItem] in
-            if state.activityQueueHead >= state.activityQueue.count {
-                Self.scanExpiredLeases(now: now, interval: leaseScanInterval, in: &state)
-            }
+            // Rate-limited by the interval: expired leases come back even while fresh work is queued.
+            Self.scanExpiredLeases(now: now, interval: leaseScanInterval, in: &state)
             var items: [ActivityWorkItem] = []
             var redelivered = 0
             // Re-queued after the loop, or it would meet them again and never end.
@@ -356,8 +355,8 @@ public final class InMemoryBackend: Backend {
                     notYetVisible.append(key)
                     continue
                 }
-                // A redelivery: its previous lease ended without a result (see the protocol).
-                if record.item.dequeueCount > 0 {
+                // A redelivery: its deliveries ended without a result twice (see the protocol).
+                if record.item.dequeueCount >= Redelivery.isolatedAfter {
                     guard redelivered < maxRedelivered else {
                         notYetVisible.append(key)
                         continue

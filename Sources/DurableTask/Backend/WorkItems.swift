@@ -1,5 +1,17 @@
 import Foundation
 
+/// When a work item counts as a **redelivery**, which a worker runs alone (see
+/// ``Backend/getOrchestrationWorkItem(owner:lockDuration:includeRedelivered:)``).
+package enum Redelivery {
+    /// An item whose deliveries ended without a result this many times. One crash (a process killed
+    /// or restarted) redelivers its work in parallel as usual; an item it happens to twice runs alone,
+    /// so that a crash it causes is counted against it and not against what ran beside it.
+    package static let isolatedAfter = 2
+
+    /// Whether a freshly leased item (its count includes this lease) is a redelivery.
+    package static func isRedelivery(leasedCount: Int) -> Bool { leasedCount > isolatedAfter }
+}
+
 /// An orchestration work item: the new events waiting for one instance, leased to one worker.
 ///
 /// It carries **all** pending new events of the instance, so N activity completions that arrive

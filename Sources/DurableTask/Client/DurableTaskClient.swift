@@ -26,6 +26,8 @@ public struct DurableTaskClient: Sendable {
 
     /// Schedules a new instance of an orchestrator.
     /// - Parameters:
+    ///   - orchestrator: the orchestrator type; its ``Orchestrator/name`` is what is scheduled.
+    ///   - input: the input, encoded once here.
     ///   - instanceID: the ID to use; a random UUID by default.
     ///   - startAt: do not start before this time.
     ///   - replaceIfFinished: replace an existing instance with the same ID if it has finished.
@@ -151,7 +153,10 @@ public struct DurableTaskClient: Sendable {
     }
 
     /// Terminates a running instance; its status becomes `terminated` with `reason` as output.
-    /// - Parameter recursive: also terminate the sub-orchestrations it started and that are still running.
+    /// - Parameters:
+    ///   - instanceID: the instance to terminate.
+    ///   - reason: recorded as the instance's output.
+    ///   - recursive: also terminate the sub-orchestrations it started and that are still running.
     public func terminate(instanceID: String, reason: String? = nil, recursive: Bool = true) async throws {
         try ArgumentCheck.identifier(instanceID, "instance ID")
         try await backend.addOrchestrationEvent(instanceID: instanceID, event: HistoryEvent(

@@ -68,9 +68,12 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
     // MARK: Sub-orchestrations
 
     /// Starts a sub-orchestration and returns its future. Its failure surfaces as ``TaskFailedError``.
-    /// - Parameter instanceID: the child's ID; by default derived from this instance's ID and the
-    ///   sequence number. An ID with control characters fails the future with
-    ///   `DurableTaskError(.invalidArgument)`.
+    /// - Parameters:
+    ///   - orchestrator: the orchestrator type; its ``Orchestrator/name`` is what is started.
+    ///   - input: the child's input, encoded once here.
+    ///   - instanceID: the child's ID; by default derived from this instance's ID and the sequence
+    ///     number. An ID with control characters fails the future with `DurableTaskError(.invalidArgument)`.
+    ///   - retry: start a new child (`<ID>#2`, `#3`, …) after a failure, on durable timers.
     public func callSubOrchestrator<O: Orchestrator>(_ orchestrator: O.Type, input: O.Input, instanceID: String? = nil,
                                                      retry: RetryPolicy? = nil) -> DurableFuture<O.Output> {
         engine.callSubOrchestrator(engine.typeName(O.self) { O.name }, input: input, instanceID: instanceID, retry: retry)
@@ -100,8 +103,11 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
 
     /// Waits for an event raised with ``DurableTaskClient/raiseEvent(instanceID:name:data:)``. Events that
     /// arrived before the wait are buffered; several with the same name are delivered in order.
-    /// - Parameter timeout: when given, the future fails with `DurableTaskError(.timeout)` if no event
-    ///   arrives in time (measured on a durable timer).
+    /// - Parameters:
+    ///   - name: the event name the client raises.
+    ///   - type: the event data's type.
+    ///   - timeout: when given, the future fails with `DurableTaskError(.timeout)` if no event arrives in
+    ///     time (measured on a durable timer).
     public func waitForExternalEvent<T: Decodable & Sendable>(_ name: String, as type: T.Type = T.self,
                                                               timeout: Duration? = nil) -> DurableFuture<T> {
         engine.waitForExternalEvent(name, timeout: timeout)
@@ -116,7 +122,9 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
 
     /// Ends this generation and restarts the instance with a fresh history and a new input, so an eternal
     /// orchestration's history stays bounded. Return from `run` right after calling it.
-    /// - Parameter preserveUnprocessedEvents: carry external events not yet consumed into the next generation.
+    /// - Parameters:
+    ///   - input: the next generation's input.
+    ///   - preserveUnprocessedEvents: carry external events not yet consumed into the next generation.
     public func continueAsNew<T: Encodable>(input: T, preserveUnprocessedEvents: Bool = true) throws {
         try engine.continueAsNew(input: input, preserveUnprocessedEvents: preserveUnprocessedEvents)
     }

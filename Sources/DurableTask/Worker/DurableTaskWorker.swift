@@ -245,7 +245,7 @@ public final class DurableTaskWorker: Sendable {
                 try? await Task.sleep(for: options.pollInterval)
                 continue
             }
-            let isRedelivery = (item?.dequeueCount ?? 0) > 1
+            let isRedelivery = item.map { Redelivery.isRedelivery(leasedCount: $0.dequeueCount) } ?? false
             if mayTakeRedelivery && !isRedelivery { redelivery.clear() }
             guard let item else {
                 await backend.waitForChange(.orchestrationWork, since: generation, timeout: options.pollInterval)
@@ -406,7 +406,7 @@ public final class DurableTaskWorker: Sendable {
                 try? await Task.sleep(for: options.pollInterval)
                 continue
             }
-            if mayTakeRedelivery && !items.contains(where: { $0.dequeueCount > 1 }) { running.redelivery.clear() }
+            if mayTakeRedelivery && !items.contains(where: { Redelivery.isRedelivery(leasedCount: $0.dequeueCount) }) { running.redelivery.clear() }
             if items.isEmpty {
                 if !mayTakeRedelivery {
                     // The next redelivery may be leased as soon as this one finishes.
@@ -669,7 +669,7 @@ final class RunningActivities: Sendable {
             for item in items {
                 state.items[Key(receipt: item.receipt, taskID: item.taskID)] = nil
                 state.count -= 1
-                if item.dequeueCount > 1 { redelivery.clear() }
+                if Redelivery.isRedelivery(leasedCount: item.dequeueCount) { redelivery.clear() }
             }
         }
         freed.notify()
