@@ -310,16 +310,20 @@ enum TextReport {
         let span = max(end.timeIntervalSince(t0), 0.001)
         let lanes = s.lanes(maxLanes: maxLanes)
         let labelWidth = min(32, max(8, lanes.map(\.label.count).max() ?? 8))
-        func column(_ date: Date) -> Int { min(width - 1, max(0, Int(date.timeIntervalSince(t0) / span * Double(width)))) }
-        var out = pad("", labelWidth + 2) + "|" + pad("+0 ms", width / 2) + pad("", width - width / 2 - DashboardFormat.duration(span).count - 1)
-            + "+" + DashboardFormat.duration(span) + "|\n"
+        func column(_ date: Date) -> Int { min(width, max(0, Int(date.timeIntervalSince(t0) / span * Double(width)))) }
+        var axis = [Character](repeating: " ", count: width)
+        let endLabel = Array("+" + DashboardFormat.duration(span))
+        for (i, ch) in "+0 ms".enumerated() where i < width { axis[i] = ch }
+        for (i, ch) in endLabel.enumerated() where width - endLabel.count + i >= 6 { axis[width - endLabel.count + i] = ch }
+        var out = pad("", labelWidth + 2) + "|" + String(axis) + "|\n"
         for lane in lanes {
             var row = [Character](repeating: " ", count: width)
-            let q = column(lane.scheduledAt), r = column(lane.startedAt)
-            let e = lane.completedAt.map(column) ?? (width - 1)
+            // Half-open cells [start, end): a task that ends where the next begins shares no cell with it.
+            let q = min(width - 1, column(lane.scheduledAt)), r = min(width - 1, column(lane.startedAt))
+            let e = max(r + 1, lane.completedAt.map(column) ?? width)
             if r > q { for i in q..<r { row[i] = "·" } }
             let mark: Character = lane.failed > 0 ? "x" : (lane.pending > 0 ? "▒" : "█")
-            for i in r...max(r, e) { row[i] = mark }
+            for i in r..<min(width, e) { row[i] = mark }
             var detail = lane.count > 1 ? " \(DashboardFormat.count(lane.count)) tasks" : ""
             if lane.failed > 0 { detail += " \(DashboardFormat.count(lane.failed)) failed" }
             if lane.pending > 0 { detail += " \(DashboardFormat.count(lane.pending)) pending" }

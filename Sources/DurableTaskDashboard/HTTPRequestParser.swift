@@ -59,8 +59,15 @@ struct HTTPRequestParser {
 
     /// Adds bytes and says whether a request is complete, needs more bytes, or is refused.
     mutating func feed(_ bytes: some Collection<UInt8>) -> Outcome {
+        let previousCount = buffer.count
         buffer.append(contentsOf: bytes)
         if head == nil {
+            // A bare LF is refused as soon as it arrives, not after waiting for a CRLF CRLF that a
+            // client using LF line ends will never send.
+            for i in previousCount..<buffer.count where buffer[i] == 10 && (i == 0 || buffer[i - 1] != 13) {
+                if let end = headerEnd, i >= end { break }
+                return .reject(status: 400, message: "bare LF in the request head (lines end with CRLF)")
+            }
             guard let end = findHeaderEnd() else {
                 if let lineEnd = requestLineEnd, lineEnd > limits.maxRequestLineBytes {
                     return .reject(status: 414, message: "request line longer than \(limits.maxRequestLineBytes) bytes")
