@@ -1,19 +1,12 @@
 import Foundation
 import Testing
 
-/// User code that kills the process (`fatalError` in an orchestrator, an activity and a
-/// sub-orchestration), run in child processes that are restarted after every crash.
-@Suite(.serialized) struct PoisonTests {
-    /// Runs the torture on a thread of its own: waiting for a child process blocks, and the
-    /// cooperative pool has only as many threads as cores, which the other suites need.
-    static func tortureOffThePool(_ arguments: [String]) async throws -> TortureTests.Outcome {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try TortureTests.torture(arguments) }) }
-        }
-    }
-
+// In the torture suite, so that it runs alone: it spawns and kills processes too.
+extension TortureTests {
+    /// User code that kills the process (`fatalError` in an orchestrator, an activity and a
+    /// sub-orchestration), run in child processes that are restarted after every crash.
     @Test func codeThatKillsTheProcessIsParkedWhileOtherInstancesComplete() async throws {
-        let outcome = try await Self.tortureOffThePool(["poison", "--max-deliveries", "5", "--others", "20"])
+        let outcome = try await TortureTests.torture(["poison", "--max-deliveries", "5", "--others", "20"])
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(outcome.json["poisoned_orchestration"] as? Bool == true, "\(outcome.output)")
         #expect(outcome.json["poisoned_activity"] as? Bool == true, "\(outcome.output)")

@@ -11,7 +11,15 @@ import Testing
         var json: [String: Any]
     }
 
-    static func torture(_ arguments: [String]) throws -> Outcome {
+    /// Runs the torture executable on a thread of its own: waiting for a child process blocks, and the
+    /// cooperative pool has only as many threads as cores, which the suites running beside this one need.
+    static func torture(_ arguments: [String]) async throws -> Outcome {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try tortureBlocking(arguments) }) }
+        }
+    }
+
+    private static func tortureBlocking(_ arguments: [String]) throws -> Outcome {
         let process = Process()
         process.executableURL = try tortureExecutable()
         process.arguments = arguments
@@ -41,9 +49,9 @@ import Testing
 
     func int(_ outcome: Outcome, _ key: String) -> Int { (outcome.json[key] as? NSNumber)?.intValue ?? -1 }
 
-    @Test func crashTortureKeepsEveryPromise() throws {
+    @Test func crashTortureKeepsEveryPromise() async throws {
         // Issue 4: at least 3 kills at different points of a 200-activity fan-out; issue 6 (CI size): ≥ 20 kills.
-        let outcome = try Self.torture(["crash", "--items", "200", "--kills", "12", "--seeds", "2", "--seed", "7"])
+        let outcome = try await Self.torture(["crash", "--items", "200", "--kills", "12", "--seeds", "2", "--seed", "7"])
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(int(outcome, "kills") >= 20, "\(outcome.output)")
         #expect(int(outcome, "wrong_results") == 0)
@@ -53,8 +61,8 @@ import Testing
         #expect(int(outcome, "integrity_failures") == 0)
     }
 
-    @Test func twoProcessesFinishFiftyOrchestrationsOnce() throws {
-        let outcome = try Self.torture(["competing", "--processes", "2", "--orchestrations", "50", "--fanout", "20", "--kill-every", "0"])
+    @Test func twoProcessesFinishFiftyOrchestrationsOnce() async throws {
+        let outcome = try await Self.torture(["competing", "--processes", "2", "--orchestrations", "50", "--fanout", "20", "--kill-every", "0"])
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(int(outcome, "completed") == 50)
         #expect(int(outcome, "completed_more_than_once") == 0)
@@ -63,8 +71,8 @@ import Testing
         #expect(int(outcome, "busy_errors") == 0)
     }
 
-    @Test func competingProcessesSurviveKills() throws {
-        let outcome = try Self.torture(["competing", "--processes", "3", "--orchestrations", "100", "--fanout", "10",
+    @Test func competingProcessesSurviveKills() async throws {
+        let outcome = try await Self.torture(["competing", "--processes", "3", "--orchestrations", "100", "--fanout", "10",
                                         "--kill-every", "0.3", "--delay-ms", "30"])
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(int(outcome, "kills") >= 2, "\(outcome.output)")
@@ -75,8 +83,8 @@ import Testing
         #expect(int(outcome, "busy_errors") == 0)
     }
 
-    @Test func timersNeverFireEarlyOrTwiceAcrossRestarts() throws {
-        let outcome = try Self.torture(["timers", "--timers", "10", "--window", "2"])
+    @Test func timersNeverFireEarlyOrTwiceAcrossRestarts() async throws {
+        let outcome = try await Self.torture(["timers", "--timers", "10", "--window", "2"])
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(int(outcome, "early_fires") == 0)
         #expect(int(outcome, "duplicate_fires") == 0)
@@ -85,10 +93,10 @@ import Testing
 }
 
 extension TortureTests {
-    @Test func lateCompletionsOfAPausedWorkerAreFenced() throws {
+    @Test func lateCompletionsOfAPausedWorkerAreFenced() async throws {
         // A worker frozen (SIGSTOP) for longer than its 1 s leases: others take its activities over, and
         // when it wakes up its completions must be rejected, not recorded twice.
-        let outcome = try Self.torture(["competing", "--processes", "2", "--orchestrations", "100", "--fanout", "20",
+        let outcome = try await Self.torture(["competing", "--processes", "2", "--orchestrations", "100", "--fanout", "20",
                                         "--kill-every", "0", "--pause-every", "0.5", "--pause-ms", "2500", "--delay-ms", "30"])
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(int(outcome, "pauses") >= 1, "\(outcome.output)")
@@ -100,10 +108,10 @@ extension TortureTests {
 }
 
 extension TortureTests {
-    @Test func processesOpeningANewFileTogetherAllSucceed() throws {
+    @Test func processesOpeningANewFileTogetherAllSucceed() async throws {
         // Issue 9 #5: a worker and a client started at the same moment on a new file failed half the
         // time (73 of 100 pairs with a common start instant) on the WAL switch or the schema check.
-        let outcome = try Self.torture(["open-race", "--runs", "20", "--processes", "3"])
+        let outcome = try await Self.torture(["open-race", "--runs", "20", "--processes", "3"])
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(int(outcome, "runs") == 20)
         #expect(int(outcome, "failed_runs") == 0, "\(outcome.output)")
@@ -111,10 +119,10 @@ extension TortureTests {
 }
 
 extension TortureTests {
-    @Test func crashedWorkersActivitiesRunAgainWithinASecondOfTheRestart() throws {
+    @Test func crashedWorkersActivitiesRunAgainWithinASecondOfTheRestart() async throws {
         // Issue 9 #6: with the default leases, a worker restarted after a SIGKILL sat idle for the whole
         // activity lease (59.8 s measured) before redoing the dead worker's activities.
-        let outcome = try Self.torture(["recovery", "--runs", "2", "--items", "40", "--kill-after", "10", "--delay-ms", "100",
+        let outcome = try await Self.torture(["recovery", "--runs", "2", "--items", "40", "--kill-after", "10", "--delay-ms", "100",
                                         "--limit", "1"])
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(int(outcome, "recovered") == 2, "\(outcome.output)")
