@@ -168,11 +168,9 @@ public final class SQLiteBackend: Backend {
             // Only for a plain path (not a `file:` URI), where the side directory can be named.
             liveness = identity == nil ? nil : OwnerLiveness(databasePath: absolute, log: options.logHandler)
         }
-        let woken = [signals.orchestration, signals.activity]
-        clock.onAdvance {
-            // A jump of the clock may make timers due and leases expire.
-            for signal in woken { signal.notify() }
-        }
+        let signals = self.signals
+        // A jump of the clock may make timers due and leases expire.
+        clock.onAdvance { signals.leasesReleased() }
         warnIfShared()
     }
 
@@ -282,10 +280,7 @@ public final class SQLiteBackend: Backend {
             log(.info, "worker '\(entry.owner)' is gone (its process ended): took over its leases on "
                 + "\(entry.instances) instance(s) and \(entry.activities) activit\(entry.activities == 1 ? "y" : "ies")")
         }
-        if any {
-            signals.orchestration.notify()
-            signals.activity.notify()
-        }
+        if any { signals.leasesReleased() }
     }
 
     /// Runs a read on the reader thread (the writer for in-memory databases).
@@ -349,14 +344,13 @@ public final class SQLiteBackend: Backend {
     /// Creates an instance; see ``Backend/createOrchestrationInstance(_:)``.
     public func createOrchestrationInstance(_ request: NewOrchestrationInstance) async throws {
         try await write { c, now in try Store.create(c, request, now: now) }
-        signals.orchestration.notify()
-        signals.instance.notify()
+        signals.instanceCreated()
     }
 
     /// Adds an event to an instance's inbox; see ``Backend/addOrchestrationEvent(instanceID:event:)``.
     public func addOrchestrationEvent(instanceID: String, event: HistoryEvent) async throws {
         try await write { c, now in try Store.addEvent(c, instanceID: instanceID, event: event, now: now) }
-        signals.orchestration.notify()
+        signals.orchestrationWorkAdded()
     }
 
     // MARK: Orchestration work items
@@ -378,9 +372,7 @@ public final class SQLiteBackend: Backend {
         // Encoding here, on the caller's thread, keeps the single writer thread for SQLite work.
         let encodedHistory = result.continueAsNew == nil ? result.newHistory.map(HistoryEventCodec.encode) : []
         try await write { c, now in try Store.complete(c, item, result, encodedHistory: encodedHistory, now: now) }
-        if !result.activities.isEmpty { signals.activity.notify() }
-        signals.orchestration.notify()
-        signals.instance.notify()
+        signals.episodeCommitted(scheduledActivities: !result.activities.isEmpty)
     }
 
     /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``.
@@ -388,7 +380,7 @@ public final class SQLiteBackend: Backend {
         try await write { c, now in
             try Store.abandon(c, item, delay: delay, countsAsDelivery: countsAsDelivery, now: now)
         }
-        signals.orchestration.notify()
+        signals.orchestrationWorkAdded()
     }
 
     // MARK: Activity work items
@@ -408,14 +400,14 @@ public final class SQLiteBackend: Backend {
         let accepted = try await write { c, now in
             try Store.completeActivities(c, completions, encodedEvents: encodedEvents, now: now)
         }
-        if accepted.contains(true) { signals.orchestration.notify() }
+        signals.activityResultsRecorded(accepted)
         return accepted
     }
 
     /// Releases an activity lease; see ``Backend/abandonActivityWorkItem(_:delay:)``.
     public func abandonActivityWorkItem(_ item: ActivityWorkItem, delay: Duration) async throws {
         try await write { c, now in try Store.abandonActivity(c, item, delay: delay, now: now) }
-        signals.activity.notify()
+        signals.activityWorkAdded()
     }
 
     /// Extends activity leases; see ``Backend/renewActivityWorkItemLocks(_:lockDuration:)``.

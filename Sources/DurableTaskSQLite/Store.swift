@@ -70,13 +70,14 @@ enum Store {
 
     /// Creates an instance (see ``Backend/createOrchestrationInstance(_:)``).
     static func create(_ c: Connection, _ request: NewOrchestrationInstance, now: Date) throws {
-        if let existing = try instanceStatus(c, request.instanceID) {
-            guard request.replaceIfFinished, existing.status.isTerminal else {
-                throw DurableTaskError(.instanceAlreadyExists,
-                                       "an instance with ID '\(request.instanceID)' already exists (status \(existing.status.rawValue))")
-            }
+        if try TaskHubRules.checkCreate(request, existing: try instanceStatus(c, request.instanceID)?.status) {
             try deleteInstanceRows(c, request.instanceID)
         }
+        try insertInstance(c, request, now: now)
+    }
+
+    /// Inserts a new instance's row and its start event (the rules already checked).
+    private static func insertInstance(_ c: Connection, _ request: NewOrchestrationInstance, now: Date) throws {
         let insert = try c.cached(Schema.insertInstance)
         insert.bind(1, request.instanceID)
         insert.bind(2, request.name)
@@ -85,18 +86,12 @@ enum Store {
         insert.bind(5, now)
         insert.bind(6, request.parent?.instanceID)
         try insert.run()
-        try enqueue(c, request.startEvent, instanceID: request.instanceID, visibleAt: request.scheduledStart ?? now)
+        try enqueue(c, request.startEvent, instanceID: request.instanceID, visibleAt: TaskHubRules.startVisibility(request, now: now))
     }
 
     /// Adds an event to a running instance (see ``Backend/addOrchestrationEvent(instanceID:event:)``).
     static func addEvent(_ c: Connection, instanceID: String, event: HistoryEvent, now: Date) throws {
-        guard let existing = try instanceStatus(c, instanceID) else {
-            throw DurableTaskError(.instanceNotFound, "no instance with ID '\(instanceID)' to deliver \(event) to")
-        }
-        guard !existing.status.isTerminal else {
-            throw DurableTaskError(.invalidState,
-                                   "instance '\(instanceID)' has finished (\(existing.status.rawValue)); \(event) was not delivered")
-        }
+        try TaskHubRules.checkNewEvent(event, instanceID: instanceID, existing: try instanceStatus(c, instanceID)?.status)
         try enqueue(c, event, instanceID: instanceID, visibleAt: now)
     }
 
@@ -162,56 +157,47 @@ enum Store {
         }), token == item.lockToken else {
             throw lockLost(item.instanceID)
         }
-        for child in result.newInstances where child.instanceID == item.instanceID {
-            throw DurableTaskError(.invalidState, "instance '\(item.instanceID)' cannot start itself as a sub-orchestration")
-        }
-
-        // An episode that finishes the instance must have seen every accepted event; otherwise it runs
-        // again with them (the worker abandons and re-leases), so no event vanishes into a finished history.
-        if result.status.isTerminal {
+        let leasedAt = leaseTime ?? now
+        try TaskHubRules.checkEpisode(item, result) {
+            // The SQL form of TaskHubRules.consumes: a visible row the item did not carry.
             let unconsumed = try c.cached(Schema.selectUnconsumedInbox)
             unconsumed.bind(1, item.instanceID)
             unconsumed.bind(2, now)
             unconsumed.bind(3, item.receipt)
-            unconsumed.bind(4, leaseTime ?? now)
-            if try unconsumed.firstRow({ true }) ?? false {
-                throw DurableTaskError(.newEventsArrived,
-                                       "new events arrived for instance '\(item.instanceID)' while it was finishing; the episode must run again")
-            }
+            unconsumed.bind(4, leasedAt)
+            return try unconsumed.firstRow({ true }) ?? false
         }
+        let commit = TaskHubRules.commit(item, result, now: now)
 
-        // The events that were visible when the lease was taken — exactly the ones in the work item.
+        // Exactly the rows the item carried (TaskHubRules.consumes).
         let consume = try c.cached(Schema.deleteConsumedInbox)
         consume.bind(1, item.instanceID)
         consume.bind(2, item.receipt)
-        consume.bind(3, leaseTime ?? now)
+        consume.bind(3, leasedAt)
         try consume.run()
 
         var newHistoryLength = historyLength
-        if let (startEvent, carryover) = result.continueAsNew {
+        if commit.replacesHistory {
             let delete = try c.cached(Schema.deleteHistory)
             delete.bind(1, item.instanceID)
             try delete.run()
             newHistoryLength = 0
-            try insertInbox(c, startEvent, instanceID: item.instanceID, visibleAt: now)
-            for event in carryover {
-                try insertInbox(c, event, instanceID: item.instanceID, visibleAt: now)
-            }
-        } else {
-            let insert = try c.cached(Schema.insertHistory)
-            for encoded in encodedHistory {
-                insert.reset()
-                insert.bind(1, item.instanceID)
-                insert.bind(2, newHistoryLength)
-                insert.bind(3, encoded)
-                try insert.run()
-                newHistoryLength += 1
-            }
         }
-
-        if !result.activities.isEmpty {
+        let insertHistory = try c.cached(Schema.insertHistory)
+        for encoded in encodedHistory {
+            insertHistory.reset()
+            insertHistory.bind(1, item.instanceID)
+            insertHistory.bind(2, newHistoryLength)
+            insertHistory.bind(3, encoded)
+            try insertHistory.run()
+            newHistoryLength += 1
+        }
+        for entry in commit.inbox {
+            try insertInbox(c, entry.event, instanceID: item.instanceID, visibleAt: entry.visibleAt)
+        }
+        if !commit.activities.isEmpty {
             let insert = try c.cached(Schema.insertActivity)
-            for activity in result.activities {
+            for activity in commit.activities {
                 insert.reset()
                 insert.bind(1, item.instanceID)
                 insert.bind(2, item.executionID)
@@ -222,58 +208,44 @@ enum Store {
                 try insert.run()
             }
         }
-        for timer in result.timers {
-            try insertInbox(c, timer.event, instanceID: item.instanceID, visibleAt: timer.fireAt)
-        }
-        for child in result.newInstances {
-            do {
-                try create(c, child, now: now)
-            } catch let error as DurableTaskError where error.code == .instanceAlreadyExists {
-                let event = HistoryEvent(timestamp: now, kind: .subOrchestrationFailed(
-                    scheduledID: child.parent?.taskID ?? -1, failure: FailureDetails(error: error)))
+        for child in commit.children {
+            let existing = try instanceStatus(c, child.instanceID)?.status
+            if let event = TaskHubRules.childConflict(child, existing: existing, now: now) {
                 try insertInbox(c, event, instanceID: item.instanceID, visibleAt: now)
+            } else {
+                if existing != nil { try deleteInstanceRows(c, child.instanceID) }
+                try insertInstance(c, child, now: now)
             }
         }
-        for message in result.messages {
-            // A finished or purged target has nobody to read the event: drop it, as the in-memory backend does.
-            guard let target = try instanceStatus(c, message.targetInstanceID), !target.status.isTerminal else { continue }
+        for message in commit.messages where TaskHubRules.delivers(to: try instanceStatus(c, message.targetInstanceID)?.status) {
             try enqueue(c, message.event, instanceID: message.targetInstanceID, visibleAt: now)
         }
-
-        if result.status.isTerminal {
-            // Timers the orchestrator no longer waited for would only wake a finished instance.
+        if commit.clearsInbox {
             let clear = try c.cached(Schema.deleteInbox)
             clear.bind(1, item.instanceID)
             try clear.run()
         }
 
         // Last, so ready_at sees every inbox row added for this instance above.
-        let completedAt: Date? = result.status.isTerminal ? now : nil
-        if let (startEvent, _) = result.continueAsNew {
-            var executionID = item.executionID
-            var input: Payload?
-            if case let .executionStarted(_, newExecutionID, newInput, _, _) = startEvent.kind {
-                executionID = newExecutionID
-                input = newInput
-            }
+        if let (executionID, input) = commit.newExecution {
             let update = try c.cached(Schema.updateInstanceContinuedAsNew)
             update.bind(1, item.instanceID)
             update.bind(2, executionID)
-            update.bind(3, result.status.rawValue)
+            update.bind(3, commit.status.rawValue)
             update.bind(4, input?.data)
-            update.bind(5, result.customStatus?.data)
+            update.bind(5, commit.customStatus?.data)
             update.bind(6, now)
-            update.bind(7, completedAt)
+            update.bind(7, commit.completedAt)
             try update.run()
         } else {
             let update = try c.cached(Schema.updateInstanceAfterEpisode)
             update.bind(1, item.instanceID)
-            update.bind(2, result.status.rawValue)
-            update.bind(3, result.output?.data)
-            if let failure = result.failure { update.bind(4, HistoryEventCodec.encodeFailure(failure)) } else { update.bindNull(4) }
-            update.bind(5, result.customStatus?.data)
+            update.bind(2, commit.status.rawValue)
+            update.bind(3, commit.output?.data)
+            if let failure = commit.failure { update.bind(4, HistoryEventCodec.encodeFailure(failure)) } else { update.bindNull(4) }
+            update.bind(5, commit.customStatus?.data)
             update.bind(6, now)
-            update.bind(7, completedAt)
+            update.bind(7, commit.completedAt)
             update.bind(8, newHistoryLength)
             try update.run()
         }
@@ -365,8 +337,7 @@ enum Store {
                 instance = try instanceStatus(c, item.instanceID)
                 instances[item.instanceID] = .some(instance)
             }
-            // A result for an older execution (before continue-as-new) or a finished instance is fenced off.
-            guard let instance, instance.executionID == item.executionID, !instance.status.isTerminal else {
+            guard TaskHubRules.accepts(completion, instanceStatus: instance?.status, executionID: instance?.executionID) else {
                 accepted.append(false)
                 continue
             }
@@ -467,11 +438,7 @@ enum Store {
     }
 
     static func purge(_ c: Connection, instanceID: String) throws -> Bool {
-        guard let existing = try instanceStatus(c, instanceID) else { return false }
-        guard existing.status.isTerminal else {
-            throw DurableTaskError(.invalidState,
-                                   "instance '\(instanceID)' is \(existing.status.rawValue); only finished instances can be purged")
-        }
+        guard try TaskHubRules.checkPurge(instanceID: instanceID, existing: try instanceStatus(c, instanceID)?.status) else { return false }
         try deleteInstanceRows(c, instanceID)
         return true
     }
@@ -481,10 +448,9 @@ enum Store {
         var ids: [String] = []
         try select.forEachRow {
             let instanceID = select.text(0)
-            let status = try status(select, 1, instanceID)
-            if let statuses = filter.statuses, !statuses.contains(status) { return }
-            if let before = filter.createdBefore, select.date(2) >= before { return }
-            ids.append(instanceID)
+            if TaskHubRules.purges(filter, status: try status(select, 1, instanceID), createdAt: select.date(2)) {
+                ids.append(instanceID)
+            }
         }
         for id in ids { try deleteInstanceRows(c, id) }
         return ids.count

@@ -97,6 +97,44 @@ package struct BackendSignals: Sendable {
 
     package init() {}
 
+    // Who is woken by what, in one place: every backend calls these after it committed a change.
+
+    /// An instance was created: a worker may start it, waiters may see it.
+    package func instanceCreated() {
+        orchestration.notify()
+        instance.notify()
+    }
+
+    /// An event was added to an instance's inbox (or a lease handed back): a worker may run an episode.
+    package func orchestrationWorkAdded() {
+        orchestration.notify()
+    }
+
+    /// An episode committed: its activities are ready, its instance (and others it messaged) may have
+    /// more work, its status changed.
+    package func episodeCommitted(scheduledActivities: Bool) {
+        if scheduledActivities { activity.notify() }
+        orchestration.notify()
+        instance.notify()
+    }
+
+    /// Activity results were recorded: their instances have new events.
+    package func activityResultsRecorded(_ accepted: [Bool]) {
+        if accepted.contains(true) { orchestration.notify() }
+    }
+
+    /// Leases were released (time moved on, a dead worker's leases were taken over): any work may be
+    /// available.
+    package func leasesReleased() {
+        orchestration.notify()
+        activity.notify()
+    }
+
+    /// An activity was handed back: a worker may lease it again.
+    package func activityWorkAdded() {
+        activity.notify()
+    }
+
     /// The signal for a kind of change.
     package subscript(_ change: BackendChange) -> ChangeSignal {
         switch change {

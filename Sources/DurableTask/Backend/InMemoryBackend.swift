@@ -78,8 +78,9 @@ public final class InMemoryBackend: Backend {
     /// - Parameter clock: the time source; pass a ``ManualClock`` in tests to control timers.
     public init(clock: any DurableClock = SystemClock()) {
         self.clock = clock
-        let signal = signals.orchestration
-        clock.onAdvance { signal.notify() }
+        let signals = self.signals
+        // A jump of the clock may make timers due and leases expire.
+        clock.onAdvance { signals.leasesReleased() }
     }
 
     // MARK: - Instances
@@ -90,23 +91,13 @@ public final class InMemoryBackend: Backend {
         try state.withLock { state in
             try Self.create(request, now: now, in: &state)
         }
-        signals.orchestration.notify()
-        signals.instance.notify()
+        signals.instanceCreated()
     }
 
     private static func create(_ request: NewOrchestrationInstance, now: Date, in state: inout State) throws {
-        if let existing = state.instances[request.instanceID] {
-            guard request.replaceIfFinished, existing.metadata.status.isTerminal else {
-                throw DurableTaskError(.instanceAlreadyExists,
-                                       "an instance with ID '\(request.instanceID)' already exists (status \(existing.metadata.status.rawValue))")
-            }
-        }
-        let metadata = OrchestrationMetadata(
-            instanceID: request.instanceID, name: request.name, executionID: request.executionID,
-            status: .pending, input: request.input, createdAt: now, lastUpdatedAt: now,
-            parentInstanceID: request.parent?.instanceID)
-        state.instances[request.instanceID] = InstanceRecord(metadata: metadata)
-        enqueue(request.startEvent, visibleAt: request.scheduledStart, for: request.instanceID, now: now, in: &state)
+        _ = try TaskHubRules.checkCreate(request, existing: state.instances[request.instanceID]?.metadata.status)
+        state.instances[request.instanceID] = InstanceRecord(metadata: TaskHubRules.newMetadata(request, now: now))
+        enqueue(request.startEvent, visibleAt: TaskHubRules.startVisibility(request, now: now), for: request.instanceID, now: now, in: &state)
     }
 
     private static func enqueue(_ event: HistoryEvent, visibleAt: Date?, for instanceID: String, now: Date, in state: inout State) {
@@ -137,16 +128,10 @@ public final class InMemoryBackend: Backend {
     public func addOrchestrationEvent(instanceID: String, event: HistoryEvent) async throws {
         let now = clock.now()
         try state.withLock { state in
-            guard let record = state.instances[instanceID] else {
-                throw DurableTaskError(.instanceNotFound, "no instance with ID '\(instanceID)' to deliver \(event) to")
-            }
-            guard !record.metadata.status.isTerminal else {
-                throw DurableTaskError(.invalidState,
-                                       "instance '\(instanceID)' has finished (\(record.metadata.status.rawValue)); \(event) was not delivered")
-            }
-            Self.enqueue(event, visibleAt: nil, for: instanceID, now: now, in: &state)
+            try TaskHubRules.checkNewEvent(event, instanceID: instanceID, existing: state.instances[instanceID]?.metadata.status)
+            Self.enqueue(event, visibleAt: now, for: instanceID, now: now, in: &state)
         }
-        signals.orchestration.notify()
+        signals.orchestrationWorkAdded()
     }
 
     // MARK: - Orchestration work items
@@ -235,48 +220,35 @@ public final class InMemoryBackend: Backend {
             }
             // Validate first so that a failure leaves the state untouched (atomicity).
             let leasedAt = lease.leasedAt
-            let consumed = { (entry: InboxEntry) in entry.id <= item.receipt && (entry.visibleAt.map { $0 <= leasedAt } ?? true) }
-            if result.status.isTerminal,
-               record.inbox.contains(where: { !consumed($0) && ($0.visibleAt.map { $0 <= now } ?? true) }) {
-                throw DurableTaskError(.newEventsArrived,
-                                       "new events arrived for instance '\(item.instanceID)' while it was finishing; the episode must run again")
+            let consumed = { (entry: InboxEntry) in
+                TaskHubRules.consumes(item, entryID: entry.id, visibleAt: entry.visibleAt ?? .distantPast, leasedAt: leasedAt)
             }
-            for child in result.newInstances where child.instanceID == item.instanceID {
-                throw DurableTaskError(.invalidState, "instance '\(item.instanceID)' cannot start itself as a sub-orchestration")
+            try TaskHubRules.checkEpisode(item, result) {
+                record.inbox.contains { !consumed($0) && ($0.visibleAt.map { $0 <= now } ?? true) }
             }
+            let commit = TaskHubRules.commit(item, result, now: now)
             record.lease = nil
             record.dequeueCount = 0
             record.inbox.removeAll(where: consumed)
-            if let (startEvent, carryover) = result.continueAsNew {
+            if commit.replacesHistory {
                 record.history = []
-                if case let .executionStarted(_, executionID, input, _, _) = startEvent.kind {
-                    record.metadata.executionID = executionID
-                    record.metadata.input = input
-                }
-                record.metadata.output = nil
-                record.metadata.failure = nil
-                state.instances[item.instanceID] = record
-                Self.enqueue(startEvent, visibleAt: nil, for: item.instanceID, now: now, in: &state)
-                for event in carryover {
-                    Self.enqueue(event, visibleAt: nil, for: item.instanceID, now: now, in: &state)
-                }
             } else {
-                record.history.append(contentsOf: result.newHistory)
-                record.metadata.output = result.output
-                record.metadata.failure = result.failure
+                record.history.append(contentsOf: commit.appendHistory)
             }
-            record.metadata.status = result.status
-            record.metadata.customStatus = result.customStatus
+            if let (executionID, input) = commit.newExecution {
+                record.metadata.executionID = executionID
+                record.metadata.input = input
+            }
+            record.metadata.output = commit.output
+            record.metadata.failure = commit.failure
+            record.metadata.status = commit.status
+            record.metadata.customStatus = commit.customStatus
             record.metadata.lastUpdatedAt = now
-            if result.status.isTerminal {
-                record.metadata.completedAt = now
-                // Timers the orchestrator no longer waited for would only wake a finished instance.
-                record.inbox.removeAll()
+            if let completedAt = commit.completedAt { record.metadata.completedAt = completedAt }
+            for entry in commit.inbox {
+                Self.enqueue(entry.event, visibleAt: entry.visibleAt, for: item.instanceID, now: now, in: &state)
             }
-            state.instances[item.instanceID] = record
-            if !record.inbox.isEmpty { Self.markReady(item.instanceID, in: &state) }
-
-            for request in result.activities {
+            for request in commit.activities {
                 let key = state.nextActivityReceipt
                 state.nextActivityReceipt += 1
                 let work = ActivityWorkItem(instanceID: item.instanceID, executionID: item.executionID,
@@ -285,27 +257,22 @@ public final class InMemoryBackend: Backend {
                 state.activities[Int(key)] = ActivityRecord(item: work)
                 state.activityQueue.append(key)
             }
-            for timer in result.timers {
-                Self.enqueue(timer.event, visibleAt: timer.fireAt, for: item.instanceID, now: now, in: &state)
-            }
-            for child in result.newInstances {
-                do {
-                    try Self.create(child, now: now, in: &state)
-                } catch {
-                    let failure = FailureDetails(error: error)
-                    let event = HistoryEvent(timestamp: now, kind: .subOrchestrationFailed(
-                        scheduledID: child.parent?.taskID ?? -1, failure: failure))
-                    Self.enqueue(event, visibleAt: nil, for: item.instanceID, now: now, in: &state)
+            for child in commit.children {
+                if let event = TaskHubRules.childConflict(child, existing: state.instances[child.instanceID]?.metadata.status, now: now) {
+                    Self.enqueue(event, visibleAt: now, for: item.instanceID, now: now, in: &state)
+                } else {
+                    state.instances[child.instanceID] = InstanceRecord(metadata: TaskHubRules.newMetadata(child, now: now))
+                    Self.enqueue(child.startEvent, visibleAt: TaskHubRules.startVisibility(child, now: now),
+                                 for: child.instanceID, now: now, in: &state)
                 }
             }
-            for message in result.messages {
-                guard let target = state.instances[message.targetInstanceID], !target.metadata.status.isTerminal else { continue }
-                Self.enqueue(message.event, visibleAt: nil, for: message.targetInstanceID, now: now, in: &state)
+            for message in commit.messages where TaskHubRules.delivers(to: state.instances[message.targetInstanceID]?.metadata.status) {
+                Self.enqueue(message.event, visibleAt: now, for: message.targetInstanceID, now: now, in: &state)
             }
+            if commit.clearsInbox { record.inbox.removeAll() }
+            if !record.inbox.isEmpty { Self.markReady(item.instanceID, in: &state) }
         }
-        if !result.activities.isEmpty { signals.activity.notify() }
-        signals.orchestration.notify()
-        signals.instance.notify()
+        signals.episodeCommitted(scheduledActivities: !result.activities.isEmpty)
     }
 
     /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``.
@@ -330,7 +297,7 @@ public final class InMemoryBackend: Backend {
                 Self.markReady(item.instanceID, in: &state)
             }
         }
-        signals.orchestration.notify()
+        signals.orchestrationWorkAdded()
     }
 
     // MARK: - Activity work items
@@ -387,14 +354,13 @@ public final class InMemoryBackend: Backend {
                     return false
                 }
                 state.activities[Int(key)] = nil
-                guard let instance = state.instances[item.instanceID],
-                      instance.metadata.executionID == item.executionID,
-                      !instance.metadata.status.isTerminal else { return false }
+                let metadata = state.instances[item.instanceID]?.metadata
+                guard TaskHubRules.accepts(completion, instanceStatus: metadata?.status, executionID: metadata?.executionID) else { return false }
                 Self.enqueue(completion.event, visibleAt: nil, for: item.instanceID, now: now, in: &state)
                 return true
             }
         }
-        if accepted.contains(true) { signals.orchestration.notify() }
+        signals.activityResultsRecorded(accepted)
         return accepted
     }
 
@@ -409,7 +375,7 @@ public final class InMemoryBackend: Backend {
             record.visibleAt = delay > .zero ? now.addingTimeInterval(delay.timeInterval) : nil
             state.activityQueue.append(key)
         }
-        signals.activity.notify()
+        signals.activityWorkAdded()
     }
 
     /// Extends activity leases; see ``Backend/renewActivityWorkItemLocks(_:lockDuration:)``.
@@ -450,10 +416,8 @@ public final class InMemoryBackend: Backend {
     /// Deletes a finished instance; see ``Backend/purgeOrchestration(instanceID:)``.
     public func purgeOrchestration(instanceID: String) async throws -> Bool {
         try state.withLock { state in
-            guard let record = state.instances[instanceID] else { return false }
-            guard record.metadata.status.isTerminal else {
-                throw DurableTaskError(.invalidState,
-                                       "instance '\(instanceID)' is \(record.metadata.status.rawValue); only finished instances can be purged")
+            guard try TaskHubRules.checkPurge(instanceID: instanceID, existing: state.instances[instanceID]?.metadata.status) else {
+                return false
             }
             state.instances[instanceID] = nil
             return true
@@ -463,7 +427,8 @@ public final class InMemoryBackend: Backend {
     /// Deletes finished instances matching a filter; see ``Backend/purgeOrchestrations(_:)``.
     public func purgeOrchestrations(_ filter: PurgeFilter) async throws -> Int {
         state.withLock { state in
-            let ids = state.instances.values.filter { filter.matches($0.metadata) }.map(\.metadata.instanceID)
+            let ids = state.instances.values.lazy.map(\.metadata)
+                .filter { TaskHubRules.purges(filter, status: $0.status, createdAt: $0.createdAt) }.map(\.instanceID)
             for id in ids { state.instances[id] = nil }
             return ids.count
         }

@@ -348,14 +348,6 @@ public struct PurgeFilter: Sendable {
         self.createdBefore = createdBefore
         self.statuses = statuses
     }
-
-    /// Whether a finished instance matches.
-    public func matches(_ m: OrchestrationMetadata) -> Bool {
-        guard m.status.isTerminal else { return false }
-        if let statuses, !statuses.contains(m.status) { return false }
-        if let createdBefore, m.createdAt >= createdBefore { return false }
-        return true
-    }
 }
 
 /// What kind of change a waiter is interested in.

@@ -1,0 +1,195 @@
+import Foundation
+
+/// The task hub's rules, in one place: what may be created, raised, committed, delivered and purged,
+/// and what completing an episode changes. A backend reads the facts these functions need inside its
+/// transaction, asks, and stores what it is told — it has no rule of its own, so every backend behaves
+/// the same and a new one is storage plus leasing.
+public enum TaskHubRules {
+    // MARK: Instances and events
+
+    /// Whether a new instance may be created, given the status of an instance with the same ID.
+    /// - Returns: `true` when an existing, finished instance is to be replaced (delete it first).
+    /// - Throws: `DurableTaskError(.instanceAlreadyExists)` when the ID is taken and may not be replaced.
+    public static func checkCreate(_ request: NewOrchestrationInstance, existing: OrchestrationStatus?) throws -> Bool {
+        guard let existing else { return false }
+        guard request.replaceIfFinished, existing.isTerminal else {
+            throw DurableTaskError(.instanceAlreadyExists,
+                                   "an instance with ID '\(request.instanceID)' already exists (status \(existing.rawValue))")
+        }
+        return true
+    }
+
+    /// The metadata of a new instance: pending, created now.
+    public static func newMetadata(_ request: NewOrchestrationInstance, now: Date) -> OrchestrationMetadata {
+        OrchestrationMetadata(instanceID: request.instanceID, name: request.name, executionID: request.executionID,
+                              status: .pending, input: request.input, createdAt: now, lastUpdatedAt: now,
+                              parentInstanceID: request.parent?.instanceID)
+    }
+
+    /// When the start event of a new instance becomes visible (its scheduled start, or now).
+    public static func startVisibility(_ request: NewOrchestrationInstance, now: Date) -> Date {
+        request.scheduledStart ?? now
+    }
+
+    /// Whether an event (external event, terminate, suspend, resume) may be added to an instance.
+    /// - Throws: `DurableTaskError(.instanceNotFound)`; `DurableTaskError(.invalidState)` when the
+    ///   instance has finished, so an event is never silently dropped into a finished history.
+    public static func checkNewEvent(_ event: HistoryEvent, instanceID: String, existing: OrchestrationStatus?) throws {
+        guard let existing else {
+            throw DurableTaskError(.instanceNotFound, "no instance with ID '\(instanceID)' to deliver \(event) to")
+        }
+        guard !existing.isTerminal else {
+            throw DurableTaskError(.invalidState, "instance '\(instanceID)' has finished (\(existing.rawValue)); \(event) was not delivered")
+        }
+    }
+
+    /// Whether an instance may be purged.
+    /// - Returns: `false` when it does not exist (nothing to delete).
+    /// - Throws: `DurableTaskError(.invalidState)` when it has not finished.
+    public static func checkPurge(instanceID: String, existing: OrchestrationStatus?) throws -> Bool {
+        guard let existing else { return false }
+        guard existing.isTerminal else {
+            throw DurableTaskError(.invalidState, "instance '\(instanceID)' is \(existing.rawValue); only finished instances can be purged")
+        }
+        return true
+    }
+
+    /// Whether a purge filter selects an instance: finished ones only.
+    public static func purges(_ filter: PurgeFilter, status: OrchestrationStatus, createdAt: Date) -> Bool {
+        guard status.isTerminal else { return false }
+        if let statuses = filter.statuses, !statuses.contains(status) { return false }
+        if let before = filter.createdBefore, createdAt >= before { return false }
+        return true
+    }
+
+    // MARK: Episodes
+
+    /// Whether an inbox entry is one of those the work item carried: visible when the lease was taken,
+    /// and not newer than the last one it read. Exactly these are removed when the episode commits.
+    public static func consumes(_ item: OrchestrationWorkItem, entryID: Int64, visibleAt: Date, leasedAt: Date) -> Bool {
+        entryID <= item.receipt && visibleAt <= leasedAt
+    }
+
+    /// Checks an episode against the instance before it is committed.
+    /// - Parameter unconsumedVisibleEvents: whether the inbox holds a visible event the item did not
+    ///   carry (see ``consumes(_:entryID:visibleAt:leasedAt:)``); only read for an ending episode.
+    /// - Throws: `DurableTaskError(.invalidState)` when the instance starts itself as a child;
+    ///   `DurableTaskError(.newEventsArrived)` when the episode ends the instance although events arrived
+    ///   after the lease — the worker runs it again with them, so an accepted event never vanishes into a
+    ///   finished history.
+    public static func checkEpisode(_ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult,
+                                    unconsumedVisibleEvents: () throws -> Bool) throws {
+        for child in result.newInstances where child.instanceID == item.instanceID {
+            throw DurableTaskError(.invalidState, "instance '\(item.instanceID)' cannot start itself as a sub-orchestration")
+        }
+        if result.status.isTerminal, try unconsumedVisibleEvents() {
+            throw DurableTaskError(.newEventsArrived,
+                                   "new events arrived for instance '\(item.instanceID)' while it was finishing; the episode must run again")
+        }
+    }
+
+    /// What committing an episode changes, for a backend to store in one transaction.
+    public static func commit(_ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult, now: Date) -> EpisodeCommit {
+        var commit = EpisodeCommit(status: result.status, customStatus: result.customStatus)
+        commit.activities = result.activities
+        commit.children = result.newInstances
+        commit.messages = result.messages
+        for timer in result.timers {
+            commit.inbox.append(.init(event: timer.event, visibleAt: timer.fireAt))
+        }
+        if let (startEvent, carryover) = result.continueAsNew {
+            // A new execution: fresh history, the new start and the carried events in the inbox.
+            commit.replacesHistory = true
+            commit.inbox.append(.init(event: startEvent, visibleAt: now))
+            for event in carryover { commit.inbox.append(.init(event: event, visibleAt: now)) }
+            if case let .executionStarted(_, executionID, input, _, _) = startEvent.kind {
+                commit.newExecution = (executionID, input)
+            }
+        } else {
+            commit.appendHistory = result.newHistory
+            commit.output = result.output
+            commit.failure = result.failure
+        }
+        if result.status.isTerminal {
+            commit.completedAt = now
+            // Timers the orchestrator no longer waited for would only wake a finished instance.
+            commit.clearsInbox = true
+        }
+        return commit
+    }
+
+    /// What to do with a sub-orchestration the episode starts, given the status of an instance with its
+    /// ID: `nil` to create it (replacing a finished one), or the `subOrchestrationFailed` event to put
+    /// in the parent's inbox instead, when the ID belongs to an instance that has not finished.
+    public static func childConflict(_ child: NewOrchestrationInstance, existing: OrchestrationStatus?, now: Date) -> HistoryEvent? {
+        do {
+            _ = try checkCreate(child, existing: existing)
+            return nil
+        } catch {
+            return HistoryEvent(timestamp: now, kind: .subOrchestrationFailed(
+                scheduledID: child.parent?.taskID ?? -1, failure: FailureDetails(error: error)))
+        }
+    }
+
+    /// Whether a message reaches its target: a finished or missing instance has nobody to read it.
+    public static func delivers(to targetStatus: OrchestrationStatus?) -> Bool {
+        targetStatus.map { !$0.isTerminal } ?? false
+    }
+
+    // MARK: Activities
+
+    /// Whether an activity result is recorded, given the state of its instance (its lease already
+    /// checked): results for a finished instance, or for an older execution (before continue-as-new),
+    /// are fenced off.
+    public static func accepts(_ completion: ActivityCompletion, instanceStatus: OrchestrationStatus?, executionID: String?) -> Bool {
+        guard let instanceStatus, let executionID else { return false }
+        return executionID == completion.item.executionID && !instanceStatus.isTerminal
+    }
+}
+
+/// What committing one episode changes, decided by ``TaskHubRules/commit(_:_:now:)``. A backend applies
+/// all of it in one transaction, in this order: consume the item's inbox entries, replace or append the
+/// history, add ``inbox``, enqueue ``activities``, create ``children`` (or tell the parent, see
+/// ``TaskHubRules/childConflict(_:existing:now:)``), deliver ``messages``
+/// (``TaskHubRules/delivers(to:)``), clear the inbox if asked, update the instance, release the lease.
+public struct EpisodeCommit: Sendable {
+    /// An event for this instance's own inbox, visible from `visibleAt`.
+    public struct InboxEntry: Sendable {
+        /// The event.
+        public var event: HistoryEvent
+        /// When it may be delivered.
+        public var visibleAt: Date
+    }
+
+    /// Events to append to the history (empty when ``replacesHistory``).
+    public var appendHistory: [HistoryEvent] = []
+    /// Continue-as-new: the old history is deleted, the next execution starts from the inbox.
+    public var replacesHistory = false
+    /// Events for this instance: timers, and for continue-as-new the new start and carried events.
+    public var inbox: [InboxEntry] = []
+    /// Activities to enqueue.
+    public var activities: [ActivityRequest] = []
+    /// Sub-orchestrations to create.
+    public var children: [NewOrchestrationInstance] = []
+    /// Events for other instances.
+    public var messages: [OrchestrationMessage] = []
+    /// Whether the whole inbox is dropped after the episode (the instance finished).
+    public var clearsInbox = false
+    /// The instance's new status.
+    public var status: OrchestrationStatus
+    /// The instance's output (kept as it was for continue-as-new, which clears it).
+    public var output: Payload?
+    /// The instance's failure.
+    public var failure: FailureDetails?
+    /// The instance's custom status.
+    public var customStatus: Payload?
+    /// When the instance finished, if it did.
+    public var completedAt: Date?
+    /// Continue-as-new: the next execution's ID and input.
+    public var newExecution: (executionID: String, input: Payload?)?
+
+    init(status: OrchestrationStatus, customStatus: Payload?) {
+        self.status = status
+        self.customStatus = customStatus
+    }
+}
