@@ -71,8 +71,11 @@ public enum TaskHubRules {
     }
 
     /// Checks an episode against the instance before it is committed.
-    /// - Parameter unconsumedVisibleEvents: whether the inbox holds a visible event the item did not
-    ///   carry (see ``consumes(_:entryID:visibleAt:leasedAt:)``); only read for an ending episode.
+    /// - Parameters:
+    ///   - item: the leased work item.
+    ///   - result: what the episode produced.
+    ///   - unconsumedVisibleEvents: whether the inbox holds a visible event the item did not carry (see
+    ///     ``consumes(_:entryID:visibleAt:leasedAt:)``); only asked for an ending episode.
     /// - Throws: `DurableTaskError(.invalidState)` when the instance starts itself as a child;
     ///   `DurableTaskError(.newEventsArrived)` when the episode ends the instance although events arrived
     ///   after the lease — the worker runs it again with them, so an accepted event never vanishes into a

@@ -50,28 +50,6 @@ package struct EngineOptions: Sendable {
     }
 }
 
-/// A registered orchestrator, type-erased to payloads.
-package struct OrchestratorEntry: Sendable {
-    package let name: String
-    package let run: @Sendable (OrchestrationContext, Payload?) async throws -> Payload?
-
-    package init(name: String, run: @escaping @Sendable (OrchestrationContext, Payload?) async throws -> Payload?) {
-        self.name = name
-        self.run = run
-    }
-
-    /// Wraps a typed orchestrator: decode the input, run, encode the output (within the payload limit).
-    package init<O: Orchestrator>(_ orchestrator: O) {
-        let name = O.name
-        self.init(name: name) { context, input in
-            let typedInput = try PayloadCodec.decode(O.Input.self, from: input, what: "input of orchestrator '\(name)' (instance '\(context.instanceID)')")
-            let output = try await orchestrator.run(context: context, input: typedInput)
-            return try PayloadCodec.encode(output, limit: context.options.maxPayloadBytes,
-                                           what: "output of orchestrator '\(name)' (instance '\(context.instanceID)')")
-        }
-    }
-}
-
 /// Name-based UUIDs: the same name always gives the same UUID, so ``OrchestrationContext/newUUID()``
 /// is stable across replays. Two FNV-1a 64-bit hashes with different seeds fill the 128 bits.
 enum DeterministicUUID {

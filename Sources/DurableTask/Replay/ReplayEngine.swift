@@ -78,8 +78,9 @@ package final class ReplayEngine: @unchecked Sendable { // Safe: only the thread
     var typeNames: [ObjectIdentifier: String] = [:]
     /// Events applied since the engine was created (old and new): the replay counter.
     private(set) var eventsApplied = 0
-    /// History events this engine has applied or committed; validates a cached engine against the backend.
-    var historyLength = 0
+    /// History events this engine has replayed or committed; validates a cached engine against the
+    /// backend's history length.
+    private(set) var historyLength = 0
 
     init(instanceID: String, options: EngineOptions, resolveOrchestrator: @escaping @Sendable (String) -> OrchestratorEntry?) {
         self.instanceID = instanceID
@@ -181,6 +182,11 @@ package final class ReplayEngine: @unchecked Sendable { // Safe: only the thread
         history.append(HistoryEvent(timestamp: now, kind: .orchestratorCompleted))
         result.newHistory = history
         return result
+    }
+
+    /// Records that the backend committed the episode's result: the history now holds its events too.
+    func committed(_ result: OrchestrationWorkItemResult) {
+        historyLength += result.newHistory.count
     }
 
     /// Ends the instance — the one ending every way of finishing goes through (a parked, poisoned

@@ -1,0 +1,184 @@
+import Foundation
+
+// The activity pipeline: lease in batches, run on long-lived runners, write results in groups,
+// renew the leases of everything leased and not yet finished.
+extension DurableTaskWorker {
+    // MARK: Activities
+
+    func activityFetchLoop(queue: WorkQueue<ActivityWorkItem>, running: RunningActivities) async {
+        // Lease in large batches, so a fan-out costs few lease transactions; leases of queued items are
+        // renewed like those of running ones. Refill only once a quarter of the window is free, so each
+        // lease transaction carries many items.
+        let limit = max(options.maxConcurrentActivities * 2, options.activityPrefetch)
+        while !Task.isCancelled {
+            let generation = backend.changeGeneration(.activityWork)
+            let capacityGeneration = running.generation
+            let free = limit - running.count
+            if free < max(1, limit / 4) {
+                await running.waitForCapacity(since: capacityGeneration, timeout: options.pollInterval)
+                continue
+            }
+            // At most one redelivery in flight (see `orchestrationLoop`): if it crashes the process
+            // again, the crash counts against it, not against fresh items running beside it. The slot
+            // is taken before leasing and kept only if a redelivery came back.
+            let mayTakeRedelivery = running.redelivery.trySet()
+            let items: [ActivityWorkItem]
+            do {
+                items = try await backend.getActivityWorkItems(owner: options.workerID, maxCount: free,
+                                                               maxRedelivered: mayTakeRedelivery ? 1 : 0,
+                                                               lockDuration: options.activityLockDuration)
+            } catch {
+                if mayTakeRedelivery { running.redelivery.clear() }
+                options.logHandler(.error, "could not fetch activity work items: \(error)")
+                try? await Task.sleep(for: options.pollInterval)
+                continue
+            }
+            if mayTakeRedelivery && !items.contains(where: { Redelivery.isRedelivery(leasedCount: $0.dequeueCount) }) { running.redelivery.clear() }
+            if items.isEmpty {
+                if !mayTakeRedelivery {
+                    // The next redelivery may be leased as soon as this one finishes.
+                    await Self.waitForEither(backend, since: generation, running, since: capacityGeneration, timeout: options.pollInterval)
+                } else {
+                    await backend.waitForChange(.activityWork, since: generation, timeout: options.pollInterval)
+                }
+                continue
+            }
+            running.leased(items)
+            if Task.isCancelled {
+                running.finished(items)
+                for item in items {
+                    try? await backend.abandonActivityWorkItem(item, delay: .zero)
+                }
+                return
+            }
+            queue.push(items)
+        }
+    }
+
+    /// Returns when new activity work may be available or a leased activity finished.
+    static func waitForEither(_ backend: any Backend, since generation: UInt64, _ running: RunningActivities,
+                                      since capacityGeneration: UInt64, timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await backend.waitForChange(.activityWork, since: generation, timeout: timeout) }
+            group.addTask { await running.waitForCapacity(since: capacityGeneration, timeout: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    func activityRunner(queue: WorkQueue<ActivityWorkItem>, activities snapshot: [String: ActivityEntry],
+                                completions: CompletionBuffer, running: RunningActivities) async {
+        var activities = snapshot
+        // Results are handed to the writer in small batches: one lock per batch instead of one per
+        // activity. A batch goes out when it is full, when the runner is about to wait for work, and
+        // when its oldest result has waited 2 ms, so a slow activity never holds finished ones back long.
+        var finished: [ActivityCompletion] = []
+        var oldest = ContinuousClock.now
+        func handOver() {
+            guard !finished.isEmpty else { return }
+            running.finished(finished.lazy.map(\.item))
+            completions.append(contentsOf: finished)
+            finished.removeAll(keepingCapacity: true)
+        }
+        while true {
+            let item: ActivityWorkItem
+            if let next = queue.tryPop() {
+                item = next
+            } else {
+                handOver()
+                guard let next = await queue.pop() else { break }
+                item = next
+            }
+            if Task.isCancelled {
+                // Stopping: hand leased-but-unstarted items back at once instead of letting their leases
+                // run out, so another worker (or the next start) picks them up without waiting.
+                running.finished(CollectionOfOne(item))
+                try? await backend.abandonActivityWorkItem(item, delay: .zero)
+                continue
+            }
+            let context = ActivityContext(instanceID: item.instanceID, taskID: item.taskID, name: item.name, deliveryCount: item.dequeueCount)
+            let kind: HistoryEvent.Kind
+            var startedAt: Date?
+            if activities[item.name] == nil {
+                // Registered after `run()` started, or not at all.
+                activities = registry.withLock { $0.activities }
+            }
+            if item.dequeueCount > options.maxDeliveryCount {
+                // Checked before the activity runs: an activity that takes the process down (a
+                // fatalError) would otherwise be leased, and crash a worker, forever.
+                let error = DurableTaskError(.poisoned,
+                    "activity '\(item.name)' (instance '\(item.instanceID)', task #\(item.taskID)) was poisoned: delivered "
+                    + "\(item.dequeueCount) times without a result (the process running it stopped each time, e.g. a crash in "
+                    + "activity code); it is not run again")
+                options.logHandler(.error, error.message)
+                kind = .taskFailed(scheduledID: item.taskID, failure: FailureDetails(
+                    errorType: "DurableTaskError.poisoned", message: error.message, isRetriable: false))
+            } else if let entry = activities[item.name] {
+                do {
+                    startedAt = backend.clock.now()
+                    let output = try await entry.run(context, item.input, options.maxPayloadBytes)
+                    kind = .taskCompleted(scheduledID: item.taskID, result: output)
+                } catch is CancellationError where Task.isCancelled {
+                    // The worker is stopping: this is not the activity's failure. Hand the item back so
+                    // it runs again, here or in another worker.
+                    running.finished(CollectionOfOne(item))
+                    try? await backend.abandonActivityWorkItem(item, delay: .zero)
+                    continue
+                } catch {
+                    kind = .taskFailed(scheduledID: item.taskID, failure: FailureDetails(error: error))
+                }
+            } else {
+                let error = DurableTaskError(.activityNotRegistered,
+                    "no activity named '\(item.name)' is registered on this worker (instance '\(item.instanceID)', task #\(item.taskID))")
+                kind = .taskFailed(scheduledID: item.taskID, failure: FailureDetails(error: error))
+            }
+            counters.activitiesExecuted.add(1, ordering: .relaxed)
+            let now = ContinuousClock.now
+            if finished.isEmpty { oldest = now }
+            finished.append(ActivityCompletion(item: item, event: HistoryEvent(timestamp: backend.clock.now(), kind: kind, startedAt: startedAt)))
+            if finished.count >= 32 || now - oldest > .milliseconds(2) { handOver() }
+        }
+        handOver()
+    }
+
+    /// Group commit: writes every completion buffered since the previous write in one call.
+    func completionWriter(_ completions: CompletionBuffer) async {
+        while !Task.isCancelled {
+            await completions.waitForItems()
+            await flush(completions)
+        }
+    }
+
+    func flush(_ completions: CompletionBuffer) async {
+        let batch = completions.takeAll()
+        guard !batch.isEmpty else { return }
+        var attempt = 0
+        while true {
+            do {
+                let accepted = try await backend.completeActivityWorkItems(batch)
+                let fenced = accepted.lazy.filter { !$0 }.count
+                if fenced > 0 {
+                    counters.activityCompletionsFenced.add(fenced, ordering: .relaxed)
+                    options.logHandler(.warning, "\(fenced) activity result(s) rejected as late or duplicate (lease lost)")
+                }
+                return
+            } catch {
+                attempt += 1
+                options.logHandler(.error, "could not record \(batch.count) activity result(s) (attempt \(attempt)): \(error)")
+                // The leases will expire and the activities run again; retry a few times first.
+                if attempt >= 5 { return }
+                try? await Task.sleep(for: .milliseconds(100 << attempt))
+            }
+        }
+    }
+
+    func leaseRenewer(_ running: RunningActivities) async {
+        let interval = options.activityLockDuration / 3
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            let items = running.snapshot()
+            guard !items.isEmpty else { continue }
+            _ = try? await backend.renewActivityWorkItemLocks(items, lockDuration: options.activityLockDuration)
+        }
+    }
+}

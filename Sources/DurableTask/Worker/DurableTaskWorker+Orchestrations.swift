@@ -1,0 +1,163 @@
+import Foundation
+
+// Orchestration dispatch: lease a work item, run its episode on a cached or replayed engine, commit
+// it; and the poison policy for items that cannot be processed.
+extension DurableTaskWorker {
+    // MARK: Orchestrations
+
+    /// - Parameter redelivery: set while the worker runs a redelivery — an episode or an activity whose
+    ///   previous delivery ended without a result, maybe because it crashed the process. Only one runs
+    ///   at a time, so if it crashes the process again, the other items in flight are fresh ones whose
+    ///   count the crash does not push towards the poison limit: the count singles out the culprit.
+    func orchestrationLoop(orchestrators: [String: OrchestratorEntry], engineOptions: EngineOptions, cache: OrchestrationCache,
+                                   redelivery: Flag) async {
+        // The snapshot serves the hot path; a name registered after `run()` started is found in the
+        // live registry.
+        let resolve: @Sendable (String) -> OrchestratorEntry? = { name in
+            orchestrators[name] ?? self.registry.withLock { $0.orchestrators[name] }
+        }
+        while !Task.isCancelled {
+            let generation = backend.changeGeneration(.orchestrationWork)
+            // The slot is taken before leasing, so no two loops can lease a redelivery at once.
+            let mayTakeRedelivery = redelivery.trySet()
+            let item: OrchestrationWorkItem?
+            do {
+                item = try await backend.getOrchestrationWorkItem(owner: options.workerID, lockDuration: options.orchestrationLockDuration,
+                                                                  includeRedelivered: mayTakeRedelivery)
+            } catch {
+                if mayTakeRedelivery { redelivery.clear() }
+                options.logHandler(.error, "could not fetch an orchestration work item: \(error)")
+                try? await Task.sleep(for: options.pollInterval)
+                continue
+            }
+            let isRedelivery = item.map { Redelivery.isRedelivery(leasedCount: $0.dequeueCount) } ?? false
+            if mayTakeRedelivery && !isRedelivery { redelivery.clear() }
+            guard let item else {
+                await backend.waitForChange(.orchestrationWork, since: generation, timeout: options.pollInterval)
+                continue
+            }
+            await process(item, resolve: resolve, engineOptions: engineOptions, cache: cache)
+            if isRedelivery { redelivery.clear() }
+        }
+    }
+
+    func process(_ item: OrchestrationWorkItem, resolve: @escaping @Sendable (String) -> OrchestratorEntry?,
+                         engineOptions: EngineOptions, cache: OrchestrationCache) async {
+        // Checked at lease time, before any user code runs: an item whose deliveries keep taking the
+        // process down (a fatalError, a stack overflow) never reaches the failure handling below.
+        if item.dequeueCount > options.maxDeliveryCount {
+            await cache.checkOut(item.instanceID)?.tearDown()
+            cache.release(item.instanceID)
+            await park(item, engineOptions: engineOptions, cause: nil)
+            return
+        }
+        var context = await cache.checkOut(item.instanceID)
+        if let cached = context, cached.historyLength != item.historyLength || cached.executionID != item.executionID {
+            // Another worker advanced the instance (or it continued as new): the cached state is stale.
+            cached.tearDown()
+            context = nil
+        }
+        let result: OrchestrationWorkItemResult
+        let runtime: ReplayEngine
+        do {
+            if let context {
+                runtime = context
+            } else {
+                let history = try await backend.getOrchestrationHistory(instanceID: item.instanceID)
+                runtime = ReplayEngine(instanceID: item.instanceID, options: engineOptions, resolveOrchestrator: resolve)
+                runtime.replay(history)
+                counters.eventsReplayed.add(history.count, ordering: .relaxed)
+            }
+            result = runtime.runEpisode(newEvents: item.newEvents, now: backend.clock.now())
+        } catch {
+            cache.release(item.instanceID)
+            await handleUnprocessable(item, error: error, engineOptions: engineOptions)
+            return
+        }
+        counters.eventsApplied.add(item.newEvents.count, ordering: .relaxed)
+        do {
+            try await backend.completeOrchestrationWorkItem(item, result: result)
+            counters.episodes.add(1, ordering: .relaxed)
+            runtime.committed(result)
+            if runtime.isFinished {
+                runtime.tearDown()
+                cache.release(item.instanceID)
+            } else {
+                cache.checkIn(runtime)
+            }
+        } catch {
+            runtime.tearDown()
+            cache.release(item.instanceID)
+            if let error = error as? DurableTaskError, error.code == .workItemLockLost {
+                options.logHandler(.warning, "episode of instance '\(item.instanceID)' not committed: \(error.message)")
+                return
+            }
+            if let error = error as? DurableTaskError, error.code == .newEventsArrived {
+                // Not a failure: run the episode again at once, now including the late events.
+                try? await backend.abandonOrchestrationWorkItem(item, delay: .zero, countsAsDelivery: false)
+                return
+            }
+            await handleUnprocessable(item, error: error, engineOptions: engineOptions)
+        }
+    }
+
+    /// An episode that could not be loaded or committed: retry with back-off, and after
+    /// `maxDeliveryCount` attempts park the instance as failed with the error visible.
+    func handleUnprocessable(_ item: OrchestrationWorkItem, error: any Error, engineOptions: EngineOptions) async {
+        options.logHandler(.error, "instance '\(item.instanceID)': episode failed (attempt \(item.dequeueCount)): \(error)")
+        // A storage failure (disk full, database locked, I/O error) says nothing about the instance:
+        // parking it would turn a passing outage into a permanent failure. Keep retrying with back-off,
+        // and do not count the delivery.
+        let isStorageFailure = (error as? DurableTaskError)?.code == .storage
+        if item.dequeueCount >= options.maxDeliveryCount && !isStorageFailure {
+            if await park(item, engineOptions: engineOptions, cause: error) { return }
+        }
+        let delay = Duration.milliseconds(min(30_000, 100 << min(item.dequeueCount, 8)))
+        try? await backend.abandonOrchestrationWorkItem(item, delay: delay, countsAsDelivery: !isStorageFailure)
+    }
+
+    /// Ends the instance as failed ("poisoned") without running its code, through the engine's own
+    /// ending: history gets `executionCompleted(failed)` and a parent gets `subOrchestrationFailed`.
+    /// - Parameter cause: the last error, when the process survived it; `nil` when the item was leased
+    ///   more than `maxDeliveryCount` times without completing (the process died on it).
+    /// - Returns: whether the ending was committed.
+    @discardableResult
+    func park(_ item: OrchestrationWorkItem, engineOptions: EngineOptions, cause: (any Error)?) async -> Bool {
+        let deliveries = item.dequeueCount
+        let reason = cause.map { "after \(deliveries) failed attempts to process its events; last error: \($0)" }
+            ?? "after \(deliveries) deliveries of its events without completing (the process processing them "
+            + "stopped each time, e.g. a crash in orchestrator code)"
+        let poison = DurableTaskError(.poisoned, "instance '\(item.instanceID)' was poisoned: parked as failed \(reason)")
+        let failure = FailureDetails(errorType: "DurableTaskError.poisoned", message: poison.message, isRetriable: false,
+                                     inner: cause.map { FailureDetails(error: $0) })
+        options.logHandler(.error, poison.message)
+        do {
+            // Only the start event (name, parent) is read from history; the orchestrator is not replayed.
+            let started = item.newEvents.contains { if case .executionStarted = $0.kind { true } else { false } }
+            var history: [HistoryEvent] = []
+            if !started {
+                do {
+                    history = try await backend.getOrchestrationHistory(instanceID: item.instanceID)
+                } catch let error as DurableTaskError where error.code == .corruptData {
+                    // The history itself may be what cannot be processed: park without reading it.
+                    // A parent, if any, is then not told (its reference is in the unreadable start event).
+                    options.logHandler(.error, "instance '\(item.instanceID)' is parked without its history: \(error.message)")
+                }
+            }
+            let runtime = ReplayEngine(instanceID: item.instanceID, options: engineOptions, resolveOrchestrator: { _ in nil })
+            runtime.prepareParking(history: history, newEvents: item.newEvents, failure: failure)
+            let result = runtime.runEpisode(newEvents: item.newEvents, now: backend.clock.now())
+            runtime.tearDown()
+            try await backend.completeOrchestrationWorkItem(item, result: result)
+            return true
+        } catch {
+            options.logHandler(.error, "instance '\(item.instanceID)' could not be parked: \(error)")
+            if cause == nil {
+                // Not parked yet: try again after a back-off, without counting this lease.
+                let isNewEvents = (error as? DurableTaskError)?.code == .newEventsArrived
+                try? await backend.abandonOrchestrationWorkItem(item, delay: isNewEvents ? .zero : .seconds(1), countsAsDelivery: false)
+            }
+            return false
+        }
+    }
+}
