@@ -344,7 +344,7 @@ public final class SQLiteBackend: Backend {
     /// Creates an instance; see ``Backend/createOrchestrationInstance(_:)``.
     public func createOrchestrationInstance(_ request: NewOrchestrationInstance) async throws {
         try await write { c, now in try Store.create(c, request, now: now) }
-        signals.instanceCreated()
+        signals.instanceCreated(request.instanceID)
     }
 
     /// Adds an event to an instance's inbox; see ``Backend/addOrchestrationEvent(instanceID:event:)``.
@@ -372,7 +372,7 @@ public final class SQLiteBackend: Backend {
         // Encoding here, on the caller's thread, keeps the single writer thread for SQLite work.
         let encodedHistory = result.continueAsNew == nil ? result.newHistory.map(HistoryEventCodec.encode) : []
         try await write { c, now in try Store.complete(c, item, result, encodedHistory: encodedHistory, now: now) }
-        signals.episodeCommitted(scheduledActivities: !result.activities.isEmpty)
+        signals.episodeCommitted(item.instanceID, scheduledActivities: !result.activities.isEmpty, children: result.newInstances)
     }
 
     /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``.
@@ -430,12 +430,16 @@ public final class SQLiteBackend: Backend {
 
     /// Deletes a finished instance; see ``Backend/purgeOrchestration(instanceID:)``.
     public func purgeOrchestration(instanceID: String) async throws -> Bool {
-        try await write { c, _ in try Store.purge(c, instanceID: instanceID) }
+        let purged = try await write { c, _ in try Store.purge(c, instanceID: instanceID) }
+        if purged { signals.instancesPurged([instanceID]) }
+        return purged
     }
 
     /// Deletes finished instances matching a filter; see ``Backend/purgeOrchestrations(_:)``.
     public func purgeOrchestrations(_ filter: PurgeFilter) async throws -> Int {
-        try await write { c, _ in try Store.purge(c, filter) }
+        let purged = try await write { c, _ in try Store.purge(c, filter) }
+        signals.instancesPurged(purged)
+        return purged.count
     }
 
     // MARK: Wake-ups
@@ -457,6 +461,11 @@ public final class SQLiteBackend: Backend {
             }
         }
         await signal.wait(since: generation, timeout: timeout)
+    }
+
+    /// Watches one instance, woken by its own changes only; see ``Backend/watchInstance(_:)``.
+    public func watchInstance(_ instanceID: String) -> InstanceWatch {
+        InstanceWatch(instanceID, waiters: signals.instances)
     }
 
     /// The change counter; see ``Backend/changeGeneration(_:)``.

@@ -443,7 +443,8 @@ enum Store {
         return true
     }
 
-    static func purge(_ c: Connection, _ filter: PurgeFilter) throws -> Int {
+    /// - Returns: the IDs of the purged instances.
+    static func purge(_ c: Connection, _ filter: PurgeFilter) throws -> [String] {
         let select = try c.cached(Schema.selectPurgeCandidates)
         var ids: [String] = []
         try select.forEachRow {
@@ -453,7 +454,7 @@ enum Store {
             }
         }
         for id in ids { try deleteInstanceRows(c, id) }
-        return ids.count
+        return ids
     }
 
     /// The earliest time at which work of the given kind becomes available, or `nil` when none is pending.

@@ -43,7 +43,7 @@ import Testing
         let (inner, cleanup) = try kind.make()
         defer { cleanup() }
         // Every episode of the child fails to commit (the process survives), until it is parked.
-        let backend = FaultInjectingBackend(inner) { item, result in
+        let backend = InstrumentedBackend(inner) { item, result in
             item.instanceID == "poisoned-child" && result.status != .failed
         }
         var options = quiet
@@ -98,6 +98,28 @@ import Testing
             #expect(metadata.failure?.message.contains("after 4 deliveries") == true, "\(String(describing: metadata.failure))")
             #expect(try await client.waitForCompletion(SumOfSquares.self, instanceID: ordinary, timeout: .seconds(20)) == 14)
         }
+    }
+
+    // MARK: Waiting
+
+    @Test(arguments: TestBackend.allCases)
+    func waitingOnManyInstancesCostsReadsLinearInTheirNumber(kind: TestBackend) async throws {
+        let (inner, cleanup) = try kind.make()
+        defer { cleanup() }
+        let backend = InstrumentedBackend(inner)
+        let count = 300
+        // A long poll interval: the reads counted are those that changes in this process cause.
+        let client = DurableTaskClient(backend: backend, pollInterval: .seconds(60))
+        try await withWorker(backend: backend, options: quiet, register: { registerAll($0) }) { _, _ in
+            let ids = try await (0..<count).asyncMap { try await client.scheduleNewOrchestration(SumOfSquares.self, input: 2, instanceID: "wait-\($0)") }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for id in ids { group.addTask { try await client.waitForCompletion(id, timeout: .seconds(60)) } }
+                try await group.waitForAll()
+            }
+        }
+        // Each waiter reads once, then once per change of its own instance (started, finished): about
+        // three reads each. A task-hub-wide wake-up made it one read per waiter per change: ~N² = 90,000.
+        #expect(backend.metadataReads <= 5 * count, "\(backend.metadataReads) reads to wait for \(count) instances")
     }
 
     // MARK: Arguments refused at the call
@@ -183,16 +205,23 @@ import Testing
     }
 }
 
-/// Forwards to another backend, failing the commit of chosen episodes with a non-storage error (a
-/// failure the process survives).
-final class FaultInjectingBackend: Backend {
+/// Forwards to another backend, counting metadata reads and failing the commit of chosen episodes
+/// with a non-storage error (a failure the process survives).
+final class InstrumentedBackend: Backend {
     let inner: any Backend
     let failCommit: @Sendable (OrchestrationWorkItem, OrchestrationWorkItemResult) -> Bool
+    private let reads = Atomic<Int>(0)
 
-    init(_ inner: any Backend, failCommit: @escaping @Sendable (OrchestrationWorkItem, OrchestrationWorkItemResult) -> Bool) {
+    init(_ inner: any Backend,
+         failCommit: @escaping @Sendable (OrchestrationWorkItem, OrchestrationWorkItemResult) -> Bool = { _, _ in false }) {
         self.inner = inner
         self.failCommit = failCommit
     }
+
+    /// How many times an instance's metadata was read.
+    var metadataReads: Int { reads.load(ordering: .relaxed) }
+
+    func watchInstance(_ instanceID: String) -> InstanceWatch { inner.watchInstance(instanceID) }
 
     var clock: any DurableClock { inner.clock }
     func createOrchestrationInstance(_ request: NewOrchestrationInstance) async throws { try await inner.createOrchestrationInstance(request) }
@@ -226,7 +255,8 @@ final class FaultInjectingBackend: Backend {
         try await inner.renewActivityWorkItemLocks(items, lockDuration: lockDuration)
     }
     func getOrchestrationMetadata(instanceID: String) async throws -> OrchestrationMetadata? {
-        try await inner.getOrchestrationMetadata(instanceID: instanceID)
+        reads.add(1, ordering: .relaxed)
+        return try await inner.getOrchestrationMetadata(instanceID: instanceID)
     }
     func queryOrchestrations(_ query: OrchestrationQuery) async throws -> OrchestrationQueryResult {
         try await inner.queryOrchestrations(query)

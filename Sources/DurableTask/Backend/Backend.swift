@@ -112,9 +112,19 @@ public protocol Backend: Sendable {
 
     /// A counter that increases whenever a change of the given kind is signalled.
     func changeGeneration(_ change: BackendChange) -> UInt64
+
+    /// Starts watching one instance's state (status, output, custom status): a waiter on it is woken by
+    /// changes of that instance only. The default watches the task-hub-wide signal, which wakes every
+    /// waiter on every change; a backend that names the instance it changed should do better.
+    func watchInstance(_ instanceID: String) -> InstanceWatch
 }
 
 extension Backend {
+    /// Watches the task-hub-wide signal; see ``watchInstance(_:)``.
+    public func watchInstance(_ instanceID: String) -> InstanceWatch {
+        InstanceWatch(instanceID, backend: self)
+    }
+
     /// Reads the instances one by one; see ``getOrchestrationMetadata(instanceIDs:)``.
     public func getOrchestrationMetadata(instanceIDs: [String]) async throws -> [OrchestrationMetadata?] {
         var result: [OrchestrationMetadata?] = []

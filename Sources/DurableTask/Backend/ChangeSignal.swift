@@ -94,15 +94,25 @@ package struct BackendSignals: Sendable {
     package let activity = ChangeSignal()
     /// An instance's status or custom status changed.
     package let instance = ChangeSignal()
+    /// Waiters on single instances.
+    package let instances = InstanceWaiters()
 
     package init() {}
 
     // Who is woken by what, in one place: every backend calls these after it committed a change.
 
     /// An instance was created: a worker may start it, waiters may see it.
-    package func instanceCreated() {
+    package func instanceCreated(_ instanceID: String) {
         orchestration.notify()
         instance.notify()
+        instances.notify(instanceID)
+    }
+
+    /// An instance was deleted: its waiters see it gone.
+    package func instancesPurged(_ instanceIDs: [String]) {
+        guard !instanceIDs.isEmpty else { return }
+        instance.notify()
+        for id in instanceIDs { instances.notify(id) }
     }
 
     /// An event was added to an instance's inbox (or a lease handed back): a worker may run an episode.
@@ -112,10 +122,12 @@ package struct BackendSignals: Sendable {
 
     /// An episode committed: its activities are ready, its instance (and others it messaged) may have
     /// more work, its status changed.
-    package func episodeCommitted(scheduledActivities: Bool) {
+    package func episodeCommitted(_ instanceID: String, scheduledActivities: Bool, children: [NewOrchestrationInstance]) {
         if scheduledActivities { activity.notify() }
         orchestration.notify()
         instance.notify()
+        instances.notify(instanceID)
+        for child in children { instances.notify(child.instanceID) }
     }
 
     /// Activity results were recorded: their instances have new events.

@@ -91,7 +91,7 @@ public final class InMemoryBackend: Backend {
         try state.withLock { state in
             try Self.create(request, now: now, in: &state)
         }
-        signals.instanceCreated()
+        signals.instanceCreated(request.instanceID)
     }
 
     private static func create(_ request: NewOrchestrationInstance, now: Date, in state: inout State) throws {
@@ -272,7 +272,7 @@ public final class InMemoryBackend: Backend {
             if commit.clearsInbox { record.inbox.removeAll() }
             if !record.inbox.isEmpty { Self.markReady(item.instanceID, in: &state) }
         }
-        signals.episodeCommitted(scheduledActivities: !result.activities.isEmpty)
+        signals.episodeCommitted(item.instanceID, scheduledActivities: !result.activities.isEmpty, children: result.newInstances)
     }
 
     /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``.
@@ -415,23 +415,27 @@ public final class InMemoryBackend: Backend {
 
     /// Deletes a finished instance; see ``Backend/purgeOrchestration(instanceID:)``.
     public func purgeOrchestration(instanceID: String) async throws -> Bool {
-        try state.withLock { state in
+        let purged = try state.withLock { state in
             guard try TaskHubRules.checkPurge(instanceID: instanceID, existing: state.instances[instanceID]?.metadata.status) else {
                 return false
             }
             state.instances[instanceID] = nil
             return true
         }
+        if purged { signals.instancesPurged([instanceID]) }
+        return purged
     }
 
     /// Deletes finished instances matching a filter; see ``Backend/purgeOrchestrations(_:)``.
     public func purgeOrchestrations(_ filter: PurgeFilter) async throws -> Int {
-        state.withLock { state in
+        let ids = state.withLock { state in
             let ids = state.instances.values.lazy.map(\.metadata)
                 .filter { TaskHubRules.purges(filter, status: $0.status, createdAt: $0.createdAt) }.map(\.instanceID)
             for id in ids { state.instances[id] = nil }
-            return ids.count
+            return Array(ids)
         }
+        signals.instancesPurged(ids)
+        return ids.count
     }
 
     // MARK: - Wake-ups
@@ -445,6 +449,11 @@ public final class InMemoryBackend: Backend {
             timeout = min(timeout, .milliseconds(Int64(untilDue * 1000) + 1))
         }
         await signals[change].wait(since: generation, timeout: timeout)
+    }
+
+    /// Watches one instance, woken by its own changes only; see ``Backend/watchInstance(_:)``.
+    public func watchInstance(_ instanceID: String) -> InstanceWatch {
+        InstanceWatch(instanceID, waiters: signals.instances)
     }
 
     /// The change counter; see ``Backend/changeGeneration(_:)``.

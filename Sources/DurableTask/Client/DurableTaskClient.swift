@@ -124,8 +124,10 @@ public struct DurableTaskClient: Sendable {
                                  until done: (OrchestrationMetadata) -> Bool) async throws -> OrchestrationMetadata {
         try ArgumentCheck.identifier(instanceID, "instance ID")
         let deadline = ContinuousClock.now + timeout
+        // Watched before each read, so a change between the read and the wait is not lost; only this
+        // instance's changes wake it, so waiting on N instances costs O(N) reads, not O(N) per change.
+        let watch = backend.watchInstance(instanceID)
         while true {
-            let generation = backend.changeGeneration(.instanceState)
             guard let metadata = try await backend.getOrchestrationMetadata(instanceID: instanceID) else {
                 throw DurableTaskError(.instanceNotFound, "no instance with ID '\(instanceID)'")
             }
@@ -135,7 +137,7 @@ public struct DurableTaskClient: Sendable {
                 throw DurableTaskError(.timeout, "instance '\(instanceID)' did not \(what) within \(timeout) (status \(metadata.status.rawValue))")
             }
             try Task.checkCancellation()
-            await backend.waitForChange(.instanceState, since: generation, timeout: min(remaining, pollInterval))
+            await watch.wait(timeout: min(remaining, pollInterval))
         }
     }
 

@@ -1,0 +1,155 @@
+import Synchronization
+
+/// Waiters on single instances: a change of one instance wakes only those who wait for it, so a client
+/// waiting on N instances costs O(N) reads in all — a task-hub-wide signal woke every waiter on every
+/// change, O(N) reads per change.
+///
+/// A waiter registers **before** it reads the instance and waits after; a change in between marks the
+/// registration, and the wait returns at once. Registrations exist only while someone waits, so the
+/// table holds waiters, not instances; ``notify(_:)`` is one atomic load when nobody waits.
+package final class InstanceWaiters: Sendable {
+    private struct Waiter {
+        var notified = false
+        var continuation: CheckedContinuation<Void, Never>?
+    }
+    private struct State {
+        var nextToken: UInt64 = 0
+        var waiters: [String: [UInt64: Waiter]] = [:]
+    }
+    private let state = Mutex(State())
+    private let registered = Atomic<Int>(0)
+
+    package init() {}
+
+    /// Registers interest in `instanceID`; pair with ``cancel(_:token:)``.
+    package func register(_ instanceID: String) -> UInt64 {
+        registered.add(1, ordering: .sequentiallyConsistent)
+        return state.withLock { state in
+            state.nextToken &+= 1
+            state.waiters[instanceID, default: [:]][state.nextToken] = Waiter()
+            return state.nextToken
+        }
+    }
+
+    /// Ends a registration.
+    package func cancel(_ instanceID: String, token: UInt64) {
+        let waiter = state.withLock { state -> Waiter? in
+            let waiter = state.waiters[instanceID]?.removeValue(forKey: token)
+            if state.waiters[instanceID]?.isEmpty == true { state.waiters[instanceID] = nil }
+            return waiter
+        }
+        guard let waiter else { return }
+        registered.subtract(1, ordering: .sequentiallyConsistent)
+        waiter.continuation?.resume()
+    }
+
+    /// Wakes the waiters of `instanceID` (or marks them, when they have not started waiting yet).
+    package func notify(_ instanceID: String) {
+        guard registered.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard var waiters = state.waiters[instanceID] else { return [] }
+            var woken: [CheckedContinuation<Void, Never>] = []
+            for (token, var waiter) in waiters {
+                waiter.notified = true
+                if let continuation = waiter.continuation {
+                    woken.append(continuation)
+                    waiter.continuation = nil
+                }
+                waiters[token] = waiter
+            }
+            state.waiters[instanceID] = waiters
+            return woken
+        }
+        for continuation in woken { continuation.resume() }
+    }
+
+    /// Returns once the instance was notified since the registration (or the previous wait), or after
+    /// `timeout`; clears the mark for the next wait.
+    package func wait(_ instanceID: String, token: UInt64, timeout: Duration) async {
+        let timer = Task {
+            // Only a timeout wakes the waiter: a cancelled timer (the wait ended) must not mark it.
+            do {
+                try await Task.sleep(for: timeout)
+                self.wake(instanceID, token: token)
+            } catch {}
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    guard var waiter = state.waiters[instanceID]?[token] else { return true }
+                    if waiter.notified {
+                        waiter.notified = false
+                        state.waiters[instanceID]?[token] = waiter
+                        return true
+                    }
+                    waiter.continuation = continuation
+                    state.waiters[instanceID]?[token] = waiter
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            self.wake(instanceID, token: token)
+        }
+        timer.cancel()
+        state.withLock { state in state.waiters[instanceID]?[token]?.notified = false }
+    }
+
+    /// Ends one wait early (timeout, cancellation). When the waiter is not suspended yet, it is marked,
+    /// so the wait it is about to start returns at once instead of missing its timeout.
+    private func wake(_ instanceID: String, token: UInt64) {
+        let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard let continuation = state.waiters[instanceID]?[token]?.continuation else {
+                state.waiters[instanceID]?[token]?.notified = true
+                return nil
+            }
+            state.waiters[instanceID]?[token]?.continuation = nil
+            return continuation
+        }
+        continuation?.resume()
+    }
+}
+
+/// A client's interest in one instance's state, from ``Backend/watchInstance(_:)``: created before the
+/// client reads the instance, so a change between the read and ``wait(timeout:)`` is not lost.
+public final class InstanceWatch: Sendable {
+    private enum Source {
+        /// The backend wakes waiters per instance.
+        case instance(InstanceWaiters, token: UInt64)
+        /// A backend without per-instance wake-ups: any instance's change wakes the wait.
+        case taskHub(any Backend)
+    }
+    private let instanceID: String
+    private let source: Source
+    /// For `.taskHub`: the task-hub generation the next wait starts from.
+    private let generation = Atomic<UInt64>(0)
+
+    /// A watch on a backend's per-instance waiters.
+    package init(_ instanceID: String, waiters: InstanceWaiters) {
+        self.instanceID = instanceID
+        source = .instance(waiters, token: waiters.register(instanceID))
+    }
+
+    /// A watch that falls back to the backend's task-hub-wide ``BackendChange/instanceState`` signal.
+    public init(_ instanceID: String, backend: any Backend) {
+        self.instanceID = instanceID
+        source = .taskHub(backend)
+        generation.store(backend.changeGeneration(.instanceState), ordering: .relaxed)
+    }
+
+    deinit {
+        if case let .instance(waiters, token) = source { waiters.cancel(instanceID, token: token) }
+    }
+
+    /// Returns once the instance may have changed in this process since the watch began (or since the
+    /// previous wait), or after `timeout` — to notice other processes.
+    public func wait(timeout: Duration) async {
+        switch source {
+        case let .instance(waiters, token):
+            await waiters.wait(instanceID, token: token, timeout: timeout)
+        case let .taskHub(backend):
+            await backend.waitForChange(.instanceState, since: generation.load(ordering: .relaxed), timeout: timeout)
+            generation.store(backend.changeGeneration(.instanceState), ordering: .relaxed)
+        }
+    }
+}
