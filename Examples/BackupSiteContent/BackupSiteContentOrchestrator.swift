@@ -34,10 +34,12 @@ struct BackupSiteContentOrchestrator: Orchestrator {
 
         // Fan out: every copy is scheduled before any is awaited, so they run in parallel.
         let copies = files.map { path in
-            context.callActivity(CopyFileToBackup.self, input: FileCopy(
-                relativePath: path,
-                source: request.sourceDirectory + "/" + path,
-                destination: request.backupDirectory + "/" + path))
+            context.callActivity(
+                CopyFileToBackup.self,
+                input: FileCopy(
+                    relativePath: path,
+                    source: request.sourceDirectory + "/" + path,
+                    destination: request.backupDirectory + "/" + path))
         }
         // Fan in: each copy returns the bytes it copied.
         let bytes = try await context.whenAll(copies).reduce(0, +)

@@ -8,9 +8,9 @@
 // `setvbuf` below, runs before this process has any other thread. (It must come before the imports
 // that bring the C library in without it.)
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Darwin)
-@preconcurrency import Darwin
+    @preconcurrency import Darwin
 #endif
 import DurableTask
 import DurableTaskSQLite
@@ -34,8 +34,10 @@ func makeWorker(backend: any Backend, arguments: Arguments, verbose: Bool) -> Du
     let worker = DurableTaskWorker(backend: backend, options: options)
     worker.addOrchestrator(BackupSiteContentOrchestrator())
     worker.addActivity(GetFileList())
-    worker.addActivity(CopyFileToBackup(announce: verbose, millisecondsPerFile: arguments.millisecondsPerFile,
-                                        crashSwitch: arguments.crashAfter.map { .init(after: $0) }))
+    worker.addActivity(
+        CopyFileToBackup(
+            announce: verbose, millisecondsPerFile: arguments.millisecondsPerFile,
+            crashSwitch: arguments.crashAfter.map { .init(after: $0) }))
     return worker
 }
 
@@ -107,8 +109,9 @@ func checkBackup(_ request: BackupRequest, report: BackupReport) -> Bool {
         problems.append("\(error)")
     }
     if problems.isEmpty {
-        print("Check passed: the backup holds the \(report.files) source files, byte-identical, and nothing else; "
-              + "\(report.bytes) bytes = the sum of the source file sizes.")
+        print(
+            "Check passed: the backup holds the \(report.files) source files, byte-identical, and nothing else; "
+                + "\(report.bytes) bytes = the sum of the source file sizes.")
         return true
     }
     print("Check FAILED:")
@@ -177,12 +180,14 @@ func runInOneProcess(_ arguments: Arguments) async throws -> Int32 {
         print("Backend: InMemoryBackend")
     } else {
         // Without --db, a fresh file per run, so an earlier run's instances do not get in the way.
-        let path = arguments.databasePath ?? {
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("backup-\(getpid()).sqlite").path
-            removeDatabase(path)
-            temporaryPath = path
-            return path
-        }()
+        let path =
+            arguments.databasePath
+            ?? {
+                let path = FileManager.default.temporaryDirectory.appendingPathComponent("backup-\(getpid()).sqlite").path
+                removeDatabase(path)
+                temporaryPath = path
+                return path
+            }()
         let opened = try SQLiteBackend(path: path)
         database = opened
         backend = opened
@@ -228,8 +233,9 @@ func runClient(_ arguments: Arguments) async throws -> Int32 {
     let request = try backupRequest(arguments)
     let database = try SQLiteBackend(path: path)
     let outcome = await Result {
-        try await backUp(request, client: DurableTaskClient(backend: database),
-                         workerHint: "swift run BackupSiteContent worker --db \(path)")
+        try await backUp(
+            request, client: DurableTaskClient(backend: database),
+            workerHint: "swift run BackupSiteContent worker --db \(path)")
     }
     await database.close()
     return try outcome.get()

@@ -131,9 +131,10 @@ struct SlicedOrchestrator: Orchestrator {
             context.callSubOrchestrator(FanOutOrchestrator.self, input: ItemRange(first: first, count: min(input.sliceSize, input.count - first + 1)))
         }
         let results = try await context.whenAll(slices)
-        return BatchResult(processed: results.reduce(0) { $0 + $1.processed },
-                           successCount: results.reduce(0) { $0 + $1.successCount },
-                           sum: results.reduce(0) { $0 + $1.sum })
+        return BatchResult(
+            processed: results.reduce(0) { $0 + $1.processed },
+            successCount: results.reduce(0) { $0 + $1.successCount },
+            sum: results.reduce(0) { $0 + $1.sum })
     }
 }
 

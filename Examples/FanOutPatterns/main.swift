@@ -9,9 +9,9 @@
 // `setvbuf` below, runs before this process has any other thread. (It must come before the imports
 // that bring the C library in without it.)
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Darwin)
-@preconcurrency import Darwin
+    @preconcurrency import Darwin
 #endif
 import DurableTask
 import DurableTaskSQLite
@@ -29,8 +29,10 @@ struct Runner {
     /// Schedules an instance and waits for it, printing its custom status as it changes when `showProgress`
     /// is given a way to print it.
     /// - Returns: the finished instance's metadata and how long it took.
-    func run<O: Orchestrator>(_ orchestrator: O.Type, input: O.Input, prefix: String,
-                              showProgress: ((OrchestrationMetadata) -> String?)? = nil) async throws -> (OrchestrationMetadata, Duration) {
+    func run<O: Orchestrator>(
+        _ orchestrator: O.Type, input: O.Input, prefix: String,
+        showProgress: ((OrchestrationMetadata) -> String?)? = nil
+    ) async throws -> (OrchestrationMetadata, Duration) {
         let clock = ContinuousClock()
         let start = clock.now
         let instanceID = "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
@@ -72,13 +74,15 @@ struct Runner {
         let milliseconds = arguments.millisecondsPerItem ?? 5
         print("== chunked: \(count) items in batches of \(chunk), \(milliseconds) ms each")
         gauge.reset()
-        let (metadata, elapsed) = try await run(ChunkedOrchestrator.self, input: .init(count: count, chunkSize: chunk, milliseconds: milliseconds), prefix: "chunked")
+        let (metadata, elapsed) = try await run(
+            ChunkedOrchestrator.self, input: .init(count: count, chunkSize: chunk, milliseconds: milliseconds), prefix: "chunked")
         let result = try metadata.output(as: BatchResult.self)
         printResult(result)
         let batches = (count + chunk - 1) / chunk
         print("\(batches) batches in \(String(format: "%.2f", seconds(elapsed))) s; at most \(gauge.peak) items ran at once (the worker runs up to 64)")
-        return check(result.successCount == count && result.sum == sumOfSquares(count) && gauge.peak <= chunk,
-                     "\(count) succeeded, sum = 1² + … + \(count)² = \(sumOfSquares(count)), at most \(chunk) at once")
+        return check(
+            result.successCount == count && result.sum == sumOfSquares(count) && gauge.peak <= chunk,
+            "\(count) succeeded, sum = 1² + … + \(count)² = \(sumOfSquares(count)), at most \(chunk) at once")
     }
 
     func progress() async throws -> Bool {
@@ -86,7 +90,8 @@ struct Runner {
         let milliseconds = arguments.millisecondsPerItem ?? 100
         print("== progress: \(count) items one after another, \(milliseconds) ms each")
         var percentages: [Int] = []
-        let (metadata, elapsed) = try await run(ProgressOrchestrator.self, input: .init(count: count, milliseconds: milliseconds), prefix: "progress") { metadata in
+        let (metadata, elapsed) = try await run(ProgressOrchestrator.self, input: .init(count: count, milliseconds: milliseconds), prefix: "progress") {
+            metadata in
             guard let progress = try? metadata.customStatus(as: ProgressOrchestrator.Progress.self) else { return nil }
             if percentages.last != progress.percent { percentages.append(progress.percent) }
             return "\(progress.percent)% (\(progress.done)/\(progress.total))"
@@ -94,9 +99,10 @@ struct Runner {
         let result = try metadata.output(as: BatchResult.self)
         printResult(result)
         print("Done in \(String(format: "%.2f", seconds(elapsed))) s; the client saw \(percentages.count) different percentages")
-        return check(result.successCount == count && result.sum == sumOfSquares(count) && percentages.last == 100
-                        && percentages == percentages.sorted(),
-                     "\(count) succeeded, sum \(sumOfSquares(count)), progress only going up, ending at 100%")
+        return check(
+            result.successCount == count && result.sum == sumOfSquares(count) && percentages.last == 100
+                && percentages == percentages.sorted(),
+            "\(count) succeeded, sum \(sumOfSquares(count)), progress only going up, ending at 100%")
     }
 
     func partial() async throws -> Bool {
@@ -111,8 +117,9 @@ struct Runner {
         let failures = count / every
         // The squares of the multiples of `every`: every² × (1² + … + (count/every)²).
         let expectedSum = sumOfSquares(count) - every * every * sumOfSquares(failures)
-        return check(result.successCount == count - failures && result.failureCount == failures && result.sum == expectedSum,
-                     "\(count - failures) succeeded, \(failures) failed, sum of the successes \(expectedSum)")
+        return check(
+            result.successCount == count - failures && result.failureCount == failures && result.sum == expectedSum,
+            "\(count - failures) succeeded, \(failures) failed, sum of the successes \(expectedSum)")
     }
 
     func dynamic() async throws -> Bool {
@@ -121,8 +128,9 @@ struct Runner {
         let (metadata, _) = try await run(DynamicOrchestrator.self, input: "batch-\(count)", prefix: "dynamic")
         let result = try metadata.output(as: BatchResult.self)
         printResult(result)
-        return check(result.successCount == count && result.sum == sumOfSquares(count),
-                     "the activity listed \(count) items, all succeeded, sum \(sumOfSquares(count))")
+        return check(
+            result.successCount == count && result.sum == sumOfSquares(count),
+            "the activity listed \(count) items, all succeeded, sum \(sumOfSquares(count))")
     }
 
     func large() async throws -> Bool {
@@ -136,9 +144,10 @@ struct Runner {
         let singleResult = try single.output(as: BatchResult.self)
         print("  one fan-out of \(count) activities: \(rate(count, singleTime)), sum \(singleResult.sum)")
         let expected = sumOfSquares(count)
-        return check(slicedResult.successCount == count && singleResult.successCount == count
-                        && slicedResult.sum == expected && singleResult.sum == expected,
-                     "both ways \(count) succeeded with sum 1² + … + \(count)² = \(expected)")
+        return check(
+            slicedResult.successCount == count && singleResult.successCount == count
+                && slicedResult.sum == expected && singleResult.sum == expected,
+            "both ways \(count) succeeded with sum 1² + … + \(count)² = \(expected)")
     }
 
     func deadline() async throws -> Bool {
@@ -147,18 +156,24 @@ struct Runner {
         let items = (1...count).map { WorkItem(id: $0) }
         let (inTime, _) = try await run(DeadlineOrchestrator.self, input: .init(items: items, deadlineMilliseconds: deadline), prefix: "deadline")
         let first = try inTime.output(as: DeadlineOrchestrator.Output.self)
-        print(first.finished ? "  all \(first.completedItems) finished in time, sum \(first.sum ?? 0)"
-                             : "  gave up: \(first.completedItems) of \(count) had finished")
+        print(
+            first.finished
+                ? "  all \(first.completedItems) finished in time, sum \(first.sum ?? 0)"
+                : "  gave up: \(first.completedItems) of \(count) had finished")
         // One more item that hangs far past the deadline: the timer wins.
         let hanging = WorkItem(id: count + 1, milliseconds: deadline * 30)
-        let (late, lateTime) = try await run(DeadlineOrchestrator.self, input: .init(items: items + [hanging], deadlineMilliseconds: deadline), prefix: "deadline")
+        let (late, lateTime) = try await run(
+            DeadlineOrchestrator.self, input: .init(items: items + [hanging], deadlineMilliseconds: deadline), prefix: "deadline")
         let second = try late.output(as: DeadlineOrchestrator.Output.self)
-        print(second.finished ? "  all \(second.completedItems) finished in time, sum \(second.sum ?? 0)"
-                              : "  gave up after \(String(format: "%.2f", seconds(lateTime))) s: \(second.completedItems) of \(count + 1) had finished")
-        return check(first.finished && first.sum == sumOfSquares(count)
-                        && !second.finished && second.completedItems == count && seconds(lateTime) >= Double(deadline) / 1000,
-                     "the first batch finished in time with sum \(sumOfSquares(count)); the second was given up at the deadline, "
-                        + "not before, with \(count) of \(count + 1) finished")
+        print(
+            second.finished
+                ? "  all \(second.completedItems) finished in time, sum \(second.sum ?? 0)"
+                : "  gave up after \(String(format: "%.2f", seconds(lateTime))) s: \(second.completedItems) of \(count + 1) had finished")
+        return check(
+            first.finished && first.sum == sumOfSquares(count)
+                && !second.finished && second.completedItems == count && seconds(lateTime) >= Double(deadline) / 1000,
+            "the first batch finished in time with sum \(sumOfSquares(count)); the second was given up at the deadline, "
+                + "not before, with \(count) of \(count + 1) finished")
     }
 }
 
@@ -190,12 +205,14 @@ func runPatterns(_ arguments: Arguments) async throws -> Int32 {
         print("Backend: InMemoryBackend")
     } else {
         // Without --db, a fresh file per run, so an earlier run's instances do not get in the way.
-        let path = arguments.databasePath ?? {
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("fanout-patterns-\(getpid()).sqlite").path
-            removeDatabase(path)
-            temporaryPath = path
-            return path
-        }()
+        let path =
+            arguments.databasePath
+            ?? {
+                let path = FileManager.default.temporaryDirectory.appendingPathComponent("fanout-patterns-\(getpid()).sqlite").path
+                removeDatabase(path)
+                temporaryPath = path
+                return path
+            }()
         let opened = try SQLiteBackend(path: path)
         database = opened
         backend = opened
@@ -203,8 +220,10 @@ func runPatterns(_ arguments: Arguments) async throws -> Int32 {
     }
     let gauge = InFlightGauge()
     let worker = DurableTaskWorker(backend: backend)
-    for orchestrator in [ChunkedOrchestrator(), ProgressOrchestrator(), PartialFailureOrchestrator(),
-                         DynamicOrchestrator(), FanOutOrchestrator(), SlicedOrchestrator(), DeadlineOrchestrator()] as [any Orchestrator] {
+    for orchestrator in [
+        ChunkedOrchestrator(), ProgressOrchestrator(), PartialFailureOrchestrator(),
+        DynamicOrchestrator(), FanOutOrchestrator(), SlicedOrchestrator(), DeadlineOrchestrator()
+    ] as [any Orchestrator] {
         register(orchestrator, on: worker)
     }
     worker.addActivity(ProcessItem(gauge: gauge))
@@ -238,7 +257,9 @@ func runPatterns(_ arguments: Arguments) async throws -> Int32 {
     if let temporaryPath { removeDatabase(temporaryPath) }
     let failed = try outcome.get()
     if arguments.patterns.count > 1 {
-        print(failed == 0 ? "All \(arguments.patterns.count) patterns passed their checks." : "\(failed) of \(arguments.patterns.count) patterns FAILED their checks.")
+        print(
+            failed == 0
+                ? "All \(arguments.patterns.count) patterns passed their checks." : "\(failed) of \(arguments.patterns.count) patterns FAILED their checks.")
     }
     return failed == 0 ? 0 : 1
 }

@@ -8,9 +8,9 @@
 // `setvbuf` below, runs before this process has any other thread. (It must come before the imports
 // that bring the C library in without it.)
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Darwin)
-@preconcurrency import Darwin
+    @preconcurrency import Darwin
 #endif
 import DurableTask
 import DurableTaskSQLite
@@ -39,8 +39,9 @@ func runLoadTest(_ arguments: Arguments, client: DurableTaskClient, statusComman
     for number in 1...arguments.orchestrations {
         ids.append(try await client.scheduleNewOrchestration(FanOutFanInTest.self, input: input, instanceID: "loadtest-\(run)-\(number)"))
     }
-    print("Created \(ids.count) orchestration\(ids.count == 1 ? "" : "s") of \(input.iterations) iterations × "
-          + "\(input.parallelActivities) parallel activities: \(ids.count == 1 ? ids[0] : "\(ids[0]) … \(ids[ids.count - 1])")")
+    print(
+        "Created \(ids.count) orchestration\(ids.count == 1 ? "" : "s") of \(input.iterations) iterations × "
+            + "\(input.parallelActivities) parallel activities: \(ids.count == 1 ? ids[0] : "\(ids[0]) … \(ids[ids.count - 1])")")
     if let statusCommand {
         print("  (status of one: `\(statusCommand) \(ids[0])`; of many: `\(statusCommand) \(ids.prefix(3).joined(separator: " "))`)")
     }
@@ -81,8 +82,9 @@ func runLoadTest(_ arguments: Arguments, client: DurableTaskClient, statusComman
     let allActivities = activities * ids.count
     print(String(format: "Done in %.2f s: %d activities, %.0f activities/s.", seconds(elapsed), allActivities, Double(allActivities) / seconds(elapsed)))
     if passed == ids.count {
-        print("Check passed: \(passed) of \(ids.count) orchestrations completed, each with \(input.iterations) × "
-              + "\(input.parallelActivities) = \(activities) activities and total 1 + … + \(activities) = \(expectedTotal).")
+        print(
+            "Check passed: \(passed) of \(ids.count) orchestrations completed, each with \(input.iterations) × "
+                + "\(input.parallelActivities) = \(activities) activities and total 1 + … + \(activities) = \(expectedTotal).")
         return 0
     }
     print("Check FAILED: \(passed) of \(ids.count) orchestrations completed with \(activities) activities and total \(expectedTotal).")
@@ -164,12 +166,14 @@ func runInOneProcess(_ arguments: Arguments) async throws -> Int32 {
         print("Backend: InMemoryBackend")
     } else {
         // Without --db, a fresh file per run, so an earlier run's instances do not get in the way.
-        let path = arguments.databasePath ?? {
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("loadtest-\(getpid()).sqlite").path
-            removeDatabase(path)
-            temporaryPath = path
-            return path
-        }()
+        let path =
+            arguments.databasePath
+            ?? {
+                let path = FileManager.default.temporaryDirectory.appendingPathComponent("loadtest-\(getpid()).sqlite").path
+                removeDatabase(path)
+                temporaryPath = path
+                return path
+            }()
         let opened = try SQLiteBackend(path: path)
         database = opened
         backend = opened

@@ -211,9 +211,11 @@ struct Arguments {
     /// `count` sentences of 3 to 12 words, the same on every run (no randomness), so results can be
     /// compared between runs.
     static func sentences(_ count: Int) -> [Document] {
-        let words = ["every", "step", "of", "an", "orchestration", "is", "recorded", "in", "its", "history",
-                     "so", "a", "worker", "that", "crashes", "replays", "it", "and", "carries", "on",
-                     "where", "the", "last", "one", "stopped"]
+        let words = [
+            "every", "step", "of", "an", "orchestration", "is", "recorded", "in", "its", "history",
+            "so", "a", "worker", "that", "crashes", "replays", "it", "and", "carries", "on",
+            "where", "the", "last", "one", "stopped"
+        ]
         return (1...count).map { index in
             // A multiplicative hash spreads the lengths without a visible pattern.
             let hash = UInt64(index) &* 0x9E37_79B9_7F4A_7C15

@@ -7,9 +7,9 @@
 // `setvbuf` below, runs before this process has any other thread. (It must come before the imports
 // that bring the C library in without it.)
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #elseif canImport(Darwin)
-@preconcurrency import Darwin
+    @preconcurrency import Darwin
 #endif
 import DurableTask
 import DurableTaskSQLite
@@ -40,8 +40,10 @@ func makeWorker(backend: any Backend, verbose: Bool, millisecondsPerWord: Int) -
 ///   - reattachCommand: the command that waits for the instance from another client, printed next to
 ///     its ID so a client that is stopped can be replaced without counting everything again (client mode).
 /// - Returns: the exit status: 0 when every document was counted, 1 otherwise.
-func count(_ documents: [Document], client: DurableTaskClient, workerHint: String? = nil,
-           reattachCommand: ((String) -> String)? = nil) async throws -> Int32 {
+func count(
+    _ documents: [Document], client: DurableTaskClient, workerHint: String? = nil,
+    reattachCommand: ((String) -> String)? = nil
+) async throws -> Int32 {
     let clock = ContinuousClock()
     let start = clock.now
     // A short readable ID instead of the default UUID, to spot the instance in logs.
@@ -67,8 +69,9 @@ func reattach(to instanceID: String, path: String, client: DurableTaskClient) as
         return 1
     }
     let documents = (try? metadata.input(as: [Document].self))?.count
-    print("Attached to \(instanceID) (\(metadata.status.rawValue)), counting \(documents.map(String.init) ?? "?") "
-          + "document\(documents == 1 ? "" : "s"), scheduled \(timestamp(metadata.createdAt))")
+    print(
+        "Attached to \(instanceID) (\(metadata.status.rawValue)), counting \(documents.map(String.init) ?? "?") "
+            + "document\(documents == 1 ? "" : "s"), scheduled \(timestamp(metadata.createdAt))")
     let final = try await waitShowingProgress(instanceID, client: client, workerHint: "swift run WordCount worker --db \(path)")
     // This client did not see the start: time it from the instance's own record.
     let elapsed = (final.completedAt ?? Date()).timeIntervalSince(final.createdAt)
@@ -152,8 +155,10 @@ func printReport(_ report: WordCountReport) {
 func printSummary(_ report: WordCountReport) {
     let counted = report.lines.count - report.failureCount
     let average = counted > 0 ? Double(report.total) / Double(counted) : 0
-    print(String(format: "Summary: %d item%@, total %d words, average %.2f words per item",
-                 counted, counted == 1 ? "" : "s", report.total, average))
+    print(
+        String(
+            format: "Summary: %d item%@, total %d words, average %.2f words per item",
+            counted, counted == 1 ? "" : "s", report.total, average))
 }
 
 /// Opens the SQLite task hub at `path`.
@@ -184,12 +189,14 @@ func runInOneProcess(_ arguments: Arguments) async throws -> Int32 {
         print("Backend: InMemoryBackend")
     } else {
         // Without --db, a fresh file per run, so an earlier run's instances do not get in the way.
-        let path = arguments.databasePath ?? {
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("wordcount-\(getpid()).sqlite").path
-            removeDatabase(path)
-            temporaryPath = path
-            return path
-        }()
+        let path =
+            arguments.databasePath
+            ?? {
+                let path = FileManager.default.temporaryDirectory.appendingPathComponent("wordcount-\(getpid()).sqlite").path
+                removeDatabase(path)
+                temporaryPath = path
+                return path
+            }()
         database = try openDatabase(path)
         backend = database ?? InMemoryBackend()
         print("Backend: SQLiteBackend at \(path)")
@@ -245,9 +252,10 @@ func runClient(_ arguments: Arguments) async throws -> Int32 {
     let documents = try arguments.documents()
     let database = try openDatabase(path)
     return try await closing(database) { database in
-        try await count(documents, client: DurableTaskClient(backend: database),
-                        workerHint: "swift run WordCount worker --db \(path)",
-                        reattachCommand: { "swift run WordCount client --db \(path) --instance \($0)" })
+        try await count(
+            documents, client: DurableTaskClient(backend: database),
+            workerHint: "swift run WordCount worker --db \(path)",
+            reattachCommand: { "swift run WordCount client --db \(path) --instance \($0)" })
     }
 }
 

@@ -65,15 +65,15 @@ struct Arguments {
     }
 
     static let usage = """
-    usage:
-      DurableTaskBench fanout  --backend memory|sqlite --items N [--sync full|normal] [--repeat R]
-      DurableTaskBench fanout  --backend memory|sqlite --iterations I --parallel P --orchestrations O [--sync ...] [--repeat R]
-      DurableTaskBench latency --backend memory|sqlite [--count C] [--sync full|normal]
-      DurableTaskBench replay  --backend sqlite|memory [--items N] [--sync full|normal] [--repeat R]
-    common options: --activities K (worker's maxConcurrentActivities, default 64),
-                --orchestration-loops K (worker's maxConcurrentOrchestrations, default: the library's),
-                --timeout SECONDS (default 900); latency also --warmup W (default 20)
-    """
+        usage:
+          DurableTaskBench fanout  --backend memory|sqlite --items N [--sync full|normal] [--repeat R]
+          DurableTaskBench fanout  --backend memory|sqlite --iterations I --parallel P --orchestrations O [--sync ...] [--repeat R]
+          DurableTaskBench latency --backend memory|sqlite [--count C] [--sync full|normal]
+          DurableTaskBench replay  --backend sqlite|memory [--items N] [--sync full|normal] [--repeat R]
+        common options: --activities K (worker's maxConcurrentActivities, default 64),
+                    --orchestration-loops K (worker's maxConcurrentOrchestrations, default: the library's),
+                    --timeout SECONDS (default 900); latency also --warmup W (default 20)
+        """
 }
 
 /// A benchmark failure with a message for the terminal; the process exits with status 1.

@@ -8,7 +8,7 @@ enum Corpus {
     private static let vocabulary = [
         "durable", "task", "orchestration", "activity", "replay", "history", "event", "worker",
         "backend", "sqlite", "swift", "fan", "out", "in", "the", "a", "of", "and", "to", "count",
-        "word", "sentence", "benchmark", "linear", "cost", "episode", "cache", "commit", "batch", "lease",
+        "word", "sentence", "benchmark", "linear", "cost", "episode", "cache", "commit", "batch", "lease"
     ]
 
     /// SplitMix64: a well-mixed 64-bit hash of `seed`, enough to vary sentence length and words.

@@ -42,9 +42,10 @@ struct FanOutBenchmark {
             guard !arguments.has("items") else {
                 throw BenchError("--items and --iterations/--parallel/--orchestrations are different shapes; give one")
             }
-            shape = .rounds(iterations: try arguments.int("iterations", default: 10),
-                            parallel: try arguments.int("parallel", default: 10),
-                            orchestrations: try arguments.int("orchestrations", default: 10))
+            shape = .rounds(
+                iterations: try arguments.int("iterations", default: 10),
+                parallel: try arguments.int("parallel", default: 10),
+                orchestrations: try arguments.int("orchestrations", default: 10))
         }
         try arguments.checkAllUsed()
     }
@@ -107,8 +108,9 @@ struct FanOutBenchmark {
             }
             let elapsed = seconds(since: start)
             let peak = Memory.peakRSS()
-            let run = Run(seconds: elapsed, itemsPerSecond: Double(shape.activities) / elapsed, peakRSS: peak,
-                          rssGrowth: max(0, peak - rssBefore), statistics: worker.worker.statistics, databaseBytes: store.fileBytes())
+            let run = Run(
+                seconds: elapsed, itemsPerSecond: Double(shape.activities) / elapsed, peakRSS: peak,
+                rssGrowth: max(0, peak - rssBefore), statistics: worker.worker.statistics, databaseBytes: store.fileBytes())
             await worker.stop()
             await store.dispose()
             return run
@@ -122,26 +124,29 @@ struct FanOutBenchmark {
     private func report(_ run: Run, index: Int) {
         let items = shape.activities
         let perItem = Double(run.rssGrowth) / Double(items)
-        print("\(choice.kind.rawValue)/\(choice.syncLabel) \(label) run \(index)/\(repeats): "
-              + String(format: "%.3f s", run.seconds) + ", \(grouped(run.itemsPerSecond)) items/s, "
-              + "peak RSS \(mebibytes(run.peakRSS)) (+\(mebibytes(run.rssGrowth)), \(grouped(perItem)) B/item), "
-              + "\(run.statistics.episodes) episodes, \(grouped(run.statistics.eventsReplayed)) events replayed, "
-              + "\(grouped(run.statistics.eventsApplied)) applied"
-              + (run.databaseBytes > 0 ? ", database \(mebibytes(run.databaseBytes))" : "") + " — result exact")
+        print(
+            "\(choice.kind.rawValue)/\(choice.syncLabel) \(label) run \(index)/\(repeats): "
+                + String(format: "%.3f s", run.seconds) + ", \(grouped(run.itemsPerSecond)) items/s, "
+                + "peak RSS \(mebibytes(run.peakRSS)) (+\(mebibytes(run.rssGrowth)), \(grouped(perItem)) B/item), "
+                + "\(run.statistics.episodes) episodes, \(grouped(run.statistics.eventsReplayed)) events replayed, "
+                + "\(grouped(run.statistics.eventsApplied)) applied"
+                + (run.databaseBytes > 0 ? ", database \(mebibytes(run.databaseBytes))" : "") + " — result exact")
         var fields: [(String, JSONValue)] = [
             ("mode", .string("fanout")), ("backend", .string(choice.kind.rawValue)), ("sync", .string(choice.syncLabel)),
-            ("items", .int(items)),
+            ("items", .int(items))
         ]
         if case .rounds(let i, let p, let o) = shape {
-            fields += [("iterations", .int(i)), ("parallel", .int(p)), ("orchestrations", .int(o)),
-                       ("activities_per_s", .double(run.itemsPerSecond))]
+            fields += [
+                ("iterations", .int(i)), ("parallel", .int(p)), ("orchestrations", .int(o)),
+                ("activities_per_s", .double(run.itemsPerSecond))
+            ]
         }
         fields += [
             ("run", .int(index)), ("seconds", .double(run.seconds)), ("items_per_s", .double(run.itemsPerSecond)),
             ("peak_rss_bytes", .int(run.peakRSS)), ("rss_growth_bytes", .int(run.rssGrowth)),
             ("rss_growth_bytes_per_item", .double(perItem)), ("episodes", .int(run.statistics.episodes)),
             ("events_replayed", .int(run.statistics.eventsReplayed)), ("events_applied", .int(run.statistics.eventsApplied)),
-            ("activities_executed", .int(run.statistics.activitiesExecuted)), ("database_bytes", .int(run.databaseBytes)),
+            ("activities_executed", .int(run.statistics.activitiesExecuted)), ("database_bytes", .int(run.databaseBytes))
         ]
         printJSON(fields)
     }
@@ -152,14 +157,15 @@ struct FanOutBenchmark {
         let middle = median(rates)
         let bestSeconds = runs.map(\.seconds).min() ?? 0
         let medianSeconds = median(runs.map(\.seconds))
-        print("\(choice.kind.rawValue)/\(choice.syncLabel) \(label) summary of \(runs.count) runs: best \(grouped(best)) items/s "
-              + String(format: "(%.3f s)", bestSeconds) + ", median \(grouped(middle)) items/s " + String(format: "(%.3f s)", medianSeconds))
+        print(
+            "\(choice.kind.rawValue)/\(choice.syncLabel) \(label) summary of \(runs.count) runs: best \(grouped(best)) items/s "
+                + String(format: "(%.3f s)", bestSeconds) + ", median \(grouped(middle)) items/s " + String(format: "(%.3f s)", medianSeconds))
         printJSON([
             ("mode", .string("fanout-summary")), ("backend", .string(choice.kind.rawValue)), ("sync", .string(choice.syncLabel)),
             ("items", .int(shape.activities)), ("runs", .int(runs.count)),
             ("best_items_per_s", .double(best)), ("median_items_per_s", .double(middle)),
             ("best_seconds", .double(bestSeconds)), ("median_seconds", .double(medianSeconds)),
-            ("max_peak_rss_bytes", .int(runs.map(\.peakRSS).max() ?? 0)),
+            ("max_peak_rss_bytes", .int(runs.map(\.peakRSS).max() ?? 0))
         ])
     }
 }

@@ -111,11 +111,13 @@ struct RunningWorker {
 
     /// Registers the benchmark's orchestrators and activities on a new worker and starts it.
     init(backend: any Backend, common: CommonOptions) {
-        var options = DurableTaskWorker.Options(maxConcurrentActivities: common.activities, logHandler: { level, message in
-            // Info and debug would print per episode and distort the timing; warnings and errors matter.
-            guard level >= .warning else { return }
-            FileHandle.standardError.write(Data("[worker] \(level): \(message)\n".utf8))
-        })
+        var options = DurableTaskWorker.Options(
+            maxConcurrentActivities: common.activities,
+            logHandler: { level, message in
+                // Info and debug would print per episode and distort the timing; warnings and errors matter.
+                guard level >= .warning else { return }
+                FileHandle.standardError.write(Data("[worker] \(level): \(message)\n".utf8))
+            })
         if let loops = common.orchestrationLoops { options.maxConcurrentOrchestrations = loops }
         let worker = DurableTaskWorker(backend: backend, options: options)
         worker.addOrchestrator(WordCountFanOut())

@@ -50,14 +50,15 @@ struct LatencyBenchmark {
             let sorted = samples.sorted()
             let p50 = quantile(sorted, 0.50), p99 = quantile(sorted, 0.99), maximum = sorted.last ?? 0
             let mean = samples.reduce(0, +) / Double(max(1, samples.count))
-            print("\(choice.kind.rawValue)/\(choice.syncLabel) latency over \(count) one-activity orchestrations (after \(warmUp) warm-up): "
-                  + String(format: "p50 %.3f ms, p99 %.3f ms, max %.3f ms, mean %.3f ms", p50, p99, maximum, mean)
-                  + ", \(statistics.episodes) episodes — results exact")
+            print(
+                "\(choice.kind.rawValue)/\(choice.syncLabel) latency over \(count) one-activity orchestrations (after \(warmUp) warm-up): "
+                    + String(format: "p50 %.3f ms, p99 %.3f ms, max %.3f ms, mean %.3f ms", p50, p99, maximum, mean)
+                    + ", \(statistics.episodes) episodes — results exact")
             printJSON([
                 ("mode", .string("latency")), ("backend", .string(choice.kind.rawValue)), ("sync", .string(choice.syncLabel)),
                 ("count", .int(count)), ("p50_ms", .double(p50)), ("p99_ms", .double(p99)), ("max_ms", .double(maximum)),
                 ("mean_ms", .double(mean)), ("seconds", .double(total)), ("peak_rss_bytes", .int(Memory.peakRSS())),
-                ("episodes", .int(statistics.episodes)), ("events_replayed", .int(statistics.eventsReplayed)),
+                ("episodes", .int(statistics.episodes)), ("events_replayed", .int(statistics.eventsReplayed))
             ])
         } catch {
             await worker.stop()

@@ -46,12 +46,13 @@ struct ReplayBenchmark {
         }
         if repeats > 1 {
             let sorted = replays.sorted()
-            print("\(choice.kind.rawValue)/\(choice.syncLabel) replay items=\(grouped(items)) summary of \(repeats) runs: "
-                  + String(format: "best %.3f s, median %.3f s", sorted.first ?? 0, median(replays)))
+            print(
+                "\(choice.kind.rawValue)/\(choice.syncLabel) replay items=\(grouped(items)) summary of \(repeats) runs: "
+                    + String(format: "best %.3f s, median %.3f s", sorted.first ?? 0, median(replays)))
             printJSON([
                 ("mode", .string("replay-summary")), ("backend", .string(choice.kind.rawValue)), ("sync", .string(choice.syncLabel)),
                 ("items", .int(items)), ("runs", .int(repeats)),
-                ("best_replay_seconds", .double(sorted.first ?? 0)), ("median_replay_seconds", .double(median(replays))),
+                ("best_replay_seconds", .double(sorted.first ?? 0)), ("median_replay_seconds", .double(median(replays)))
             ])
         }
     }
@@ -95,15 +96,17 @@ struct ReplayBenchmark {
             await store.dispose()
             try check(total, expected: expected, what: "instance \(id) after the cold replay")
             guard statistics.eventsReplayed >= historyCount else {
-                throw BenchError("the new worker replayed \(statistics.eventsReplayed) events, fewer than the \(historyCount) in history: it did not replay cold")
+                throw BenchError(
+                    "the new worker replayed \(statistics.eventsReplayed) events, fewer than the \(historyCount) in history: it did not replay cold")
             }
 
-            print("\(choice.kind.rawValue)/\(choice.syncLabel) replay items=\(grouped(items)) run \(index)/\(repeats): "
-                  + "\(grouped(historyCount)) history events; "
-                  + String(format: "open %.3f s, history load %.3f s, cold replay to completion %.3f s", openSeconds, historySeconds, replaySeconds)
-                  + " (\(grouped(statistics.eventsReplayed)) events replayed, \(statistics.episodes) episode); "
-                  + String(format: "setup fan-out %.3f s", setupSeconds)
-                  + (databaseBytes > 0 ? ", database \(mebibytes(databaseBytes))" : "") + " — result exact")
+            print(
+                "\(choice.kind.rawValue)/\(choice.syncLabel) replay items=\(grouped(items)) run \(index)/\(repeats): "
+                    + "\(grouped(historyCount)) history events; "
+                    + String(format: "open %.3f s, history load %.3f s, cold replay to completion %.3f s", openSeconds, historySeconds, replaySeconds)
+                    + " (\(grouped(statistics.eventsReplayed)) events replayed, \(statistics.episodes) episode); "
+                    + String(format: "setup fan-out %.3f s", setupSeconds)
+                    + (databaseBytes > 0 ? ", database \(mebibytes(databaseBytes))" : "") + " — result exact")
             printJSON([
                 ("mode", .string("replay")), ("backend", .string(choice.kind.rawValue)), ("sync", .string(choice.syncLabel)),
                 ("items", .int(items)), ("run", .int(index)), ("history_events", .int(historyCount)),
@@ -112,7 +115,7 @@ struct ReplayBenchmark {
                 ("replay_events_per_s", .double(Double(statistics.eventsReplayed) / replaySeconds)),
                 ("setup_seconds", .double(setupSeconds)), ("peak_rss_bytes", .int(peak)),
                 ("rss_growth_bytes", .int(max(0, peak - rssBefore))), ("episodes", .int(statistics.episodes)),
-                ("events_replayed", .int(statistics.eventsReplayed)), ("database_bytes", .int(databaseBytes)),
+                ("events_replayed", .int(statistics.eventsReplayed)), ("database_bytes", .int(databaseBytes))
             ])
             return replaySeconds
         } catch {
@@ -130,7 +133,8 @@ struct ReplayBenchmark {
                 throw BenchError("instance \(id) disappeared during setup")
             }
             if metadata.status.isTerminal {
-                throw BenchError("instance \(id) ended during setup with status \(metadata.status.rawValue): \(metadata.failure.map { "\($0)" } ?? "no failure details")")
+                throw BenchError(
+                    "instance \(id) ended during setup with status \(metadata.status.rawValue): \(metadata.failure.map { "\($0)" } ?? "no failure details")")
             }
             if let total = try metadata.customStatus(as: Int.self) {
                 try check(total, expected: expected, what: "instance \(id) fan-in")

@@ -31,9 +31,11 @@ guard FileManager.default.fileExists(atPath: path) else {
 }
 let backend: SQLiteBackend
 do {
-    backend = try SQLiteBackend(path: path, options: .init(logHandler: { level, message in
-        if level != .debug { FileHandle.standardError.write(Data("durabletask: \(message)\n".utf8)) }
-    }))
+    backend = try SQLiteBackend(
+        path: path,
+        options: .init(logHandler: { level, message in
+            if level != .debug { FileHandle.standardError.write(Data("durabletask: \(message)\n".utf8)) }
+        }))
 } catch {
     FileHandle.standardError.write(Data("durabletask: cannot open '\(path)': \(error)\n".utf8))
     exit(1)

@@ -31,8 +31,10 @@ public struct Dashboard: Sendable {
         public var limits: HTTPServerLimits
 
         /// Creates options.
-        public init(allowActions: Bool = false, pageSize: Int = 50, rowsPerPage: Int = 200, maxTimelineLanes: Int = 60,
-                    refreshSeconds: Int = 3, limits: HTTPServerLimits = HTTPServerLimits()) {
+        public init(
+            allowActions: Bool = false, pageSize: Int = 50, rowsPerPage: Int = 200, maxTimelineLanes: Int = 60,
+            refreshSeconds: Int = 3, limits: HTTPServerLimits = HTTPServerLimits()
+        ) {
             self.allowActions = allowActions
             self.pageSize = pageSize
             self.rowsPerPage = rowsPerPage
@@ -101,12 +103,13 @@ public struct Dashboard: Sendable {
         do {
             return try await route(request)
         } catch let error as DurableTaskError {
-            let status: Int = switch error.code {
-            case .instanceNotFound: 404
-            case .invalidArgument, .payloadTooLarge: 400
-            case .instanceAlreadyExists, .invalidState: 409
-            default: 500
-            }
+            let status: Int =
+                switch error.code {
+                case .instanceNotFound: 404
+                case .invalidArgument, .payloadTooLarge: 400
+                case .instanceAlreadyExists, .invalidState: 409
+                default: 500
+                }
             return errorResponse(request, status: status, message: error.message)
         } catch let error as APIError {
             return errorResponse(request, status: error.status, message: error.message)
@@ -117,8 +120,9 @@ public struct Dashboard: Sendable {
 
     private func errorResponse(_ request: HTTPRequest, status: Int, message: String) -> HTTPResponse {
         if request.pathSegments.first == "api" {
-            return .json(JSON.object([("error", JSON.object([("status", String(status)), ("message", JSON.string(message))]))]) + "\n",
-                         status: status)
+            return .json(
+                JSON.object([("error", JSON.object([("status", String(status)), ("message", JSON.string(message))]))]) + "\n",
+                status: status)
         }
         return .html(Pages.errorPage(status: status, message: message), status: status)
     }
@@ -139,10 +143,14 @@ public struct Dashboard: Sendable {
         case 2 where s[0] == "instances": return .html(try await Pages(dashboard: self).instance(s[1], request))
         case 2 where s[0] == "static":
             switch s[1] {
-            case "dashboard.css": return HTTPResponse(status: 200, headers: [("Content-Type", "text/css; charset=utf-8")] + HTTPResponse.securityHeaders,
-                                                      body: Array(Assets.css.utf8))
-            case "dashboard.js": return HTTPResponse(status: 200, headers: [("Content-Type", "text/javascript; charset=utf-8")] + HTTPResponse.securityHeaders,
-                                                     body: Array(Assets.script.utf8))
+            case "dashboard.css":
+                return HTTPResponse(
+                    status: 200, headers: [("Content-Type", "text/css; charset=utf-8")] + HTTPResponse.securityHeaders,
+                    body: Array(Assets.css.utf8))
+            case "dashboard.js":
+                return HTTPResponse(
+                    status: 200, headers: [("Content-Type", "text/javascript; charset=utf-8")] + HTTPResponse.securityHeaders,
+                    body: Array(Assets.script.utf8))
             default: break
             }
         default: break
@@ -158,8 +166,11 @@ public struct Dashboard: Sendable {
             let ids = request.parameters("id").filter { !$0.isEmpty }
             if !ids.isEmpty { return .json(try await many(ids)) }
             let page = try await client.query(try query(from: request))
-            return .json(JSON.object([("instances", JSON.array(page.instances.map(Self.instanceJSON))),
-                                      ("continuationToken", JSON.optionalString(page.continuationToken))]) + "\n")
+            return .json(
+                JSON.object([
+                    ("instances", JSON.array(page.instances.map(Self.instanceJSON))),
+                    ("continuationToken", JSON.optionalString(page.continuationToken))
+                ]) + "\n")
         case ("POST", 2) where s[0] == "instances" && s[1] == "batch":
             struct Body: Decodable { var instanceIDs: [String] }
             let body: Body = try decodeBody(request)
@@ -174,8 +185,11 @@ public struct Dashboard: Sendable {
             let offset = try intParameter(request, "offset", default: 0, range: 0...Int.max)
             let limit = try intParameter(request, "limit", default: 1000, range: 1...10_000)
             let slice = history.dropFirst(offset).prefix(limit)
-            return .json(JSON.object([("instanceID", JSON.string(s[1])), ("total", String(history.count)), ("offset", String(offset)),
-                                      ("events", JSON.array(slice.map(Self.eventJSON)))]) + "\n")
+            return .json(
+                JSON.object([
+                    ("instanceID", JSON.string(s[1])), ("total", String(history.count)), ("offset", String(offset)),
+                    ("events", JSON.array(slice.map(Self.eventJSON)))
+                ]) + "\n")
         case ("GET", 3) where s[0] == "instances" && s[2] == "summary":
             let history = try await client.getHistory(s[1])
             return .json(Self.summaryJSON(InstanceSummary(history: history), maxLanes: options.maxTimelineLanes) + "\n")
@@ -220,8 +234,9 @@ public struct Dashboard: Sendable {
         case ("GET", 1) where s[0] == "info":
             return .json(JSON.object([("allowActions", options.allowActions ? "true" : "false")]) + "\n")
         default:
-            throw APIError(s.isEmpty ? 404 : (["GET", "POST", "DELETE"].contains(request.method) ? 404 : 405),
-                           "no API call \(request.method) \(request.path)")
+            throw APIError(
+                s.isEmpty ? 404 : (["GET", "POST", "DELETE"].contains(request.method) ? 404 : 405),
+                "no API call \(request.method) \(request.path)")
         }
     }
 
@@ -281,12 +296,13 @@ public struct Dashboard: Sendable {
         var query = OrchestrationQuery(pageSize: try intParameter(request, "pageSize", default: options.pageSize, range: 1...1000))
         let statuses = request.parameters("status").flatMap { $0.split(separator: ",") }.map(String.init).filter { !$0.isEmpty }
         if !statuses.isEmpty {
-            query.statuses = Set(try statuses.map { name in
-                guard let status = OrchestrationStatus(rawValue: name) else {
-                    throw APIError(400, "unknown status '\(name)' (\(OrchestrationStatus.allCases.map(\.rawValue).joined(separator: ", ")))")
-                }
-                return status
-            })
+            query.statuses = Set(
+                try statuses.map { name in
+                    guard let status = OrchestrationStatus(rawValue: name) else {
+                        throw APIError(400, "unknown status '\(name)' (\(OrchestrationStatus.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    }
+                    return status
+                })
         }
         query.name = request.parameter("name")
         query.instanceIDPrefix = request.parameter("prefix")
@@ -310,7 +326,7 @@ public struct Dashboard: Sendable {
             ("status", JSON.string(m.status.rawValue)), ("createdAt", JSON.date(m.createdAt)), ("lastUpdatedAt", JSON.date(m.lastUpdatedAt)),
             ("completedAt", JSON.date(m.completedAt)), ("parentInstanceID", JSON.optionalString(m.parentInstanceID)),
             ("input", JSON.payload(m.input)), ("output", JSON.payload(m.output)), ("customStatus", JSON.payload(m.customStatus)),
-            ("failure", JSON.failure(m.failure)),
+            ("failure", JSON.failure(m.failure))
         ])
     }
 
@@ -319,8 +335,10 @@ public struct Dashboard: Sendable {
         switch e.kind {
         case .orchestratorStarted, .orchestratorCompleted: break
         case let .executionStarted(name, executionID, input, parent, scheduledStart):
-            fields += [("name", JSON.string(name)), ("executionID", JSON.string(executionID)), ("input", JSON.payload(input)),
-                       ("parentInstanceID", JSON.optionalString(parent?.instanceID)), ("scheduledStart", JSON.date(scheduledStart))]
+            fields += [
+                ("name", JSON.string(name)), ("executionID", JSON.string(executionID)), ("input", JSON.payload(input)),
+                ("parentInstanceID", JSON.optionalString(parent?.instanceID)), ("scheduledStart", JSON.date(scheduledStart))
+            ]
         case let .taskScheduled(name, input): fields += [("name", JSON.string(name)), ("input", JSON.payload(input))]
         case let .taskCompleted(id, result), let .subOrchestrationCompleted(id, result):
             fields += [("scheduledID", String(id)), ("result", JSON.payload(result))]
@@ -347,22 +365,39 @@ public struct Dashboard: Sendable {
         let counts = summary.counts
         return JSON.object([
             ("events", String(summary.eventCount)), ("episodes", String(summary.episodeCount)),
-            ("tasks", JSON.object([("total", String(summary.tasks.count)), ("pending", String(counts.pending)),
-                                   ("completed", String(counts.completed)), ("failed", String(counts.failed))])),
-            ("phases", JSON.array(summary.phases.map { p in
-                JSON.object([("kind", JSON.string(p.kind.rawValue)), ("title", JSON.string(p.title)),
-                             ("firstEpisode", String(p.episodes.lowerBound)), ("lastEpisode", String(p.episodes.upperBound)),
-                             ("start", JSON.date(p.start)), ("end", JSON.date(p.end)), ("completed", String(p.completed)),
-                             ("failed", String(p.failed)),
-                             ("scheduled", JSON.array(p.scheduled.map { JSON.object([("name", JSON.string($0.name)), ("count", String($0.count))]) }))])
-            })),
-            ("lanes", JSON.array(summary.lanes(maxLanes: maxLanes).map { l in
-                JSON.object([("label", JSON.string(l.label)), ("name", JSON.string(l.name)), ("count", String(l.count)),
-                             ("failed", String(l.failed)), ("pending", String(l.pending)), ("scheduledAt", JSON.date(l.scheduledAt)),
-                             ("startedAt", JSON.date(l.startedAt)), ("completedAt", JSON.date(l.completedAt))])
-            })),
+            (
+                "tasks",
+                JSON.object([
+                    ("total", String(summary.tasks.count)), ("pending", String(counts.pending)),
+                    ("completed", String(counts.completed)), ("failed", String(counts.failed))
+                ])
+            ),
+            (
+                "phases",
+                JSON.array(
+                    summary.phases.map { p in
+                        JSON.object([
+                            ("kind", JSON.string(p.kind.rawValue)), ("title", JSON.string(p.title)),
+                            ("firstEpisode", String(p.episodes.lowerBound)), ("lastEpisode", String(p.episodes.upperBound)),
+                            ("start", JSON.date(p.start)), ("end", JSON.date(p.end)), ("completed", String(p.completed)),
+                            ("failed", String(p.failed)),
+                            ("scheduled", JSON.array(p.scheduled.map { JSON.object([("name", JSON.string($0.name)), ("count", String($0.count))]) }))
+                        ])
+                    })
+            ),
+            (
+                "lanes",
+                JSON.array(
+                    summary.lanes(maxLanes: maxLanes).map { l in
+                        JSON.object([
+                            ("label", JSON.string(l.label)), ("name", JSON.string(l.name)), ("count", String(l.count)),
+                            ("failed", String(l.failed)), ("pending", String(l.pending)), ("scheduledAt", JSON.date(l.scheduledAt)),
+                            ("startedAt", JSON.date(l.startedAt)), ("completedAt", JSON.date(l.completedAt))
+                        ])
+                    })
+            ),
             ("waitingFor", JSON.array(summary.waitingFor.map(JSON.string))),
-            ("children", JSON.array(summary.children.map(JSON.string))),
+            ("children", JSON.array(summary.children.map(JSON.string)))
         ])
     }
 }
@@ -399,13 +434,21 @@ public enum JSONValue: Codable, Sendable, Equatable {
     /// Decodes any JSON value.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? c.decode(Int.self) { self = .int(i) }
-        else if let d = try? c.decode(Double.self) { self = .double(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let i = try? c.decode(Int.self) {
+            self = .int(i)
+        } else if let d = try? c.decode(Double.self) {
+            self = .double(d)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([JSONValue].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: JSONValue].self))
+        }
     }
 
     /// Encodes the value as it was.

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import DurableTask
 import Foundation
@@ -15,8 +15,9 @@ public enum DashboardFormat {
         var t = time_t(seconds)
         var parts = tm()
         gmtime_r(&t, &parts)
-        return String(format: "%04d-%02d-%02d %02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), millis)
+        return String(
+            format: "%04d-%02d-%02d %02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), millis)
     }
 
     /// `2027-01-15T08:00:00.123Z`, for JSON.
@@ -113,7 +114,7 @@ enum HTML {
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
                 out.unicodeScalars.append(Unicode.Scalar(byte))
             default:
                 out += String(format: "%%%02X", byte)
@@ -172,7 +173,9 @@ enum JSON {
 
     static func failure(_ failure: FailureDetails?) -> String {
         guard let failure else { return "null" }
-        return object([("errorType", string(failure.errorType)), ("message", string(failure.message)),
-                       ("isRetriable", failure.isRetriable ? "true" : "false"), ("inner", array(failure.inner.map { JSON.failure($0) }))])
+        return object([
+            ("errorType", string(failure.errorType)), ("message", string(failure.message)),
+            ("isRetriable", failure.isRetriable ? "true" : "false"), ("inner", array(failure.inner.map { JSON.failure($0) }))
+        ])
     }
 }

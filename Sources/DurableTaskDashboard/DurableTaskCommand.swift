@@ -10,29 +10,29 @@ import Foundation
 public enum DurableTaskCommand {
     /// The help text.
     public static let usage = """
-    usage: durabletask COMMAND [ARGUMENTS] --db FILE [--json]
+        usage: durabletask COMMAND [ARGUMENTS] --db FILE [--json]
 
-    Reading:
-      list [--status S[,S]] [--name NAME] [--prefix ID_PREFIX] [--created-from DATE] [--created-to DATE] [--limit N]
-                              instances, newest first within the page (ordered by ID), at most N (default 50)
-      show ID                 one instance: status, times, input/output, failure, phases, what it waits for
-      history ID [--limit N]  its history events
-      timeline ID [--width W] [--lanes N]
-                              its activities as bars in time (grouped into N lanes when there are more)
-    Managing:
-      terminate ID [--reason TEXT]
-      suspend ID [--reason TEXT]
-      resume ID [--reason TEXT]
-      raise ID EVENT_NAME [JSON_DATA]
-      purge ID                delete a finished instance and its history
-    Serving:
-      dashboard [--host ADDRESS] [--port P] [--allow-actions]
-                              the web dashboard on http://127.0.0.1:8080 (read-only unless --allow-actions)
+        Reading:
+          list [--status S[,S]] [--name NAME] [--prefix ID_PREFIX] [--created-from DATE] [--created-to DATE] [--limit N]
+                                  instances, newest first within the page (ordered by ID), at most N (default 50)
+          show ID                 one instance: status, times, input/output, failure, phases, what it waits for
+          history ID [--limit N]  its history events
+          timeline ID [--width W] [--lanes N]
+                                  its activities as bars in time (grouped into N lanes when there are more)
+        Managing:
+          terminate ID [--reason TEXT]
+          suspend ID [--reason TEXT]
+          resume ID [--reason TEXT]
+          raise ID EVENT_NAME [JSON_DATA]
+          purge ID                delete a finished instance and its history
+        Serving:
+          dashboard [--host ADDRESS] [--port P] [--allow-actions]
+                                  the web dashboard on http://127.0.0.1:8080 (read-only unless --allow-actions)
 
-    --json prints JSON (the same documents as the dashboard's /api/) instead of text.
-    Dates are UTC: 2027-01-15, 2027-01-15T08:00, 2027-01-15 08:00:00Z.
-    Exit status: 0 success, 1 failure (unknown instance, refused action), 2 bad command line.
-    """
+        --json prints JSON (the same documents as the dashboard's /api/) instead of text.
+        Dates are UTC: 2027-01-15, 2027-01-15T08:00, 2027-01-15 08:00:00Z.
+        Exit status: 0 success, 1 failure (unknown instance, refused action), 2 bad command line.
+        """
 
     struct UsageError: Error { var message: String }
 
@@ -43,8 +43,10 @@ public enum DurableTaskCommand {
     ///   - output: receives standard output text.
     ///   - errorOutput: receives error messages.
     /// - Returns: the exit status.
-    public static func run(_ arguments: [String], client: DurableTaskClient, output: @escaping @Sendable (String) -> Void,
-                           errorOutput: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) async -> Int32 {
+    public static func run(
+        _ arguments: [String], client: DurableTaskClient, output: @escaping @Sendable (String) -> Void,
+        errorOutput: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }
+    ) async -> Int32 {
         do {
             var args = try Arguments(arguments)
             let status = try await execute(&args, client: client, output: output)
@@ -156,7 +158,9 @@ public enum DurableTaskCommand {
             let history = try await client.getHistory(id)
             let shown = Array(history.prefix(try args.int("limit", default: Int.max)))
             if json {
-                output(JSON.object([("instanceID", JSON.string(id)), ("total", String(history.count)), ("events", JSON.array(shown.map(Dashboard.eventJSON)))]) + "\n")
+                output(
+                    JSON.object([("instanceID", JSON.string(id)), ("total", String(history.count)), ("events", JSON.array(shown.map(Dashboard.eventJSON)))])
+                        + "\n")
             } else {
                 output(TextReport.history(shown, total: history.count))
             }
@@ -183,8 +187,10 @@ public enum DurableTaskCommand {
             case "suspend": try await client.suspend(instanceID: id, reason: reason)
             default: try await client.resume(instanceID: id, reason: reason)
             }
-            output(json ? JSON.object([("instanceID", JSON.string(id)), ("accepted", JSON.string(command))]) + "\n"
-                        : "\(command) requested for '\(id)'; a worker applies it at the instance's next episode\n")
+            output(
+                json
+                    ? JSON.object([("instanceID", JSON.string(id)), ("accepted", JSON.string(command))]) + "\n"
+                    : "\(command) requested for '\(id)'; a worker applies it at the instance's next episode\n")
             return 0
         case "raise":
             try args.check(allowed: [], positional: 2...3, usage: "raise ID EVENT_NAME [JSON_DATA]")
@@ -196,8 +202,10 @@ public enum DurableTaskCommand {
                 }
             }
             try await client.raiseEvent(instanceID: id, name: name, data: data)
-            output(json ? JSON.object([("instanceID", JSON.string(id)), ("accepted", JSON.string("raise"))]) + "\n"
-                        : "event '\(name)' raised on '\(id)'\n")
+            output(
+                json
+                    ? JSON.object([("instanceID", JSON.string(id)), ("accepted", JSON.string("raise"))]) + "\n"
+                    : "event '\(name)' raised on '\(id)'\n")
             return 0
         case "purge":
             try args.check(allowed: [], positional: 1...1, usage: "purge ID")
@@ -215,7 +223,8 @@ public enum DurableTaskCommand {
             let allow = args.flags.contains("allow-actions")
             let dashboard = Dashboard(client: client, options: .init(allowActions: allow))
             try await dashboard.run(host: host, port: port) { actual in
-                output("Dashboard on http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(actual)/ (\(allow ? "actions allowed" : "read-only")); Ctrl-C stops it\n")
+                output(
+                    "Dashboard on http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(actual)/ (\(allow ? "actions allowed" : "read-only")); Ctrl-C stops it\n")
             }
             return 0
         default:
@@ -244,7 +253,8 @@ enum TextReport {
         let nameWidth = min(24, max(4, instances.map(\.name.count).max() ?? 4))
         var out = pad("STATUS", 15) + pad("NAME", nameWidth + 2) + pad("INSTANCE ID", idWidth + 2) + pad("CREATED", 26) + pad("UPDATED", 26) + "CUSTOM STATUS\n"
         for m in instances {
-            out += pad(m.status.rawValue, 15) + pad(m.name, nameWidth + 2) + pad(m.instanceID, idWidth + 2)
+            out +=
+                pad(m.status.rawValue, 15) + pad(m.name, nameWidth + 2) + pad(m.instanceID, idWidth + 2)
                 + pad(DashboardFormat.timestamp(m.createdAt), 26) + pad(DashboardFormat.timestamp(m.lastUpdatedAt), 26)
                 + (m.customStatus.map { DashboardFormat.preview($0, limit: 40) } ?? "") + "\n"
         }
@@ -264,12 +274,17 @@ enum TextReport {
             line("Completed", DashboardFormat.timestamp(done) + " (took \(DashboardFormat.duration(done.timeIntervalSince(m.createdAt))))")
         }
         if let parent = m.parentInstanceID { line("Parent", parent) }
-        if !s.children.isEmpty { line("Children", s.children.prefix(10).joined(separator: ", ") + (s.children.count > 10 ? " and \(s.children.count - 10) more" : "")) }
+        if !s.children.isEmpty {
+            line("Children", s.children.prefix(10).joined(separator: ", ") + (s.children.count > 10 ? " and \(s.children.count - 10) more" : ""))
+        }
         line("Input", DashboardFormat.preview(m.input, limit: 200))
         line("Output", DashboardFormat.preview(m.output, limit: 200))
         if let custom = m.customStatus { line("Custom status", DashboardFormat.preview(custom, limit: 200)) }
         let c = s.counts
-        line("Tasks", "\(DashboardFormat.count(s.tasks.count)) (\(DashboardFormat.count(c.completed)) completed, \(DashboardFormat.count(c.failed)) failed, \(DashboardFormat.count(c.pending)) pending)")
+        line(
+            "Tasks",
+            "\(DashboardFormat.count(s.tasks.count)) (\(DashboardFormat.count(c.completed)) completed, \(DashboardFormat.count(c.failed)) failed, \(DashboardFormat.count(c.pending)) pending)"
+        )
         line("History", "\(DashboardFormat.count(s.eventCount)) events in \(DashboardFormat.count(s.episodeCount)) episodes")
         if let failure = m.failure {
             out += "Failure:\n"
@@ -298,7 +313,8 @@ enum TextReport {
         var out = ""
         for (i, e) in events.enumerated() {
             let (task, detail) = Pages.eventDetail(e)
-            out += pad(String(i + 1), 6) + pad(DashboardFormat.timestamp(e.timestamp), 26)
+            out +=
+                pad(String(i + 1), 6) + pad(DashboardFormat.timestamp(e.timestamp), 26)
                 + pad("+" + DashboardFormat.duration(e.timestamp.timeIntervalSince(t0)), 12) + pad(e.kindName, 27) + pad(task, 7) + detail + "\n"
         }
         if events.count < total { out += "… \(DashboardFormat.count(total - events.count)) more events (of \(DashboardFormat.count(total)))\n" }

@@ -21,7 +21,8 @@ public struct HTTPRequest: Sendable, Equatable {
     /// Creates a request from a target such as `/api/instances?status=running`.
     public init(method: String, target: String, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
         self.method = method
-        let (pathPart, queryPart) = target.firstIndex(of: "?").map { (String(target[..<$0]), String(target[target.index(after: $0)...])) }
+        let (pathPart, queryPart) =
+            target.firstIndex(of: "?").map { (String(target[..<$0]), String(target[target.index(after: $0)...])) }
             ?? (target, "")
         pathSegments = pathPart.split(separator: "/", omittingEmptySubsequences: true).map { HTTPRequest.percentDecode(String($0)) }
         path = "/" + pathSegments.joined(separator: "/")
@@ -118,8 +119,9 @@ public struct HTTPResponse: Sendable {
     }
 
     static func json(_ text: String, status: Int = 200) -> HTTPResponse {
-        HTTPResponse(status: status, headers: [("Content-Type", "application/json; charset=utf-8")] + securityHeaders,
-                     body: Array(text.utf8))
+        HTTPResponse(
+            status: status, headers: [("Content-Type", "application/json; charset=utf-8")] + securityHeaders,
+            body: Array(text.utf8))
     }
 
     static func text(_ text: String, status: Int) -> HTTPResponse {
@@ -129,10 +131,13 @@ public struct HTTPResponse: Sendable {
     /// Escaping is the first defence against injected markup; the policy is the second: no script or
     /// style from anywhere but this server, no framing by other sites.
     static let securityHeaders: [(name: String, value: String)] = [
-        ("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"),
+        (
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+        ),
         ("X-Content-Type-Options", "nosniff"),
         ("Referrer-Policy", "no-referrer"),
-        ("Cache-Control", "no-store"),
+        ("Cache-Control", "no-store")
     ]
 
     /// The wire form, with `Connection: close`: the server answers one request per connection.

@@ -18,9 +18,11 @@ public struct HTTPServerLimits: Sendable {
     public var maxConcurrentRequests: Int
 
     /// Creates limits; the defaults suit a dashboard used by a few people.
-    public init(maxRequestLineBytes: Int = 8 * 1024, maxHeaderBytes: Int = 32 * 1024, maxHeaderCount: Int = 100,
-                maxBodyBytes: Int = 1024 * 1024, requestTimeout: Duration = .seconds(10), writeTimeout: Duration = .seconds(30),
-                maxConnections: Int = 1024, maxConcurrentRequests: Int = 8) {
+    public init(
+        maxRequestLineBytes: Int = 8 * 1024, maxHeaderBytes: Int = 32 * 1024, maxHeaderCount: Int = 100,
+        maxBodyBytes: Int = 1024 * 1024, requestTimeout: Duration = .seconds(10), writeTimeout: Duration = .seconds(30),
+        maxConnections: Int = 1024, maxConcurrentRequests: Int = 8
+    ) {
         self.maxRequestLineBytes = maxRequestLineBytes
         self.maxHeaderBytes = maxHeaderBytes
         self.maxHeaderCount = maxHeaderCount
@@ -98,8 +100,10 @@ struct HTTPRequestParser {
             // serve; refusing them keeps the framing unambiguous.
             return .reject(status: 400, message: "unexpected bytes after the request body (one request per connection)")
         }
-        return .request(HTTPRequest(method: head.method, target: head.target, headers: head.headers,
-                                    body: Array(buffer[headerEnd...])))
+        return .request(
+            HTTPRequest(
+                method: head.method, target: head.target, headers: head.headers,
+                body: Array(buffer[headerEnd...])))
     }
 
     private struct Rejection: Error { var status: Int; var message: String }
@@ -118,7 +122,9 @@ struct HTTPRequestParser {
         return nil
     }
 
-    private func parseHead(_ bytes: [UInt8]) -> Result<(method: String, target: String, headers: [(name: String, value: String)], contentLength: Int), Rejection> {
+    private func parseHead(
+        _ bytes: [UInt8]
+    ) -> Result<(method: String, target: String, headers: [(name: String, value: String)], contentLength: Int), Rejection> {
         // Bare LF or CR, NUL and other control bytes in the head are refused outright.
         var lines: [ArraySlice<UInt8>] = []
         var start = 0

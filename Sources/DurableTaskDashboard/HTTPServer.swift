@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import Foundation
 import Synchronization
@@ -41,9 +41,9 @@ final class HTTPServer: Sendable {
             throw DashboardError("'\(host)' is not an IPv4 address (use 127.0.0.1, 0.0.0.0 or an interface's address)")
         }
         #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
+            let fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { throw DashboardError("socket() failed: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
@@ -169,8 +169,10 @@ final class HTTPServer: Sendable {
 
         mutating func run() {
             while !server.isStopping {
-                var fds: [pollfd] = [pollfd(fd: server.listenFD, events: Int16(POLLIN), revents: 0),
-                                     pollfd(fd: server.wakeRead, events: Int16(POLLIN), revents: 0)]
+                var fds: [pollfd] = [
+                    pollfd(fd: server.listenFD, events: Int16(POLLIN), revents: 0),
+                    pollfd(fd: server.wakeRead, events: Int16(POLLIN), revents: 0)
+                ]
                 var ids: [Int] = [-1, -1]
                 let now = ContinuousClock.now
                 var nearest = now + .seconds(1)
@@ -214,7 +216,7 @@ final class HTTPServer: Sendable {
                 HTTPServer.setNonBlocking(fd)
                 var one: Int32 = 1
                 #if canImport(Darwin)
-                setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
+                    setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
                 #endif
                 setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
                 if connections.count >= limits.maxConnections {
@@ -226,16 +228,17 @@ final class HTTPServer: Sendable {
                 }
                 let id = nextID
                 nextID += 1
-                connections[id] = Connection(fd: fd, parser: HTTPRequestParser(limits: limits),
-                                             deadline: .now + limits.requestTimeout)
+                connections[id] = Connection(
+                    fd: fd, parser: HTTPRequestParser(limits: limits),
+                    deadline: .now + limits.requestTimeout)
             }
         }
 
         static var sendFlags: Int32 {
             #if canImport(Glibc)
-            Int32(MSG_NOSIGNAL)
+                Int32(MSG_NOSIGNAL)
             #else
-            0
+                0
             #endif
         }
 
@@ -314,8 +317,12 @@ final class HTTPServer: Sendable {
                 switch connection.phase {
                 case .reading:
                     let status = 408
-                    respond(id, HTTPResponse.text("\(status) Request Timeout: the request did not arrive within \(limits.requestTimeout)\n",
-                                                  status: status).serialized(), handled: false)
+                    respond(
+                        id,
+                        HTTPResponse.text(
+                            "\(status) Request Timeout: the request did not arrive within \(limits.requestTimeout)\n",
+                            status: status
+                        ).serialized(), handled: false)
                 case .writing, .lingering:
                     drop(id)
                 case .handling:

@@ -175,7 +175,8 @@ public struct InstanceSummary: Sendable {
             let total = scheduled.reduce(0) { $0 + $1.count }
             let received = episode.completed + episode.failed
             if total == 0, received > 0, episode.other == 0, var last = phases.last, last.kind == .fanIn,
-               last.episodes.upperBound == episode.number - 1 {
+                last.episodes.upperBound == episode.number - 1
+            {
                 last.episodes = last.episodes.lowerBound...episode.number
                 last.end = episode.end
                 last.completed += episode.completed
@@ -185,9 +186,10 @@ public struct InstanceSummary: Sendable {
                 return
             }
             if total == 0, received == 0 { return }
-            var phase = Phase(kind: total > 1 ? .fanOut : (total == 0 ? .fanIn : .step), title: "",
-                              episodes: episode.number...episode.number, start: episode.start, end: episode.end,
-                              scheduled: scheduled, completed: episode.completed, failed: episode.failed)
+            var phase = Phase(
+                kind: total > 1 ? .fanOut : (total == 0 ? .fanIn : .step), title: "",
+                episodes: episode.number...episode.number, start: episode.start, end: episode.end,
+                scheduled: scheduled, completed: episode.completed, failed: episode.failed)
             if phase.kind == .fanIn && episode.other > 0 { phase.kind = .step }
             switch phase.kind {
             case .fanIn: phase.title = Self.fanInTitle(phase)
@@ -208,12 +210,16 @@ public struct InstanceSummary: Sendable {
                 episode = Episode(number: episodeCount, start: event.timestamp, end: event.timestamp)
             case let .executionStarted(name, _, input, _, _):
                 self.input = input
-                phases.append(Phase(kind: .start, title: "Started \(name)", episodes: max(1, episodeCount)...max(1, episodeCount),
-                                    start: event.timestamp, end: event.timestamp, scheduled: [], completed: 0, failed: 0))
+                phases.append(
+                    Phase(
+                        kind: .start, title: "Started \(name)", episodes: max(1, episodeCount)...max(1, episodeCount),
+                        start: event.timestamp, end: event.timestamp, scheduled: [], completed: 0, failed: 0))
             case let .taskScheduled(name, input):
                 indexByID[event.eventID] = tasks.count
-                tasks.append(TaskRun(taskID: event.eventID, name: name, kind: .activity, state: .pending, scheduledAt: event.timestamp,
-                                     input: input))
+                tasks.append(
+                    TaskRun(
+                        taskID: event.eventID, name: name, kind: .activity, state: .pending, scheduledAt: event.timestamp,
+                        input: input))
                 if episode?.scheduled[name] == nil { episode?.scheduledOrder.append(name) }
                 episode?.scheduled[name, default: 0] += 1
             case let .timerCreated(fireAt):
@@ -223,8 +229,10 @@ public struct InstanceSummary: Sendable {
                 episode?.scheduled["timer", default: 0] += 1
             case let .subOrchestrationCreated(name, instanceID, input):
                 indexByID[event.eventID] = tasks.count
-                tasks.append(TaskRun(taskID: event.eventID, name: name, kind: .subOrchestration(instanceID: instanceID), state: .pending,
-                                     scheduledAt: event.timestamp, input: input))
+                tasks.append(
+                    TaskRun(
+                        taskID: event.eventID, name: name, kind: .subOrchestration(instanceID: instanceID), state: .pending,
+                        scheduledAt: event.timestamp, input: input))
                 if episode?.scheduled[name] == nil { episode?.scheduledOrder.append(name) }
                 episode?.scheduled[name, default: 0] += 1
             case let .taskCompleted(id, result), let .subOrchestrationCompleted(id, result):
@@ -256,13 +264,17 @@ public struct InstanceSummary: Sendable {
             case let .executionCompleted(status, _, _):
                 flush(episode)
                 episode = nil
-                phases.append(Phase(kind: .end, title: "Finished: \(status.rawValue)", episodes: max(1, episodeCount)...max(1, episodeCount),
-                                    start: event.timestamp, end: event.timestamp, scheduled: [], completed: 0, failed: 0))
+                phases.append(
+                    Phase(
+                        kind: .end, title: "Finished: \(status.rawValue)", episodes: max(1, episodeCount)...max(1, episodeCount),
+                        start: event.timestamp, end: event.timestamp, scheduled: [], completed: 0, failed: 0))
             case .continuedAsNew:
                 flush(episode)
                 episode = nil
-                phases.append(Phase(kind: .end, title: "Continued as new", episodes: max(1, episodeCount)...max(1, episodeCount),
-                                    start: event.timestamp, end: event.timestamp, scheduled: [], completed: 0, failed: 0))
+                phases.append(
+                    Phase(
+                        kind: .end, title: "Continued as new", episodes: max(1, episodeCount)...max(1, episodeCount),
+                        start: event.timestamp, end: event.timestamp, scheduled: [], completed: 0, failed: 0))
             case .executionSuspended, .executionResumed, .executionTerminated, .eventSent:
                 episode?.other += 1
             case .orchestratorCompleted:
@@ -317,9 +329,10 @@ public struct InstanceSummary: Sendable {
         var index = 0
         while index < tasks.count {
             let first = tasks[index]
-            var lane = Lane(label: "", name: first.name, count: 0, failed: 0, pending: 0, scheduledAt: first.scheduledAt,
-                            startedAt: first.startedAt ?? first.scheduledAt, completedAt: first.completedAt, totalRunSeconds: 0,
-                            firstTaskID: first.taskID)
+            var lane = Lane(
+                label: "", name: first.name, count: 0, failed: 0, pending: 0, scheduledAt: first.scheduledAt,
+                startedAt: first.startedAt ?? first.scheduledAt, completedAt: first.completedAt, totalRunSeconds: 0,
+                firstTaskID: first.taskID)
             var last = first
             while index < tasks.count, lane.count < size, tasks[index].name == first.name {
                 let task = tasks[index]

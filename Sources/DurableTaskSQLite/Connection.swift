@@ -29,8 +29,9 @@ final class Connection {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             let extended = db.map { sqlite3_extended_errcode($0) } ?? code
             sqlite3_close_v2(db)
-            throw SQLiteError(resultCode: code, extendedResultCode: extended,
-                              message: "cannot open database at \(path): \(message)")
+            throw SQLiteError(
+                resultCode: code, extendedResultCode: extended,
+                message: "cannot open database at \(path): \(message)")
         }
         handle = db
         // Extended codes tell SQLITE_BUSY_SNAPSHOT and SQLITE_CORRUPT_* apart in errors.
@@ -57,8 +58,9 @@ final class Connection {
     /// The error for the last failed call on this connection.
     func lastError(_ code: Int32, sql: String?) -> SQLiteError {
         guard let handle else { return SQLiteError(resultCode: SQLITE_MISUSE, message: "connection is closed", sql: sql) }
-        return SQLiteError(resultCode: code, extendedResultCode: sqlite3_extended_errcode(handle),
-                           message: String(cString: sqlite3_errmsg(handle)), sql: sql)
+        return SQLiteError(
+            resultCode: code, extendedResultCode: sqlite3_extended_errcode(handle),
+            message: String(cString: sqlite3_errmsg(handle)), sql: sql)
     }
 
     /// Runs one or more statements that return no rows we need (DDL, pragmas, BEGIN/COMMIT).

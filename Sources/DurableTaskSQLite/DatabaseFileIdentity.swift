@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import DurableTask
 import Foundation
@@ -86,9 +86,10 @@ struct DatabaseFileCheck: Sendable {
     /// it must not count toward parking anything as poisoned; and it passes if the file is put back.
     static func replacedError(path: String, deleted: Bool) -> DurableTaskError {
         let what = deleted ? "was deleted (no file has that name now)" : "was replaced (the path names another file now)"
-        return DurableTaskError(.storage,
+        return DurableTaskError(
+            .storage,
             "the database file \(path) \(what) while this process had it open; nothing was written, because "
-            + "writes would go to a file that no other process sees. Stop this process and start it again to use "
-            + "the file now at that path, or put the original file back")
+                + "writes would go to a file that no other process sees. Stop this process and start it again to use "
+                + "the file now at that path, or put the original file back")
     }
 }

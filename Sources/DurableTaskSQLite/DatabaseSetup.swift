@@ -88,19 +88,22 @@ enum DatabaseSetup {
     /// - Throws: `DurableTaskError(.storage)` saying what to do; the files are left unchanged.
     static func checkNotReplacedUnderItsWAL(path: String) throws {
         guard let recorded = SharedLockFile.recorded(databasePath: path),
-              DatabaseFileIdentity.of(path: path) != recorded.database else { return }
+            DatabaseFileIdentity.of(path: path) != recorded.database
+        else { return }
         let walBytes = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber)??.int64Value ?? 0
         let oldWAL = walBytes > 0 && recorded.wal != nil && DatabaseFileIdentity.of(path: path + "-wal") == recorded.wal
         let inUse = SharedLockFile.isHeld(databasePath: path)
         guard oldWAL || inUse else { return }
-        let state = inUse
+        let state =
+            inUse
             ? "Stop the processes that still use the previous file, then move \(path)-wal and \(path)-shm away and open again"
             : "The -wal file was left behind by a process that used the previous file and ended without closing it (killed?); "
-              + "if the previous file is gone for good, move \(path)-wal and \(path)-shm away, then open again"
-        throw DurableTaskError(.storage,
+                + "if the previous file is gone for good, move \(path)-wal and \(path)-shm away, then open again"
+        throw DurableTaskError(
+            .storage,
             "\(path) was deleted or replaced by another file while the previous file was in use, and \(path)-wal belongs to "
-            + "the previous file: opening now would write its pages into this one and damage it, so nothing was opened or changed. "
-            + state)
+                + "the previous file: opening now would write its pages into this one and damage it, so nothing was opened or changed. "
+                + state)
     }
 
     private static func notOurs(_ path: String, _ reason: String) -> DurableTaskError {
@@ -112,8 +115,9 @@ enum DatabaseSetup {
     private static func checkHeader(path: String) throws {
         let url = URL(fileURLWithPath: path)
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              let size = (attributes[.size] as? NSNumber)?.int64Value, size > 0 else {
-            return // missing or empty: a new database
+            let size = (attributes[.size] as? NSNumber)?.int64Value, size > 0
+        else {
+            return  // missing or empty: a new database
         }
         guard let handle = try? FileHandle(forReadingFrom: url) else {
             throw DurableTaskError(.storage, "cannot read \(path)")
@@ -153,8 +157,10 @@ enum DatabaseSetup {
             // In one read transaction: read one by one, the three could straddle another process's
             // creation of the schema and show its tables without its application_id.
             (applicationID, version, tables) = try c.transaction(immediate: false) {
-                (try c.scalarInt("PRAGMA application_id"), try c.scalarInt("PRAGMA user_version"),
-                 try c.scalarInt(Schema.countUserTables))
+                (
+                    try c.scalarInt("PRAGMA application_id"), try c.scalarInt("PRAGMA user_version"),
+                    try c.scalarInt(Schema.countUserTables)
+                )
             }
         } catch let error as SQLiteError where error.isDamage {
             // Only "not a database" or "malformed" says something about the file; a file that cannot
@@ -171,8 +177,9 @@ enum DatabaseSetup {
             throw notOurs(path, "it is an SQLite database of another application (\(tables) tables, no DurableTask application_id)")
         }
         guard version <= Schema.version else {
-            throw DurableTaskError(.corruptData,
-                                   "\(path) has DurableTask schema version \(version), newer than this library's \(Schema.version); upgrade the library")
+            throw DurableTaskError(
+                .corruptData,
+                "\(path) has DurableTask schema version \(version), newer than this library's \(Schema.version); upgrade the library")
         }
         return FileState(isEmpty: false, version: Int(version))
     }
@@ -191,8 +198,10 @@ enum DatabaseSetup {
         }
     }
 
-    private static func configure(_ c: Connection, options: SQLiteBackend.Options, inMemory: Bool,
-                                  deadline: ContinuousClock.Instant) throws {
+    private static func configure(
+        _ c: Connection, options: SQLiteBackend.Options, inMemory: Bool,
+        deadline: ContinuousClock.Instant
+    ) throws {
         if !inMemory {
             // Switching a new file to WAL needs it to itself for a moment; another opener reading it
             // makes the switch fail with BUSY at once.
@@ -202,7 +211,8 @@ enum DatabaseSetup {
             }
         }
         let synchronous = options.synchronous == .full ? "FULL" : "NORMAL"
-        try c.execute("PRAGMA synchronous = \(synchronous); PRAGMA mmap_size = 0; PRAGMA foreign_keys = OFF; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY")
+        try c.execute(
+            "PRAGMA synchronous = \(synchronous); PRAGMA mmap_size = 0; PRAGMA foreign_keys = OFF; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY")
     }
 
     private static func migrate(_ c: Connection, from version: Int, path: String) throws {

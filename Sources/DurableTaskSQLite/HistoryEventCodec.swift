@@ -27,9 +27,9 @@ enum HistoryEventCodec {
 
     private enum Tag: UInt8 {
         case orchestratorStarted = 1, executionStarted, taskScheduled, taskCompleted, taskFailed, timerCreated,
-             timerFired, eventRaised, eventSent, subOrchestrationCreated, subOrchestrationCompleted,
-             subOrchestrationFailed, executionSuspended, executionResumed, executionTerminated, continuedAsNew,
-             executionCompleted, orchestratorCompleted
+            timerFired, eventRaised, eventSent, subOrchestrationCreated, subOrchestrationCompleted,
+            subOrchestrationFailed, executionSuspended, executionResumed, executionTerminated, continuedAsNew,
+            executionCompleted, orchestratorCompleted
     }
 
     /// Encodes an event.
@@ -106,11 +106,13 @@ enum HistoryEventCodec {
             let name = try r.string(), executionID = try r.string(), input = try r.payload()
             var parent: HistoryEvent.ParentInstance?
             if try r.byte() == 1 {
-                parent = HistoryEvent.ParentInstance(instanceID: try r.string(), executionID: try r.string(),
-                                                     taskID: try r.int(), name: try r.string())
+                parent = HistoryEvent.ParentInstance(
+                    instanceID: try r.string(), executionID: try r.string(),
+                    taskID: try r.int(), name: try r.string())
             }
-            kind = .executionStarted(name: name, executionID: executionID, input: input, parent: parent,
-                                     scheduledStart: try r.optionalDate())
+            kind = .executionStarted(
+                name: name, executionID: executionID, input: input, parent: parent,
+                scheduledStart: try r.optionalDate())
         case .taskScheduled: kind = .taskScheduled(name: try r.string(), input: try r.payload())
         case .taskCompleted: kind = .taskCompleted(scheduledID: try r.int(), result: try r.payload())
         case .taskFailed: kind = .taskFailed(scheduledID: try r.int(), failure: try r.failure())

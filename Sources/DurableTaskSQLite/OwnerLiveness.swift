@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import DurableTask
 import Foundation
@@ -146,8 +146,10 @@ final class OwnerLiveness: Sendable {
                     return state.heldElsewhere[owner] == nil
                 }
                 if first {
-                    log(.warning, "another live process leases as '\(owner)' on this database: worker IDs must be unique "
-                        + "per process; until it exits, a crash of this process is noticed only when its leases run out")
+                    log(
+                        .warning,
+                        "another live process leases as '\(owner)' on this database: worker IDs must be unique "
+                            + "per process; until it exits, a crash of this process is noticed only when its leases run out")
                 }
                 return .notHeld
             }
@@ -163,8 +165,10 @@ final class OwnerLiveness: Sendable {
             return !state.disabled
         }
         if first {
-            log(.warning, "cannot use \(directory) to tell live workers from crashed ones (\(error)); "
-                + "the leases of a crashed worker are taken over when they run out")
+            log(
+                .warning,
+                "cannot use \(directory) to tell live workers from crashed ones (\(error)); "
+                    + "the leases of a crashed worker are taken over when they run out")
         }
     }
 
@@ -181,14 +185,15 @@ final class OwnerLiveness: Sendable {
     }
 
     static func fileName(_ owner: String) -> String {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325 // FNV-1a: stable across processes and runs, unlike Hasher.
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a: stable across processes and runs, unlike Hasher.
         for byte in owner.utf8 {
             hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
         }
-        let safe = String(owner.unicodeScalars.prefix(48).map { scalar -> Character in
-            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "-_.".unicodeScalars.contains(scalar))
-                ? Character(scalar) : "_"
-        })
+        let safe = String(
+            owner.unicodeScalars.prefix(48).map { scalar -> Character in
+                scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "-_.".unicodeScalars.contains(scalar))
+                    ? Character(scalar) : "_"
+            })
         let hex = String(hash, radix: 16)
         return "owner-" + safe + "-" + String(repeating: "0", count: 16 - hex.count) + hex
     }
@@ -303,7 +308,7 @@ final class OwnerLockFile: Sendable {
                 descriptor = open(path, O_RDWR | O_CLOEXEC)
             }
             guard descriptor >= 0 else {
-                if errno == ENOENT { continue } // deleted between the two opens
+                if errno == ENOENT { continue }  // deleted between the two opens
                 throw DurableTaskError(.storage, "cannot create \(path): \(String(cString: strerror(errno)))")
             }
             var info = stat()

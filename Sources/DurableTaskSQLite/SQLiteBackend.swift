@@ -74,9 +74,11 @@ public final class SQLiteBackend: Backend {
         public var logHandler: @Sendable (LogLevel, String) -> Void
 
         /// Creates options.
-        public init(synchronous: Synchronous = .full, busyTimeout: Duration = .seconds(10),
-                    verifyIntegrityOnOpen: Bool = true, maxDatabaseBytes: Int? = nil,
-                    logHandler: @escaping @Sendable (LogLevel, String) -> Void = DurableTaskWorker.standardErrorLog) {
+        public init(
+            synchronous: Synchronous = .full, busyTimeout: Duration = .seconds(10),
+            verifyIntegrityOnOpen: Bool = true, maxDatabaseBytes: Int? = nil,
+            logHandler: @escaping @Sendable (LogLevel, String) -> Void = DurableTaskWorker.standardErrorLog
+        ) {
             self.synchronous = synchronous
             self.busyTimeout = busyTimeout
             self.verifyIntegrityOnOpen = verifyIntegrityOnOpen
@@ -136,7 +138,8 @@ public final class SQLiteBackend: Backend {
         } else {
             // Right after the writer opened it: the file libsqlite3 has open.
             // Absolute, as libsqlite3 keeps it: a later chdir of the process must not move the checks.
-            let absolute = path.hasPrefix("/") || path.hasPrefix("file:")
+            let absolute =
+                path.hasPrefix("/") || path.hasPrefix("file:")
                 ? path : FileManager.default.currentDirectoryPath + "/" + path
             let identity = DatabaseFileIdentity.of(path: absolute)
             fileCheck = identity.map { DatabaseFileCheck(path: absolute, opened: $0) }
@@ -258,8 +261,10 @@ public final class SQLiteBackend: Backend {
     }
 
     /// Releases the leases of dead owners in one transaction, then deletes their files.
-    private static func release(_ preparation: OwnerLiveness.Preparation, _ c: Connection, clock: any DurableClock,
-                                signals: BackendSignals, log: @Sendable (LogLevel, String) -> Void) throws {
+    private static func release(
+        _ preparation: OwnerLiveness.Preparation, _ c: Connection, clock: any DurableClock,
+        signals: BackendSignals, log: @Sendable (LogLevel, String) -> Void
+    ) throws {
         let released: [(owner: String, instances: Int, activities: Int)]
         do {
             released = try c.transaction {
@@ -277,8 +282,10 @@ public final class SQLiteBackend: Backend {
         var any = false
         for entry in released where entry.instances + entry.activities > 0 {
             any = true
-            log(.info, "worker '\(entry.owner)' is gone (its process ended): took over its leases on "
-                + "\(entry.instances) instance(s) and \(entry.activities) activit\(entry.activities == 1 ? "y" : "ies")")
+            log(
+                .info,
+                "worker '\(entry.owner)' is gone (its process ended): took over its leases on "
+                    + "\(entry.instances) instance(s) and \(entry.activities) activit\(entry.activities == 1 ? "y" : "ies")")
         }
         if any { signals.leasesReleased() }
     }
@@ -297,8 +304,9 @@ public final class SQLiteBackend: Backend {
     }
 
     private func storageError(_ error: SQLiteError) -> any Error {
-        error.storageError(path: path, busyTimeout: options.busyTimeout,
-                           maxDatabaseBytes: maxDatabaseBytes.withLock { $0 })
+        error.storageError(
+            path: path, busyTimeout: options.busyTimeout,
+            maxDatabaseBytes: maxDatabaseBytes.withLock { $0 })
     }
 
     // MARK: Processes sharing the file
@@ -332,11 +340,12 @@ public final class SQLiteBackend: Backend {
         guard watchesForSharing, let lock = lockFile.withLock({ $0 }) else { return false }
         let path = self.path
         let log = options.logHandler
-        return (try? await writer.run { _ -> Bool in
-            guard lock.detectOtherProcessOnce() else { return false }
-            log(.warning, DatabaseSetup.walSharingWarning(path: path))
-            return true
-        }) ?? false
+        return
+            (try? await writer.run { _ -> Bool in
+                guard lock.detectOtherProcessOnce() else { return false }
+                log(.warning, DatabaseSetup.walSharingWarning(path: path))
+                return true
+            }) ?? false
     }
 
     // MARK: Instances
@@ -388,8 +397,9 @@ public final class SQLiteBackend: Backend {
     /// Leases up to `maxCount` activities in one transaction; see ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:lockDuration:)``.
     public func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, lockDuration: Duration) async throws -> [ActivityWorkItem] {
         try await lease(owner: owner) { c, now in
-            try Store.leaseActivities(c, owner: owner, maxCount: maxCount, maxRedelivered: maxRedelivered,
-                                      lockDuration: lockDuration, now: now)
+            try Store.leaseActivities(
+                c, owner: owner, maxCount: maxCount, maxRedelivered: maxRedelivered,
+                lockDuration: lockDuration, now: now)
         }
     }
 

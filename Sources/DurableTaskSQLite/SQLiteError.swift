@@ -61,44 +61,54 @@ extension SQLiteError {
         switch resultCode {
         case SQLITE_BUSY, SQLITE_LOCKED:
             let milliseconds = Int64(busyTimeout.timeInterval * 1000)
-            return DurableTaskError(.storage,
+            return DurableTaskError(
+                .storage,
                 "the database \(path) is locked by another process for longer than the busy timeout (\(milliseconds) ms); "
-                + "nothing was written, retry later" + detail)
+                    + "nothing was written, retry later" + detail)
         case SQLITE_FULL:
             let quota = maxDatabaseBytes.map { "the quota maxDatabaseBytes (\($0) bytes) is reached or " } ?? ""
-            return DurableTaskError(.storage,
+            return DurableTaskError(
+                .storage,
                 "cannot write to \(path): database or disk is full (\(quota)the file system has no space left); "
-                + "the transaction was rolled back and nothing was lost; free space or raise the quota and it resumes" + detail)
+                    + "the transaction was rolled back and nothing was lost; free space or raise the quota and it resumes" + detail)
         case SQLITE_IOERR:
-            return DurableTaskError(.storage,
+            return DurableTaskError(
+                .storage,
                 "I/O error on \(path) (\(Self.ioErrorKind(extendedResultCode))): the disk or file system failed; "
-                + "the transaction was rolled back and nothing was lost" + detail)
+                    + "the transaction was rolled back and nothing was lost" + detail)
         case SQLITE_READONLY where extendedResultCode == Self.readOnlyDatabaseMoved:
-            return DurableTaskError(.storage,
+            return DurableTaskError(
+                .storage,
                 "the database file \(path) was deleted, moved or replaced while it was open; nothing was written. "
-                + "Stop this process; put the file back, or start again on the new file" + detail)
+                    + "Stop this process; put the file back, or start again on the new file" + detail)
         case SQLITE_READONLY:
-            return DurableTaskError(.storage,
+            return DurableTaskError(
+                .storage,
                 "cannot write to \(path): the database file is read-only (a read-only file system, or no write permission "
-                + "on the file, its -wal and -shm files or its directory); nothing was written" + detail)
+                    + "on the file, its -wal and -shm files or its directory); nothing was written" + detail)
         case SQLITE_CANTOPEN:
-            return DurableTaskError(.storage,
+            return DurableTaskError(
+                .storage,
                 "cannot open the database file \(path): its directory may not exist, or the file (or its -wal or -shm file) "
-                + "cannot be created or opened (permissions, a read-only file system, a directory at that path)" + detail)
+                    + "cannot be created or opened (permissions, a read-only file system, a directory at that path)" + detail)
         case SQLITE_PERM:
-            return DurableTaskError(.storage,
+            return DurableTaskError(
+                .storage,
                 "access to \(path) was denied (permissions, or a security policy); nothing was written" + detail)
         case SQLITE_NOMEM:
             return DurableTaskError(.storage, "out of memory while using \(path); nothing was written" + detail)
         case SQLITE_PROTOCOL:
-            return DurableTaskError(.storage,
+            return DurableTaskError(
+                .storage,
                 "file locking on \(path) does not work as SQLite needs (a network file system?); "
-                + "nothing was written. Keep the database on a local disk" + detail)
+                    + "nothing was written. Keep the database on a local disk" + detail)
         case SQLITE_NOLFS:
-            return DurableTaskError(.storage,
+            return DurableTaskError(
+                .storage,
                 "the file system of \(path) does not support files this large; nothing was written" + detail)
         case SQLITE_CORRUPT, SQLITE_NOTADB:
-            return DurableTaskError(.corruptData,
+            return DurableTaskError(
+                .corruptData,
                 "the database \(path) is damaged (\(message)); restore it from a backup" + detail)
         default:
             return self

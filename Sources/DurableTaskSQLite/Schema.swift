@@ -234,8 +234,10 @@ enum Schema {
     // MARK: Queries and purge
 
     /// The instance query; filters are appended as `AND` clauses with numbered parameters.
-    static func queryInstances(status: Int?, name: Bool, createdFrom: Bool, createdTo: Bool, prefix: Bool,
-                               after: Bool) -> String {
+    static func queryInstances(
+        status: Int?, name: Bool, createdFrom: Bool, createdTo: Bool, prefix: Bool,
+        after: Bool
+    ) -> String {
         var sql = "SELECT \(metadataColumns) FROM instances WHERE 1"
         if let status {
             sql += " AND status IN (" + (0..<status).map { "?\(20 + $0)" }.joined(separator: ", ") + ")"

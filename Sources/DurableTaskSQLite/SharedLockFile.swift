@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import DurableTask
 import Foundation
@@ -128,7 +128,7 @@ final class SharedLockFile: Sendable {
     static func isHeld(databasePath: String) -> Bool {
         let descriptor = open(path(forDatabase: databasePath), O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return false }
-        defer { close(descriptor) } // closing releases the probe's lock, if it got one
+        defer { close(descriptor) }  // closing releases the probe's lock, if it got one
         return flock(descriptor, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK
     }
 

@@ -100,16 +100,20 @@ enum Store {
     /// Leases the next instance with visible inbox events.
     /// - Parameter includeRedelivered: whether an instance whose last lease ended without a result may be
     ///   leased (see ``Backend/getOrchestrationWorkItem(owner:lockDuration:includeRedelivered:)``).
-    static func leaseOrchestration(_ c: Connection, owner: String, lockDuration: Duration, includeRedelivered: Bool,
-                                   now: Date) throws -> OrchestrationWorkItem? {
+    static func leaseOrchestration(
+        _ c: Connection, owner: String, lockDuration: Duration, includeRedelivered: Bool,
+        now: Date
+    ) throws -> OrchestrationWorkItem? {
         // ready_at is kept equal to the earliest inbox visibility, so a ready instance has at least
         // one visible event; the loop only guards against a stale value by repairing it.
         for _ in 0..<16 {
             let select = try c.cached(includeRedelivered ? Schema.selectReadyInstance : Schema.selectReadyFreshInstance)
             select.bind(1, now)
-            guard let (instanceID, executionID, historyLength, dequeueCount) = try select.firstRow({
-                (select.text(0), select.text(1), select.int(2), select.int(3))
-            }) else { return nil }
+            guard
+                let (instanceID, executionID, historyLength, dequeueCount) = try select.firstRow({
+                    (select.text(0), select.text(1), select.int(2), select.int(3))
+                })
+            else { return nil }
 
             let inbox = try c.cached(Schema.selectVisibleInbox)
             inbox.bind(1, instanceID)
@@ -134,9 +138,10 @@ enum Store {
             lock.bind(4, now.addingTimeInterval(lockDuration.timeInterval))
             lock.bind(5, now)
             try lock.run()
-            return OrchestrationWorkItem(instanceID: instanceID, executionID: executionID, newEvents: events,
-                                         historyLength: historyLength, lockToken: token,
-                                         dequeueCount: dequeueCount + 1, receipt: receipt)
+            return OrchestrationWorkItem(
+                instanceID: instanceID, executionID: executionID, newEvents: events,
+                historyLength: historyLength, lockToken: token,
+                dequeueCount: dequeueCount + 1, receipt: receipt)
         }
         return nil
     }
@@ -148,13 +153,17 @@ enum Store {
     /// Commits an episode (see ``Backend/completeOrchestrationWorkItem(_:result:)``).
     /// - Parameter encodedHistory: `result.newHistory`, encoded by the caller so the writer thread
     ///   spends its time on SQLite alone.
-    static func complete(_ c: Connection, _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult,
-                         encodedHistory: [[UInt8]], now: Date) throws {
+    static func complete(
+        _ c: Connection, _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult,
+        encodedHistory: [[UInt8]], now: Date
+    ) throws {
         let select = try c.cached(Schema.selectInstanceState)
         select.bind(1, item.instanceID)
-        guard let (token, leaseTime, historyLength) = try select.firstRow({
-            (select.optionalText(2), select.optionalDate(3), select.int(4))
-        }), token == item.lockToken else {
+        guard
+            let (token, leaseTime, historyLength) = try select.firstRow({
+                (select.optionalText(2), select.optionalDate(3), select.int(4))
+            }), token == item.lockToken
+        else {
             throw lockLost(item.instanceID)
         }
         let leasedAt = leaseTime ?? now
@@ -253,8 +262,10 @@ enum Store {
 
     /// Releases a lease without consuming events (see ``Backend/abandonOrchestrationWorkItem(_:delay:)``).
     /// - Parameter countsAsDelivery: `false` takes back the count the lease added (a hand-back).
-    static func abandon(_ c: Connection, _ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool,
-                        now: Date) throws {
+    static func abandon(
+        _ c: Connection, _ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool,
+        now: Date
+    ) throws {
         let unlock = try c.cached(Schema.unlockInstance)
         unlock.bind(1, item.instanceID)
         // With a delay the instance stays unavailable, leased by nobody, until the back-off is over.
@@ -281,8 +292,10 @@ enum Store {
 
     /// Leases up to `maxCount` activities, at most `maxRedelivered` of them redeliveries (see
     /// ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:lockDuration:)``); redeliveries first.
-    static func leaseActivities(_ c: Connection, owner: String, maxCount: Int, maxRedelivered: Int, lockDuration: Duration,
-                                now: Date) throws -> [ActivityWorkItem] {
+    static func leaseActivities(
+        _ c: Connection, owner: String, maxCount: Int, maxRedelivered: Int, lockDuration: Duration,
+        now: Date
+    ) throws -> [ActivityWorkItem] {
         guard maxCount > 0 else { return [] }
         let token = UUID().uuidString
         var rows: [(id: Int64, item: ActivityWorkItem)] = []
@@ -297,10 +310,11 @@ enum Store {
             lease.bind(5, limit)
             var batch: [(id: Int64, item: ActivityWorkItem)] = []
             try lease.forEachRow {
-                let item = ActivityWorkItem(instanceID: lease.text(0, reusing: previous?.instanceID),
-                                            executionID: lease.text(1, reusing: previous?.executionID), taskID: lease.int(2),
-                                            name: lease.text(3, reusing: previous?.name), input: lease.data(4).map(Payload.init(data:)),
-                                            lockToken: token, dequeueCount: lease.int(5), receipt: lease.int64(6))
+                let item = ActivityWorkItem(
+                    instanceID: lease.text(0, reusing: previous?.instanceID),
+                    executionID: lease.text(1, reusing: previous?.executionID), taskID: lease.int(2),
+                    name: lease.text(3, reusing: previous?.name), input: lease.data(4).map(Payload.init(data:)),
+                    lockToken: token, dequeueCount: lease.int(5), receipt: lease.int64(6))
                 previous = item
                 batch.append((item.receipt, item))
             }
@@ -314,8 +328,10 @@ enum Store {
     }
 
     /// - Parameter encodedEvents: the completions' events, encoded by the caller (off the writer thread).
-    static func completeActivities(_ c: Connection, _ completions: [ActivityCompletion], encodedEvents: [[UInt8]],
-                                   now: Date) throws -> [Bool] {
+    static func completeActivities(
+        _ c: Connection, _ completions: [ActivityCompletion], encodedEvents: [[UInt8]],
+        now: Date
+    ) throws -> [Bool] {
         var instances: [String: (status: OrchestrationStatus, executionID: String)?] = [:]
         var touched: Set<String> = []
         var accepted: [Bool] = []
@@ -415,10 +431,11 @@ enum Store {
     static func query(_ c: Connection, _ query: OrchestrationQuery) throws -> OrchestrationQueryResult {
         let statuses = query.statuses.map { $0.map(\.rawValue).sorted() }
         let pageSize = max(1, query.pageSize)
-        let select = try c.cached(Schema.queryInstances(
-            status: statuses?.count, name: query.name != nil, createdFrom: query.createdFrom != nil,
-            createdTo: query.createdTo != nil, prefix: query.instanceIDPrefix != nil,
-            after: query.continuationToken != nil))
+        let select = try c.cached(
+            Schema.queryInstances(
+                status: statuses?.count, name: query.name != nil, createdFrom: query.createdFrom != nil,
+                createdTo: query.createdTo != nil, prefix: query.instanceIDPrefix != nil,
+                after: query.continuationToken != nil))
         for (index, status) in (statuses ?? []).enumerated() { select.bind(Int32(20 + index), status) }
         if let name = query.name { select.bind(1, name) }
         if let from = query.createdFrom { select.bind(2, from) }

@@ -31,9 +31,12 @@ struct CompetingTorture {
         for id in ids { try await client.scheduleNewOrchestration(TortureFanOut.self, input: fanout, instanceID: id) }
 
         func spawn(_ index: Int) throws -> ChildProcess {
-            try ChildProcess(arguments: ["child-worker", "--db", db, "--ledger", ledger, "--delay-ms", arguments.string("delay-ms", "20"),
-                                         "--lease-ms", arguments.string("lease-ms", "1000")],
-                             stderrPath: directory.appendingPathComponent("worker-\(index).log").path)
+            try ChildProcess(
+                arguments: [
+                    "child-worker", "--db", db, "--ledger", ledger, "--delay-ms", arguments.string("delay-ms", "20"),
+                    "--lease-ms", arguments.string("lease-ms", "1000")
+                ],
+                stderrPath: directory.appendingPathComponent("worker-\(index).log").path)
         }
         var children = try (0..<processes).map(spawn)
         var kills = 0
@@ -44,8 +47,11 @@ struct CompetingTorture {
         let deadline = Date().addingTimeInterval(arguments.double("timeout", 600))
         var completed = 0
         while Date() < deadline {
-            completed = try await client.query(OrchestrationQuery(statuses: [.completed, .failed], instanceIDPrefix: "comp-",
-                                                                  pageSize: orchestrations + 1)).instances.count
+            completed = try await client.query(
+                OrchestrationQuery(
+                    statuses: [.completed, .failed], instanceIDPrefix: "comp-",
+                    pageSize: orchestrations + 1)
+            ).instances.count
             if completed == orchestrations { break }
             if let current = paused, Date() >= current.until {
                 children[current.index].resume()
@@ -92,17 +98,21 @@ struct CompetingTorture {
         let ok = verdict.isClean && busyErrors == 0 && integrity == "ok"
         let seconds = Date().timeIntervalSince(started)
         let executions = Ledger.lines(at: ledger).count
-        report("competing processes: P=\(processes) M=\(orchestrations) F=\(fanout): \(orchestrations - verdict.notCompleted)/\(orchestrations) completed, "
-               + "\(verdict.completedMoreThanOnce) completed more than once, \(verdict.duplicateCompletions) duplicate completion events, "
-               + "\(verdict.notCompleted) lost, \(verdict.wrongResults) wrong, \(busyErrors) busy errors, \(kills) kills, \(pauses) pauses, "
-               + "\(fenced) late completions fenced (from workers stopped cleanly), \(executions - orchestrations * fanout) extra executions, "
-               + "\(verdict.replayed) histories replayed with \(verdict.falsePositives) false nondeterminism reports, integrity \(integrity), " + String(format: "%.1f s", seconds)
-               + (verdict.problems.isEmpty ? "" : "\nproblems: " + verdict.problems.joined(separator: "\n  ")),
-               ["mode": "competing", "processes": processes, "orchestrations": orchestrations, "fanout": fanout,
+        report(
+            "competing processes: P=\(processes) M=\(orchestrations) F=\(fanout): \(orchestrations - verdict.notCompleted)/\(orchestrations) completed, "
+                + "\(verdict.completedMoreThanOnce) completed more than once, \(verdict.duplicateCompletions) duplicate completion events, "
+                + "\(verdict.notCompleted) lost, \(verdict.wrongResults) wrong, \(busyErrors) busy errors, \(kills) kills, \(pauses) pauses, "
+                + "\(fenced) late completions fenced (from workers stopped cleanly), \(executions - orchestrations * fanout) extra executions, "
+                + "\(verdict.replayed) histories replayed with \(verdict.falsePositives) false nondeterminism reports, integrity \(integrity), "
+                + String(format: "%.1f s", seconds)
+                + (verdict.problems.isEmpty ? "" : "\nproblems: " + verdict.problems.joined(separator: "\n  ")),
+            [
+                "mode": "competing", "processes": processes, "orchestrations": orchestrations, "fanout": fanout,
                 "completed": orchestrations - verdict.notCompleted, "completed_more_than_once": verdict.completedMoreThanOnce,
                 "duplicate_completions": verdict.duplicateCompletions, "lost": verdict.notCompleted, "wrong_results": verdict.wrongResults,
                 "busy_errors": busyErrors, "kills": kills, "pauses": pauses, "fenced": fenced, "extra_executions": executions - orchestrations * fanout,
-                "integrity": integrity, "histories_replayed": verdict.replayed, "replay_false_positives": verdict.falsePositives, "seconds": seconds, "ok": ok],
-               ok: ok)
+                "integrity": integrity, "histories_replayed": verdict.replayed, "replay_false_positives": verdict.falsePositives, "seconds": seconds, "ok": ok
+            ],
+            ok: ok)
     }
 }

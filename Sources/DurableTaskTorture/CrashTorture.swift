@@ -25,8 +25,10 @@ struct CrashTorture {
             defer { if !arguments.flag("keep") { try? FileManager.default.removeItem(at: directory) } }
             let db = directory.appendingPathComponent("hub.sqlite").path
             let ledger = directory.appendingPathComponent("ledger.txt").path
-            let childArguments = ["child-fanout", "--db", db, "--instance", "crash-\(seed)", "--items", "\(items)",
-                                  "--ledger", ledger, "--delay-ms", arguments.string("delay-ms", "3")]
+            let childArguments = [
+                "child-fanout", "--db", db, "--instance", "crash-\(seed)", "--items", "\(items)",
+                "--ledger", ledger, "--delay-ms", arguments.string("delay-ms", "3")
+            ]
             var random = SeededRandom(seed: UInt64(seed))
             var kills = 0
             for _ in 0..<killsPerSeed {
@@ -73,17 +75,21 @@ struct CrashTorture {
 
         let ok = verdict.isClean && integrityFailures == 0
         let seconds = Date().timeIntervalSince(started)
-        report("crash torture: \(seeds) seed(s) from \(firstSeed), \(items) activities, \(totalKills) kills, "
-               + "\(verdict.wrongResults) wrong results, \(verdict.duplicateCompletions) duplicated and \(verdict.missingCompletions) lost completions, "
-               + "\(verdict.completedMoreThanOnce) double completions, \(integrityFailures) integrity failures, "
-               + "\(verdict.replayed) histories replayed with \(verdict.falsePositives) false nondeterminism reports, "
-               + "\(extraExecutions) extra activity executions (\(String(format: "%.2f", Double(extraExecutions) / Double(max(1, totalKills)))) per kill), "
-               + String(format: "%.1f s", seconds) + (verdict.problems.isEmpty ? "" : "\nproblems: " + verdict.problems.joined(separator: "\n  ")),
-               ["mode": "crash", "seeds": seeds, "first_seed": firstSeed, "items": items, "kills": totalKills,
+        report(
+            "crash torture: \(seeds) seed(s) from \(firstSeed), \(items) activities, \(totalKills) kills, "
+                + "\(verdict.wrongResults) wrong results, \(verdict.duplicateCompletions) duplicated and \(verdict.missingCompletions) lost completions, "
+                + "\(verdict.completedMoreThanOnce) double completions, \(integrityFailures) integrity failures, "
+                + "\(verdict.replayed) histories replayed with \(verdict.falsePositives) false nondeterminism reports, "
+                + "\(extraExecutions) extra activity executions (\(String(format: "%.2f", Double(extraExecutions) / Double(max(1, totalKills)))) per kill), "
+                + String(format: "%.1f s", seconds) + (verdict.problems.isEmpty ? "" : "\nproblems: " + verdict.problems.joined(separator: "\n  ")),
+            [
+                "mode": "crash", "seeds": seeds, "first_seed": firstSeed, "items": items, "kills": totalKills,
                 "wrong_results": verdict.wrongResults, "not_completed": verdict.notCompleted,
                 "duplicate_completions": verdict.duplicateCompletions, "lost_completions": verdict.missingCompletions,
                 "duplicate_schedules": verdict.duplicateSchedules, "orchestration_completed_more_than_once": verdict.completedMoreThanOnce,
-                "integrity_failures": integrityFailures, "histories_replayed": verdict.replayed, "replay_false_positives": verdict.falsePositives, "extra_executions": extraExecutions, "seconds": seconds, "ok": ok],
-               ok: ok)
+                "integrity_failures": integrityFailures, "histories_replayed": verdict.replayed, "replay_false_positives": verdict.falsePositives,
+                "extra_executions": extraExecutions, "seconds": seconds, "ok": ok
+            ],
+            ok: ok)
     }
 }

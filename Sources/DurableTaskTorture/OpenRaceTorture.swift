@@ -49,12 +49,15 @@ struct OpenRaceTorture {
             for suffix in ["", "-wal", "-shm", "-dtlock"] { try? FileManager.default.removeItem(atPath: db + suffix) }
         }
         let ok = failedRuns == 0
-        report("simultaneous opens: \(runs) runs of \(processes) processes on a new file: \(failedRuns) runs failed "
-               + "(\(failedOpens) failed opens), " + String(format: "%.1f s", Date().timeIntervalSince(started))
-               + (problems.isEmpty ? "" : "\nproblems:\n  " + problems.joined(separator: "\n  ")),
-               ["mode": "open-race", "runs": runs, "processes": processes, "failed_runs": failedRuns,
-                "failed_opens": failedOpens, "ok": ok],
-               ok: ok)
+        report(
+            "simultaneous opens: \(runs) runs of \(processes) processes on a new file: \(failedRuns) runs failed "
+                + "(\(failedOpens) failed opens), " + String(format: "%.1f s", Date().timeIntervalSince(started))
+                + (problems.isEmpty ? "" : "\nproblems:\n  " + problems.joined(separator: "\n  ")),
+            [
+                "mode": "open-race", "runs": runs, "processes": processes, "failed_runs": failedRuns,
+                "failed_opens": failedOpens, "ok": ok
+            ],
+            ok: ok)
     }
 }
 
@@ -66,9 +69,13 @@ extension ChildModes {
         if at > Date() { usleep(UInt32(at.timeIntervalSinceNow * 1_000_000)) }
         let backend = try SQLiteBackend(path: arguments.string("db", ""))
         let id = arguments.string("id", "0")
-        try await backend.createOrchestrationInstance(NewOrchestrationInstance(
-            instanceID: "open-\(id)", startEvent: HistoryEvent(timestamp: Date(), kind: .executionStarted(
-                name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil))))
+        try await backend.createOrchestrationInstance(
+            NewOrchestrationInstance(
+                instanceID: "open-\(id)",
+                startEvent: HistoryEvent(
+                    timestamp: Date(),
+                    kind: .executionStarted(
+                        name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil))))
         _ = try await backend.getOrchestrationWorkItem(owner: "open-\(id)", lockDuration: .seconds(1))
         await backend.close()
     }

@@ -36,8 +36,10 @@ struct PoisonTorture {
         var crashes = 0
         var lives = 0
         var finishedCleanly = false
-        let childArguments = ["child-poison", "--db", db, "--max-deliveries", "\(maxDeliveries)",
-                              "--lease-ms", arguments.string("lease-ms", "1000")]
+        let childArguments = [
+            "child-poison", "--db", db, "--max-deliveries", "\(maxDeliveries)",
+            "--lease-ms", arguments.string("lease-ms", "1000")
+        ]
         while lives < maxRestarts {
             lives += 1
             let child = try ChildProcess(arguments: childArguments, stderrPath: directory.appendingPathComponent("child.log").path)
@@ -57,16 +59,20 @@ struct PoisonTorture {
         // Parked on the first lease past the limit; one more delivery per other item that crashed the
         // process for the first time while this one ran (see `maxDeliveryCount`).
         let deliveries = orchestration?.failure?.message.split(separator: " ").drop { $0 != "after" }.dropFirst().first.flatMap { Int($0) } ?? 0
-        let poisonedOrchestration = orchestration?.status == .failed
+        let poisonedOrchestration =
+            orchestration?.status == .failed
             && orchestration?.failure?.errorType == "DurableTaskError.poisoned"
             && (maxDeliveries + 1...maxDeliveries + 3).contains(deliveries)
-        if !poisonedOrchestration { problems.append("crashing orchestrator: \(String(describing: orchestration?.status)) \(String(describing: orchestration?.failure))") }
+        if !poisonedOrchestration {
+            problems.append("crashing orchestrator: \(String(describing: orchestration?.status)) \(String(describing: orchestration?.failure))")
+        }
         let activity = try await client.getInstance("crashing-activity")
         let activityOutput = (try? activity?.output(as: String.self)) ?? ""
         let poisonedActivity = activity?.status == .completed && activityOutput.contains("poisoned")
         if !poisonedActivity {
             let kinds = (try? await client.getHistory("crashing-activity"))?.map(\.kindName).joined(separator: " ") ?? "-"
-            problems.append("crashing activity: \(String(describing: activity?.status)) \(activityOutput) \(String(describing: activity?.failure)); history: \(kinds)")
+            problems.append(
+                "crashing activity: \(String(describing: activity?.status)) \(activityOutput) \(String(describing: activity?.failure)); history: \(kinds)")
         }
         let parent = try await client.getInstance("crashing-child-parent")
         let parentOutput = (try? parent?.output(as: String.self)) ?? ""
@@ -83,14 +89,17 @@ struct PoisonTorture {
         }
         await backend.close()
         let ok = finishedCleanly && poisonedOrchestration && poisonedActivity && parentTold && othersCompleted == others
-        report("poison torture: \(crashes) crashes in \(lives) lives; orchestrator parked: \(poisonedOrchestration), "
-               + "activity parked: \(poisonedActivity), parent told: \(parentTold), \(othersCompleted)/\(others) others completed, "
-               + String(format: "%.1f s", Date().timeIntervalSince(started))
-               + (problems.isEmpty ? "" : "\nproblems: " + problems.prefix(10).joined(separator: "\n  ")),
-               ["mode": "poison", "crashes": crashes, "lives": lives, "finished": finishedCleanly,
+        report(
+            "poison torture: \(crashes) crashes in \(lives) lives; orchestrator parked: \(poisonedOrchestration), "
+                + "activity parked: \(poisonedActivity), parent told: \(parentTold), \(othersCompleted)/\(others) others completed, "
+                + String(format: "%.1f s", Date().timeIntervalSince(started))
+                + (problems.isEmpty ? "" : "\nproblems: " + problems.prefix(10).joined(separator: "\n  ")),
+            [
+                "mode": "poison", "crashes": crashes, "lives": lives, "finished": finishedCleanly,
                 "poisoned_orchestration": poisonedOrchestration, "poisoned_activity": poisonedActivity,
-                "parent_told": parentTold, "others": others, "others_completed": othersCompleted, "ok": ok],
-               ok: ok)
+                "parent_told": parentTold, "others": others, "others_completed": othersCompleted, "ok": ok
+            ],
+            ok: ok)
     }
 }
 

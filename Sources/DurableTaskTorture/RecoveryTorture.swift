@@ -34,8 +34,10 @@ struct RecoveryTorture {
             let client = DurableTaskClient(backend: backend)
             try await client.scheduleNewOrchestration(TortureFanOut.self, input: items, instanceID: instanceID)
             // `--lease-ms 0`: the library's default leases, as a user's worker has them.
-            let childArguments = ["child-worker", "--db", db, "--ledger", ledger, "--lease-ms", "0",
-                                  "--delay-ms", arguments.string("delay-ms", "200")]
+            let childArguments = [
+                "child-worker", "--db", db, "--ledger", ledger, "--lease-ms", "0",
+                "--delay-ms", arguments.string("delay-ms", "200")
+            ]
             let first = try ChildProcess(arguments: childArguments, stderrPath: log)
             let firstPID = first.process.processIdentifier
             guard waitForLedger(ledger, atLeast: killAfter, timeout: 60) else {
@@ -77,19 +79,22 @@ struct RecoveryTorture {
         let worst = restartToRedo.max() ?? .infinity
         let ok = verdict.isClean && restartToRedo.count == runs && worst < limit
         func ms(_ values: [Double]) -> String { values.map { String(format: "%.0f", $0 * 1000) }.joined(separator: ", ") }
-        report("crash recovery with the default leases: \(runs) SIGKILLs mid-fan-out (\(items) activities, kill after \(killAfter) started): "
-               + "restart to the first redone activity \(ms(restartToRedo)) ms (worst " + String(format: "%.0f", worst * 1000)
-               + " ms, limit " + String(format: "%.0f", limit * 1000) + " ms); restart to the new worker's first activity \(ms(restartToFirst)) ms; "
-               + "restart to the fan-out's completion \(ms(restartToDone)) ms; \(verdict.wrongResults) wrong results, "
-               + "\(verdict.duplicateCompletions) duplicated and \(verdict.missingCompletions) lost completions, "
-               + String(format: "%.1f s", Date().timeIntervalSince(started))
-               + (verdict.problems.isEmpty ? "" : "\nproblems: " + verdict.problems.joined(separator: "\n  ")),
-               ["mode": "recovery", "runs": runs, "items": items, "recovered": restartToRedo.count,
+        report(
+            "crash recovery with the default leases: \(runs) SIGKILLs mid-fan-out (\(items) activities, kill after \(killAfter) started): "
+                + "restart to the first redone activity \(ms(restartToRedo)) ms (worst " + String(format: "%.0f", worst * 1000)
+                + " ms, limit " + String(format: "%.0f", limit * 1000) + " ms); restart to the new worker's first activity \(ms(restartToFirst)) ms; "
+                + "restart to the fan-out's completion \(ms(restartToDone)) ms; \(verdict.wrongResults) wrong results, "
+                + "\(verdict.duplicateCompletions) duplicated and \(verdict.missingCompletions) lost completions, "
+                + String(format: "%.1f s", Date().timeIntervalSince(started))
+                + (verdict.problems.isEmpty ? "" : "\nproblems: " + verdict.problems.joined(separator: "\n  ")),
+            [
+                "mode": "recovery", "runs": runs, "items": items, "recovered": restartToRedo.count,
                 "restart_to_redo_ms": restartToRedo.map { $0 * 1000 }, "worst_restart_to_redo_ms": worst.isFinite ? worst * 1000 : -1,
                 "restart_to_first_activity_ms": restartToFirst.map { $0 * 1000 }, "restart_to_done_ms": restartToDone.map { $0 * 1000 },
                 "wrong_results": verdict.wrongResults, "duplicate_completions": verdict.duplicateCompletions,
-                "lost_completions": verdict.missingCompletions, "not_completed": verdict.notCompleted, "ok": ok],
-               ok: ok)
+                "lost_completions": verdict.missingCompletions, "not_completed": verdict.notCompleted, "ok": ok
+            ],
+            ok: ok)
     }
 
     /// "instance task" of a ledger line.

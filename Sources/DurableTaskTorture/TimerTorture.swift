@@ -27,8 +27,9 @@ struct TimerTorture {
             ids.append(try await client.scheduleNewOrchestration(TortureTimer.self, input: fireAt.timeIntervalSince1970, instanceID: "timer-\(index)"))
         }
         func spawn() throws -> ChildProcess {
-            try ChildProcess(arguments: ["child-worker", "--db", db, "--lease-ms", "1000"],
-                             stderrPath: directory.appendingPathComponent("worker.log").path)
+            try ChildProcess(
+                arguments: ["child-worker", "--db", db, "--lease-ms", "1000"],
+                stderrPath: directory.appendingPathComponent("worker.log").path)
         }
         // First worker: create the timers, then die before any is due.
         let first = try spawn()
@@ -68,11 +69,14 @@ struct TimerTorture {
         await backend.close()
         let ok = early == 0 && duplicates == 0 && unfinished == 0
         let maxLateness = lateness.max() ?? 0
-        report("timers across restarts: \(count) timers over \(window) s, 2 kills: \(early) early fires, \(duplicates) duplicate fires, "
-               + "\(unfinished) unfinished, max lateness " + String(format: "%.2f s (includes the restart gaps)", maxLateness)
-               + String(format: ", %.1f s", Date().timeIntervalSince(started)),
-               ["mode": "timers", "timers": count, "window_s": window, "early_fires": early, "duplicate_fires": duplicates,
-                "unfinished": unfinished, "max_lateness_s": maxLateness, "ok": ok],
-               ok: ok)
+        report(
+            "timers across restarts: \(count) timers over \(window) s, 2 kills: \(early) early fires, \(duplicates) duplicate fires, "
+                + "\(unfinished) unfinished, max lateness " + String(format: "%.2f s (includes the restart gaps)", maxLateness)
+                + String(format: ", %.1f s", Date().timeIntervalSince(started)),
+            [
+                "mode": "timers", "timers": count, "window_s": window, "early_fires": early, "duplicate_fires": duplicates,
+                "unfinished": unfinished, "max_lateness_s": maxLateness, "ok": ok
+            ],
+            ok: ok)
     }
 }

@@ -64,8 +64,9 @@ enum Verification {
             verdict.problem("\(instanceID): executionCompleted appears \(executionCompleted) times")
         }
         // The unchanged code must replay the recorded history to the same result, with no false alarm.
-        let replay = ReplayEngine.execute(instanceID: instanceID, orchestrators: [OrchestratorEntry(TortureFanOut())],
-                                                  oldEvents: history, newEvents: [], now: Date())
+        let replay = ReplayEngine.execute(
+            instanceID: instanceID, orchestrators: [OrchestratorEntry(TortureFanOut())],
+            oldEvents: history, newEvents: [], now: Date())
         verdict.replayed += 1
         if replay.status != .completed || replay.output != metadata.output || !replay.activities.isEmpty {
             verdict.falsePositives += 1

@@ -85,8 +85,9 @@ func runDirectory(_ arguments: Arguments, _ name: String) throws -> URL {
 /// defaults) so a killed child's work is taken over quickly, and a short poll so processes notice
 /// each other's work.
 func childWorkerOptions(_ arguments: Arguments) -> DurableTaskWorker.Options {
-    var options = DurableTaskWorker.Options(maxConcurrentActivities: arguments.int("concurrency", 8),
-                                            pollInterval: .milliseconds(20))
+    var options = DurableTaskWorker.Options(
+        maxConcurrentActivities: arguments.int("concurrency", 8),
+        pollInterval: .milliseconds(20))
     let leaseMilliseconds = arguments.int("lease-ms", 1000)
     if leaseMilliseconds > 0 {
         options.orchestrationLockDuration = .milliseconds(leaseMilliseconds)

@@ -96,8 +96,9 @@ import Testing
         #expect(completed == HistoryEvent(timestamp: at, kind: .taskCompleted(scheduledID: 3, result: Payload(json: #"{"n":9}"#))))
         #expect(completed.startedAt == nil)
         let failed = try Self.version1TaskFailed.withUnsafeBytes { try HistoryEventCodec.decode($0) }
-        let failure = FailureDetails(errorType: "Outer", message: "it broke", isRetriable: true,
-                                     inner: FailureDetails(errorType: "Inner", message: "root cause", isRetriable: false))
+        let failure = FailureDetails(
+            errorType: "Outer", message: "it broke", isRetriable: true,
+            inner: FailureDetails(errorType: "Inner", message: "root cause", isRetriable: false))
         #expect(failed == HistoryEvent(timestamp: at, kind: .taskFailed(scheduledID: 2, failure: failure)))
     }
 
@@ -105,9 +106,11 @@ import Testing
         var bytes = Self.version1TaskCompleted
         bytes.append(0x7F)
         #expect(throws: CodecError.self) { try bytes.withUnsafeBytes { try HistoryEventCodec.decode($0) } }
-        var cut = HistoryEventCodec.encode(HistoryEvent(timestamp: Date(timeIntervalSinceReferenceDate: 1),
-                                                        kind: .taskCompleted(scheduledID: 1, result: nil),
-                                                        startedAt: Date(timeIntervalSinceReferenceDate: 0)))
+        var cut = HistoryEventCodec.encode(
+            HistoryEvent(
+                timestamp: Date(timeIntervalSinceReferenceDate: 1),
+                kind: .taskCompleted(scheduledID: 1, result: nil),
+                startedAt: Date(timeIntervalSinceReferenceDate: 0)))
         cut.removeLast(3)
         #expect(throws: CodecError.self) { try cut.withUnsafeBytes { try HistoryEventCodec.decode($0) } }
     }
@@ -131,12 +134,12 @@ import Testing
 
     // Written by hand from the version-1 layout (version, tag, zig-zag eventID, date, fields).
     static let version1TaskCompleted: [UInt8] = [
-        0x01, 0x04, 0x01, 0x00, 0x00, 0x20, 0x00, 0x84, 0xd7, 0xc7, 0x41, 0x06, 0x01, 0x07, 0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x39, 0x7d,
+        0x01, 0x04, 0x01, 0x00, 0x00, 0x20, 0x00, 0x84, 0xd7, 0xc7, 0x41, 0x06, 0x01, 0x07, 0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x39, 0x7d
     ]
     static let version1TaskFailed: [UInt8] = [
         0x01, 0x05, 0x01, 0x00, 0x00, 0x20, 0x00, 0x84, 0xd7, 0xc7, 0x41, 0x04, 0x05, 0x4f, 0x75, 0x74, 0x65, 0x72, 0x08, 0x69,
         0x74, 0x20, 0x62, 0x72, 0x6f, 0x6b, 0x65, 0x01, 0x01, 0x05, 0x49, 0x6e, 0x6e, 0x65, 0x72, 0x0a, 0x72, 0x6f, 0x6f, 0x74,
-        0x20, 0x63, 0x61, 0x75, 0x73, 0x65, 0x00, 0x00,
+        0x20, 0x63, 0x61, 0x75, 0x73, 0x65, 0x00, 0x00
     ]
 }
 

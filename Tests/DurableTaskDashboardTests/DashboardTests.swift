@@ -89,8 +89,10 @@ final class Output: Sendable {
         #expect(manyList.count == 2)
         #expect((manyList[0] as? [String: Any])?["instanceID"] as? String == "fixed")
         #expect(manyList[1] is NSNull)
-        let batch = await d.respond(to: HTTPRequest(method: "POST", target: "/api/instances/batch", headers: [("Host", "localhost")],
-                                                    body: Array(#"{"instanceIDs":["nope","fixed"]}"#.utf8)))
+        let batch = await d.respond(
+            to: HTTPRequest(
+                method: "POST", target: "/api/instances/batch", headers: [("Host", "localhost")],
+                body: Array(#"{"instanceIDs":["nope","fixed"]}"#.utf8)))
         #expect(batch.status == 200)
         #expect(((try json(batch)["instances"] as? [Any])?[1] as? [String: Any])?["name"] as? String == "Pipeline")
 
@@ -118,24 +120,36 @@ final class Output: Sendable {
         let refused = await readOnly.respond(to: HTTPRequest(method: "DELETE", target: "/api/instances/fixed", headers: json))
         #expect(refused.status == 403)
         #expect(refused.bodyText.contains("read-only"))
-        #expect(await readOnly.respond(to: HTTPRequest(method: "POST", target: "/api/instances",
-                                                       headers: json, body: Array(#"{"name":"Pipeline","input":[]}"#.utf8))).status == 403)
+        #expect(
+            await readOnly.respond(
+                to: HTTPRequest(
+                    method: "POST", target: "/api/instances",
+                    headers: json, body: Array(#"{"name":"Pipeline","input":[]}"#.utf8))
+            ).status == 403)
         #expect(try await client.getInstance("fixed") != nil)
 
         let managing = Dashboard(client: client, options: .init(allowActions: true))
         // A cross-site form can post, but not as JSON: refused.
-        let form = await managing.respond(to: HTTPRequest(method: "DELETE", target: "/api/instances/fixed",
-                                                          headers: [("Host", "127.0.0.1"), ("Content-Type", "application/x-www-form-urlencoded")]))
+        let form = await managing.respond(
+            to: HTTPRequest(
+                method: "DELETE", target: "/api/instances/fixed",
+                headers: [("Host", "127.0.0.1"), ("Content-Type", "application/x-www-form-urlencoded")]))
         #expect(form.status == 415)
-        let scheduled = await managing.respond(to: HTTPRequest(method: "POST", target: "/api/instances", headers: json,
-                                                               body: Array(#"{"name":"Pipeline","input":["x"],"instanceID":"second"}"#.utf8)))
+        let scheduled = await managing.respond(
+            to: HTTPRequest(
+                method: "POST", target: "/api/instances", headers: json,
+                body: Array(#"{"name":"Pipeline","input":["x"],"instanceID":"second"}"#.utf8)))
         #expect(scheduled.status == 201)
         #expect(try await client.getInstance("second")?.status == .pending)
-        let terminated = await managing.respond(to: HTTPRequest(method: "POST", target: "/api/instances/second/terminate", headers: json,
-                                                                body: Array(#"{"reason":"test"}"#.utf8)))
+        let terminated = await managing.respond(
+            to: HTTPRequest(
+                method: "POST", target: "/api/instances/second/terminate", headers: json,
+                body: Array(#"{"reason":"test"}"#.utf8)))
         #expect(terminated.status == 202)
-        let raisedBad = await managing.respond(to: HTTPRequest(method: "POST", target: "/api/instances/second/raise", headers: json,
-                                                               body: Array(#"{"data":1}"#.utf8)))
+        let raisedBad = await managing.respond(
+            to: HTTPRequest(
+                method: "POST", target: "/api/instances/second/raise", headers: json,
+                body: Array(#"{"data":1}"#.utf8)))
         #expect(raisedBad.status == 400)
         #expect(raisedBad.bodyText.contains("name"))
         let purged = await managing.respond(to: HTTPRequest(method: "DELETE", target: "/api/instances/fixed", headers: json))
@@ -219,41 +233,44 @@ final class Output: Sendable {
         let (client, _) = try await FixedHub.make()
         let (s1, list, _) = await run(["list"], client)
         #expect(s1 == 0)
-        #expect(list == """
-        STATUS         NAME      INSTANCE ID  CREATED                   UPDATED                   CUSTOM STATUS
-        completed      Pipeline  fixed        2027-01-15 08:00:00.000Z  2027-01-15 08:00:04.500Z  "3 done"
+        #expect(
+            list == """
+                STATUS         NAME      INSTANCE ID  CREATED                   UPDATED                   CUSTOM STATUS
+                completed      Pipeline  fixed        2027-01-15 08:00:00.000Z  2027-01-15 08:00:04.500Z  "3 done"
 
-        """)
+                """)
         let (s2, timeline, _) = await run(["timeline", "fixed", "--width", "30"], client)
         #expect(s2 == 0)
-        #expect(timeline == """
-                  |+0 ms                   +4.5 s|
-        Step #0   |██████████                    | 1.5 s
-        Step #1   |          xxxxxxxxxx          | 1 failed 1.5 s
-        Step #2   |                    ██████████| 1.5 s
-        · queued  █ ran  ▒ running  x failed
+        #expect(
+            timeline == """
+                          |+0 ms                   +4.5 s|
+                Step #0   |██████████                    | 1.5 s
+                Step #1   |          xxxxxxxxxx          | 1 failed 1.5 s
+                Step #2   |                    ██████████| 1.5 s
+                · queued  █ ran  ▒ running  x failed
 
-        """)
+                """)
         let (s3, history, _) = await run(["history", "fixed"], client)
         #expect(s3 == 0)
-        #expect(history.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } == [
-            "1     2027-01-15 08:00:00.000Z  +0 ms       orchestratorStarted",
-            #"2     2027-01-15 08:00:00.000Z  +0 ms       executionStarted                  Pipeline input=["a","boom","c"]"#,
-            #"3     2027-01-15 08:00:00.000Z  +0 ms       taskScheduled              #0     Step input="a""#,
-            "4     2027-01-15 08:00:00.000Z  +0 ms       orchestratorCompleted",
-            "5     2027-01-15 08:00:01.500Z  +1.5 s      orchestratorStarted",
-            #"6     2027-01-15 08:00:01.500Z  +1.5 s      taskCompleted              #0     result="A" ran 1.5 s"#,
-            #"7     2027-01-15 08:00:01.500Z  +1.5 s      taskScheduled              #1     Step input="boom""#,
-            "8     2027-01-15 08:00:01.500Z  +1.5 s      orchestratorCompleted",
-            "9     2027-01-15 08:00:03.000Z  +3.0 s      orchestratorStarted",
-            "10    2027-01-15 08:00:03.000Z  +3.0 s      taskFailed                 #1     DurableTaskError.invalidState: step refused 'boom'",
-            #"11    2027-01-15 08:00:03.000Z  +3.0 s      taskScheduled              #2     Step input="c""#,
-            "12    2027-01-15 08:00:03.000Z  +3.0 s      orchestratorCompleted",
-            "13    2027-01-15 08:00:04.500Z  +4.5 s      orchestratorStarted",
-            #"14    2027-01-15 08:00:04.500Z  +4.5 s      taskCompleted              #2     result="C" ran 1.5 s"#,
-            #"15    2027-01-15 08:00:04.500Z  +4.5 s      executionCompleted                completed output=["A","failed","C"]"#,
-            "16    2027-01-15 08:00:04.500Z  +4.5 s      orchestratorCompleted",
-        ])
+        #expect(
+            history.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } == [
+                "1     2027-01-15 08:00:00.000Z  +0 ms       orchestratorStarted",
+                #"2     2027-01-15 08:00:00.000Z  +0 ms       executionStarted                  Pipeline input=["a","boom","c"]"#,
+                #"3     2027-01-15 08:00:00.000Z  +0 ms       taskScheduled              #0     Step input="a""#,
+                "4     2027-01-15 08:00:00.000Z  +0 ms       orchestratorCompleted",
+                "5     2027-01-15 08:00:01.500Z  +1.5 s      orchestratorStarted",
+                #"6     2027-01-15 08:00:01.500Z  +1.5 s      taskCompleted              #0     result="A" ran 1.5 s"#,
+                #"7     2027-01-15 08:00:01.500Z  +1.5 s      taskScheduled              #1     Step input="boom""#,
+                "8     2027-01-15 08:00:01.500Z  +1.5 s      orchestratorCompleted",
+                "9     2027-01-15 08:00:03.000Z  +3.0 s      orchestratorStarted",
+                "10    2027-01-15 08:00:03.000Z  +3.0 s      taskFailed                 #1     DurableTaskError.invalidState: step refused 'boom'",
+                #"11    2027-01-15 08:00:03.000Z  +3.0 s      taskScheduled              #2     Step input="c""#,
+                "12    2027-01-15 08:00:03.000Z  +3.0 s      orchestratorCompleted",
+                "13    2027-01-15 08:00:04.500Z  +4.5 s      orchestratorStarted",
+                #"14    2027-01-15 08:00:04.500Z  +4.5 s      taskCompleted              #2     result="C" ran 1.5 s"#,
+                #"15    2027-01-15 08:00:04.500Z  +4.5 s      executionCompleted                completed output=["A","failed","C"]"#,
+                "16    2027-01-15 08:00:04.500Z  +4.5 s      orchestratorCompleted"
+            ])
         let (s4, show, _) = await run(["show", "fixed"], client)
         #expect(s4 == 0)
         #expect(show.contains("Status:        completed\n"))

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import DurableTask
 import DurableTaskDashboard
@@ -19,9 +19,9 @@ struct RawClient {
 
     init(port: Int) throws {
         #if canImport(Glibc)
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
-        fd = socket(AF_INET, SOCK_STREAM, 0)
+            fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -42,9 +42,9 @@ struct RawClient {
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { buffer in
                 #if canImport(Glibc)
-                Glibc.send(fd, buffer.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+                    Glibc.send(fd, buffer.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
                 #else
-                Darwin.send(fd, buffer.baseAddress! + offset, bytes.count - offset, 0)
+                    Darwin.send(fd, buffer.baseAddress! + offset, bytes.count - offset, 0)
                 #endif
             }
             if n <= 0 { return }
@@ -71,15 +71,16 @@ struct RawClient {
 
 @inline(__always) private func Glibc_close(_ fd: Int32) -> Int32 {
     #if canImport(Glibc)
-    Glibc.close(fd)
+        Glibc.close(fd)
     #else
-    Darwin.close(fd)
+        Darwin.close(fd)
     #endif
 }
 
 @Suite(.tags(.network), .serialized) struct HostileRequestTests {
-    static let limits = HTTPServerLimits(maxRequestLineBytes: 1024, maxHeaderBytes: 4096, maxHeaderCount: 20, maxBodyBytes: 2048,
-                                         requestTimeout: .seconds(1), writeTimeout: .seconds(5), maxConnections: 400)
+    static let limits = HTTPServerLimits(
+        maxRequestLineBytes: 1024, maxHeaderBytes: 4096, maxHeaderCount: 20, maxBodyBytes: 2048,
+        requestTimeout: .seconds(1), writeTimeout: .seconds(5), maxConnections: 400)
 
     func request(_ port: Int, _ raw: String) throws -> String {
         let c = try RawClient(port: port)
@@ -118,7 +119,7 @@ struct RawClient {
             ("PUT / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "HTTP/1.1 405 Method Not Allowed"),
             ("GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "HTTP/1.1 404 Not Found"),
             ("GET /%zz%00%ff HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "HTTP/1.1 404 Not Found"),
-            ("POST /api/instances/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 7\r\n\r\n{nope!}", "HTTP/1.1 400 Bad Request"),
+            ("POST /api/instances/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 7\r\n\r\n{nope!}", "HTTP/1.1 400 Bad Request")
         ]
         for (raw, expected) in cases {
             #expect(try request(port, raw) == expected, "for \(raw.prefix(80).debugDescription)")

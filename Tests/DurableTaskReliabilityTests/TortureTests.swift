@@ -72,8 +72,10 @@ import Testing
     }
 
     @Test func competingProcessesSurviveKills() async throws {
-        let outcome = try await Self.torture(["competing", "--processes", "3", "--orchestrations", "100", "--fanout", "10",
-                                        "--kill-every", "0.3", "--delay-ms", "30"])
+        let outcome = try await Self.torture([
+            "competing", "--processes", "3", "--orchestrations", "100", "--fanout", "10",
+            "--kill-every", "0.3", "--delay-ms", "30"
+        ])
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(int(outcome, "kills") >= 2, "\(outcome.output)")
         #expect(int(outcome, "completed") == 100)
@@ -96,8 +98,10 @@ extension TortureTests {
     @Test func lateCompletionsOfAPausedWorkerAreFenced() async throws {
         // A worker frozen (SIGSTOP) for longer than its 1 s leases: others take its activities over, and
         // when it wakes up its completions must be rejected, not recorded twice.
-        let outcome = try await Self.torture(["competing", "--processes", "2", "--orchestrations", "100", "--fanout", "20",
-                                        "--kill-every", "0", "--pause-every", "0.5", "--pause-ms", "2500", "--delay-ms", "30"])
+        let outcome = try await Self.torture([
+            "competing", "--processes", "2", "--orchestrations", "100", "--fanout", "20",
+            "--kill-every", "0", "--pause-every", "0.5", "--pause-ms", "2500", "--delay-ms", "30"
+        ])
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(int(outcome, "pauses") >= 1, "\(outcome.output)")
         #expect(int(outcome, "fenced") > 0, "\(outcome.output)")
@@ -122,8 +126,10 @@ extension TortureTests {
     @Test func crashedWorkersActivitiesRunAgainWithinASecondOfTheRestart() async throws {
         // Issue 9 #6: with the default leases, a worker restarted after a SIGKILL sat idle for the whole
         // activity lease (59.8 s measured) before redoing the dead worker's activities.
-        let outcome = try await Self.torture(["recovery", "--runs", "2", "--items", "40", "--kill-after", "10", "--delay-ms", "100",
-                                        "--limit", "1"])
+        let outcome = try await Self.torture([
+            "recovery", "--runs", "2", "--items", "40", "--kill-after", "10", "--delay-ms", "100",
+            "--limit", "1"
+        ])
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(int(outcome, "recovered") == 2, "\(outcome.output)")
         #expect(((outcome.json["worst_restart_to_redo_ms"] as? NSNumber)?.doubleValue ?? .infinity) < 1000, "\(outcome.output)")

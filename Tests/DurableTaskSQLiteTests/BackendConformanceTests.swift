@@ -84,10 +84,15 @@ struct BackendConformanceTests {
         #expect(activities[1].input == Payload(json: "1"))
         #expect(try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, lockDuration: .seconds(30)).isEmpty)
 
-        let results = try await h.backend.completeActivityWorkItems(activities.map { activity in
-            ActivityCompletion(item: activity, event: HistoryEvent(timestamp: h.now, kind: .taskCompleted(
-                scheduledID: activity.taskID, result: Payload(json: "\(activity.taskID * 10)"))))
-        })
+        let results = try await h.backend.completeActivityWorkItems(
+            activities.map { activity in
+                ActivityCompletion(
+                    item: activity,
+                    event: HistoryEvent(
+                        timestamp: h.now,
+                        kind: .taskCompleted(
+                            scheduledID: activity.taskID, result: Payload(json: "\(activity.taskID * 10)"))))
+            })
         #expect(results == [true, true, true])
         let next = try #require(try await h.lease())
         #expect(next.historyLength == history.count)
@@ -108,17 +113,21 @@ struct BackendConformanceTests {
         #expect(second.newEvents == first.newEvents)
 
         await expectError(.workItemLockLost) {
-            try await h.backend.completeOrchestrationWorkItem(first, result: OrchestrationWorkItemResult(
-                newHistory: first.newEvents, activities: [ActivityRequest(taskID: 0, name: "X", input: nil)],
-                status: .completed))
+            try await h.backend.completeOrchestrationWorkItem(
+                first,
+                result: OrchestrationWorkItemResult(
+                    newHistory: first.newEvents, activities: [ActivityRequest(taskID: 0, name: "X", input: nil)],
+                    status: .completed))
         }
         await expectError(.workItemLockLost) { try await h.backend.abandonOrchestrationWorkItem(first, delay: .zero) }
         #expect(try await h.backend.getOrchestrationHistory(instanceID: "a").isEmpty)
         #expect(try await h.backend.getOrchestrationMetadata(instanceID: "a")?.status == .pending)
         #expect(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 10, lockDuration: .seconds(30)).isEmpty)
 
-        try await h.backend.completeOrchestrationWorkItem(second, result: OrchestrationWorkItemResult(
-            newHistory: second.newEvents, status: .running))
+        try await h.backend.completeOrchestrationWorkItem(
+            second,
+            result: OrchestrationWorkItemResult(
+                newHistory: second.newEvents, status: .running))
         #expect(try await h.backend.getOrchestrationHistory(instanceID: "a").count == 1)
     }
 
@@ -152,11 +161,14 @@ struct BackendConformanceTests {
         let activity = try #require(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, lockDuration: .seconds(30)).first)
         try await h.backend.addOrchestrationEvent(instanceID: "a", event: h.event("restart"))
         try await h.runEpisode("a") { _ in
-            OrchestrationWorkItemResult(status: .continuedAsNew,
-                                        continueAsNew: (h.startEvent(executionID: "exec-2"), []))
+            OrchestrationWorkItemResult(
+                status: .continuedAsNew,
+                continueAsNew: (h.startEvent(executionID: "exec-2"), []))
         }
-        let accepted = try await h.backend.completeActivityWorkItems([ActivityCompletion(
-            item: activity, event: HistoryEvent(timestamp: h.now, kind: .taskCompleted(scheduledID: 0, result: nil)))])
+        let accepted = try await h.backend.completeActivityWorkItems([
+            ActivityCompletion(
+                item: activity, event: HistoryEvent(timestamp: h.now, kind: .taskCompleted(scheduledID: 0, result: nil)))
+        ])
         #expect(accepted == [false])
         let item = try #require(try await h.lease())
         #expect(item.executionID == "exec-2")
@@ -230,19 +242,25 @@ struct BackendConformanceTests {
         let h = try Harness(kind)
         try await h.create("redelivered")
         let lost = try #require(try await h.lease(seconds: 10))
-        h.clock.advance(by: 11) // the lease ran out without a result
+        h.clock.advance(by: 11)  // the lease ran out without a result
         // After one lost delivery the item is leased like fresh work (one crash redelivers in parallel).
-        let first = try #require(try await h.backend.getOrchestrationWorkItem(owner: "w2", lockDuration: .seconds(10),
-                                                                               includeRedelivered: false))
+        let first = try #require(
+            try await h.backend.getOrchestrationWorkItem(
+                owner: "w2", lockDuration: .seconds(10),
+                includeRedelivered: false))
         #expect(first.instanceID == lost.instanceID)
-        h.clock.advance(by: 11) // and its second lease ran out too: now it is a redelivery
+        h.clock.advance(by: 11)  // and its second lease ran out too: now it is a redelivery
         try await h.create("fresh")
-        let fresh = try #require(try await h.backend.getOrchestrationWorkItem(owner: "w2", lockDuration: .seconds(10),
-                                                                               includeRedelivered: false))
+        let fresh = try #require(
+            try await h.backend.getOrchestrationWorkItem(
+                owner: "w2", lockDuration: .seconds(10),
+                includeRedelivered: false))
         #expect(fresh.instanceID == "fresh")
         #expect(try await h.backend.getOrchestrationWorkItem(owner: "w2", lockDuration: .seconds(10), includeRedelivered: false) == nil)
-        let again = try #require(try await h.backend.getOrchestrationWorkItem(owner: "w2", lockDuration: .seconds(10),
-                                                                               includeRedelivered: true))
+        let again = try #require(
+            try await h.backend.getOrchestrationWorkItem(
+                owner: "w2", lockDuration: .seconds(10),
+                includeRedelivered: true))
         #expect(again.instanceID == lost.instanceID)
         #expect(again.dequeueCount == 3)
     }
@@ -252,8 +270,9 @@ struct BackendConformanceTests {
         let h = try Harness(kind)
         try await h.create("a")
         try await h.runEpisode("a") { item in
-            OrchestrationWorkItemResult(newHistory: item.newEvents,
-                                        activities: (0..<6).map { ActivityRequest(taskID: $0, name: "Act", input: nil) }, status: .running)
+            OrchestrationWorkItemResult(
+                newHistory: item.newEvents,
+                activities: (0..<6).map { ActivityRequest(taskID: $0, name: "Act", input: nil) }, status: .running)
         }
         // Tasks 0-2 lose two leases (redeliveries), tasks 3-5 one (leased like fresh work).
         let lost = try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 3, lockDuration: .seconds(10))
@@ -294,8 +313,10 @@ struct BackendConformanceTests {
         try await h.backend.addOrchestrationEvent(instanceID: "a", event: h.event("now"))
         let item = try #require(try await h.lease(), "an event that is visible now is delivered before the timer")
         #expect(item.newEvents.map(\.kindName) == ["eventRaised"])
-        try await h.backend.completeOrchestrationWorkItem(item, result: OrchestrationWorkItemResult(
-            newHistory: item.newEvents, status: .running))
+        try await h.backend.completeOrchestrationWorkItem(
+            item,
+            result: OrchestrationWorkItemResult(
+                newHistory: item.newEvents, status: .running))
         h.clock.advance(by: 61)
         let timer = try #require(try await h.lease(), "completing the event did not consume the timer")
         #expect(timer.newEvents == [fired])
@@ -355,8 +376,11 @@ struct BackendConformanceTests {
         #expect(try await query(OrchestrationQuery(instanceIDPrefix: "order-")).count == 5)
         #expect(try await query(OrchestrationQuery(statuses: [.completed])) == ["order-0"])
         #expect(try await query(OrchestrationQuery(statuses: [.pending, .running])).count == 5)
-        #expect(try await query(OrchestrationQuery(createdFrom: start.addingTimeInterval(10),
-                                                   createdTo: start.addingTimeInterval(30))) == ["order-1", "order-2"])
+        #expect(
+            try await query(
+                OrchestrationQuery(
+                    createdFrom: start.addingTimeInterval(10),
+                    createdTo: start.addingTimeInterval(30))) == ["order-1", "order-2"])
         #expect(try await query(OrchestrationQuery(name: "Even", instanceIDPrefix: "order", pageSize: 2)) == ["order-0", "order-2"])
         let last = try await h.backend.queryOrchestrations(OrchestrationQuery(pageSize: 10))
         #expect(last.continuationToken == nil)
@@ -394,11 +418,13 @@ struct BackendConformanceTests {
         let created = h.now
         try await h.create("a", input: "7")
         h.clock.advance(by: 5)
-        let failure = FailureDetails(errorType: "MyError", message: "boom", isRetriable: false,
-                                     inner: FailureDetails(errorType: "Inner", message: "cause"))
+        let failure = FailureDetails(
+            errorType: "MyError", message: "boom", isRetriable: false,
+            inner: FailureDetails(errorType: "Inner", message: "cause"))
         try await h.runEpisode("a") { item in
-            OrchestrationWorkItemResult(newHistory: item.newEvents, status: .failed, failure: failure,
-                                        customStatus: Payload(json: "{\"step\":3}"))
+            OrchestrationWorkItemResult(
+                newHistory: item.newEvents, status: .failed, failure: failure,
+                customStatus: Payload(json: "{\"step\":3}"))
         }
         let metadata = try #require(try await h.backend.getOrchestrationMetadata(instanceID: "a"))
         #expect(metadata.status == .failed)
@@ -418,8 +444,9 @@ struct BackendConformanceTests {
         try await h.create("a", input: "1")
         let carried = h.event("carried", "true")
         try await h.runEpisode("a") { item in
-            OrchestrationWorkItemResult(newHistory: item.newEvents, status: .continuedAsNew,
-                                        continueAsNew: (h.startEvent(executionID: "exec-2", input: "2"), [carried]))
+            OrchestrationWorkItemResult(
+                newHistory: item.newEvents, status: .continuedAsNew,
+                continueAsNew: (h.startEvent(executionID: "exec-2", input: "2"), [carried]))
         }
         #expect(try await h.backend.getOrchestrationHistory(instanceID: "a").isEmpty)
         let metadata = try #require(try await h.backend.getOrchestrationMetadata(instanceID: "a"))
@@ -437,16 +464,22 @@ struct BackendConformanceTests {
         let h = try Harness(kind)
         try await h.create("busy")
         try await h.create("parent")
-        _ = try #require(try await h.lease()) // "busy" stays leased and running
+        _ = try #require(try await h.lease())  // "busy" stays leased and running
         let parent = HistoryEvent.ParentInstance(instanceID: "parent", executionID: "exec-1", taskID: 4, name: "Orch")
         let child = NewOrchestrationInstance(instanceID: "child", startEvent: h.startEvent("Child", parent: parent))
-        let clash = NewOrchestrationInstance(instanceID: "busy", startEvent: h.startEvent("Child", parent:
-            HistoryEvent.ParentInstance(instanceID: "parent", executionID: "exec-1", taskID: 5, name: "Orch")))
+        let clash = NewOrchestrationInstance(
+            instanceID: "busy",
+            startEvent: h.startEvent(
+                "Child",
+                parent:
+                    HistoryEvent.ParentInstance(instanceID: "parent", executionID: "exec-1", taskID: 5, name: "Orch")))
         try await h.runEpisode("parent") { item in
             OrchestrationWorkItemResult(
                 newHistory: item.newEvents,
-                messages: [OrchestrationMessage(targetInstanceID: "nobody", event: h.event("lost")),
-                           OrchestrationMessage(targetInstanceID: "child", event: h.event("hello"))],
+                messages: [
+                    OrchestrationMessage(targetInstanceID: "nobody", event: h.event("lost")),
+                    OrchestrationMessage(targetInstanceID: "child", event: h.event("hello"))
+                ],
                 newInstances: [child, clash], status: .running)
         }
         let childMetadata = try #require(try await h.backend.getOrchestrationMetadata(instanceID: "child"))

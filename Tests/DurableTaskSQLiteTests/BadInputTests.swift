@@ -8,13 +8,19 @@ import Testing
 @Suite("SQLite bad input and storage faults")
 struct BadInputTests {
     func start(_ id: String, input: String? = nil) -> NewOrchestrationInstance {
-        NewOrchestrationInstance(instanceID: id, startEvent: HistoryEvent(timestamp: Date(), kind: .executionStarted(
-            name: "Orch", executionID: "e", input: input.map(Payload.init(json:)), parent: nil, scheduledStart: nil)))
+        NewOrchestrationInstance(
+            instanceID: id,
+            startEvent: HistoryEvent(
+                timestamp: Date(),
+                kind: .executionStarted(
+                    name: "Orch", executionID: "e", input: input.map(Payload.init(json:)), parent: nil, scheduledStart: nil)))
     }
 
     /// Expects `DurableTaskError(.storage)` whose message contains every one of `parts`.
-    func expectStorageError(_ parts: String..., sourceLocation: SourceLocation = #_sourceLocation,
-                            _ body: () async throws -> Void) async {
+    func expectStorageError(
+        _ parts: String..., sourceLocation: SourceLocation = #_sourceLocation,
+        _ body: () async throws -> Void
+    ) async {
         do {
             try await body()
             Issue.record("expected DurableTaskError(.storage), nothing was thrown", sourceLocation: sourceLocation)
@@ -41,8 +47,10 @@ struct BadInputTests {
         other.setBusyTimeout(.zero)
         try other.execute("BEGIN EXCLUSIVE")
 
-        await expectStorageError(path, "is locked by another process for longer than the busy timeout (200 ms)",
-                                 "database is locked") {
+        await expectStorageError(
+            path, "is locked by another process for longer than the busy timeout (200 ms)",
+            "database is locked"
+        ) {
             try await backend.createOrchestrationInstance(start("during"))
         }
         // WAL: readers are not blocked by the writer's lock.
@@ -94,8 +102,10 @@ struct BadInputTests {
         let backend = try SQLiteBackend(path: path, options: .init(maxDatabaseBytes: 64 * 1024))
         let log = LogRecorder()
         // A high delivery limit: disk full must not park the instance as poisoned while we wait.
-        let worker = DurableTaskWorker(backend: backend, options: .init(
-            pollInterval: .milliseconds(50), maxDeliveryCount: 1_000, logHandler: log.handler))
+        let worker = DurableTaskWorker(
+            backend: backend,
+            options: .init(
+                pollInterval: .milliseconds(50), maxDeliveryCount: 1_000, logHandler: log.handler))
         let fanOut = 40
         let padding = 4_000
         worker.addOrchestrator(name: "BigFanOut") { (context: OrchestrationContext, count: Int) in
@@ -196,8 +206,10 @@ struct BadInputTests {
         // A fresh worker (nothing cached) must load the history from the file.
         let backend = try SQLiteBackend(path: path)
         let log = LogRecorder()
-        let worker = DurableTaskWorker(backend: backend, options: .init(
-            pollInterval: .milliseconds(50), maxDeliveryCount: 3, logHandler: log.handler))
+        let worker = DurableTaskWorker(
+            backend: backend,
+            options: .init(
+                pollInterval: .milliseconds(50), maxDeliveryCount: 3, logHandler: log.handler))
         register(worker)
         let running = Task { await worker.run() }
         defer { running.cancel() }

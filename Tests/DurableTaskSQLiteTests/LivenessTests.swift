@@ -3,7 +3,7 @@ import DurableTask
 import Foundation
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Leases of a worker whose process is gone are taken over at once; a live worker's never are.
@@ -26,16 +26,22 @@ struct LivenessTests {
             let backend = try SQLiteBackend(path: path, clock: clock)
             try await backend.createOrchestrationInstance(start("a"))
             let item = try #require(try await backend.getOrchestrationWorkItem(owner: "setup", lockDuration: .seconds(60)))
-            try await backend.completeOrchestrationWorkItem(item, result: OrchestrationWorkItemResult(
-                newHistory: item.newEvents, activities: (0..<activities).map { ActivityRequest(taskID: $0, name: "Act", input: nil) },
-                status: .running))
+            try await backend.completeOrchestrationWorkItem(
+                item,
+                result: OrchestrationWorkItemResult(
+                    newHistory: item.newEvents, activities: (0..<activities).map { ActivityRequest(taskID: $0, name: "Act", input: nil) },
+                    status: .running))
             try await backend.createOrchestrationInstance(start("b"))
             await backend.close()
         }
 
         func start(_ id: String) -> NewOrchestrationInstance {
-            NewOrchestrationInstance(instanceID: id, startEvent: HistoryEvent(timestamp: clock.now(), kind: .executionStarted(
-                name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil)))
+            NewOrchestrationInstance(
+                instanceID: id,
+                startEvent: HistoryEvent(
+                    timestamp: clock.now(),
+                    kind: .executionStarted(
+                        name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil)))
         }
 
         func open() throws -> SQLiteBackend {
@@ -103,10 +109,14 @@ struct LivenessTests {
         }
         #expect(try fixture.isHeld("live"))
         // The live worker still holds its leases: its completions are recorded.
-        let recorded = try await live.completeActivityWorkItems(leased.map { item in
-            ActivityCompletion(item: item, event: HistoryEvent(timestamp: fixture.clock.now(),
-                                                              kind: .taskCompleted(scheduledID: item.taskID, result: nil)))
-        })
+        let recorded = try await live.completeActivityWorkItems(
+            leased.map { item in
+                ActivityCompletion(
+                    item: item,
+                    event: HistoryEvent(
+                        timestamp: fixture.clock.now(),
+                        kind: .taskCompleted(scheduledID: item.taskID, result: nil)))
+            })
         #expect(recorded == [true, true, true])
         await live.close()
         await other.close()
@@ -122,10 +132,14 @@ struct LivenessTests {
         #expect(try await other.getActivityWorkItems(owner: "other", maxCount: 100, lockDuration: .seconds(10)).isEmpty)
         fixture.clock.advance(by: 11)
         #expect(try await other.getActivityWorkItems(owner: "other", maxCount: 100, lockDuration: .seconds(10)).count == 3)
-        let late = try await stuck.completeActivityWorkItems(leased.map { item in
-            ActivityCompletion(item: item, event: HistoryEvent(timestamp: fixture.clock.now(),
-                                                              kind: .taskCompleted(scheduledID: item.taskID, result: nil)))
-        })
+        let late = try await stuck.completeActivityWorkItems(
+            leased.map { item in
+                ActivityCompletion(
+                    item: item,
+                    event: HistoryEvent(
+                        timestamp: fixture.clock.now(),
+                        kind: .taskCompleted(scheduledID: item.taskID, result: nil)))
+            })
         #expect(late == [false, false, false])
         await stuck.close()
         await other.close()

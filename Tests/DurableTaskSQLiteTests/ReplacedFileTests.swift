@@ -9,12 +9,18 @@ import Testing
 @Suite("SQLite database file deleted or replaced")
 struct ReplacedFileTests {
     func start(_ id: String) -> NewOrchestrationInstance {
-        NewOrchestrationInstance(instanceID: id, startEvent: HistoryEvent(timestamp: Date(), kind: .executionStarted(
-            name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil)))
+        NewOrchestrationInstance(
+            instanceID: id,
+            startEvent: HistoryEvent(
+                timestamp: Date(),
+                kind: .executionStarted(
+                    name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil)))
     }
 
-    func expectReplacedError(_ what: String, path: String, sourceLocation: SourceLocation = #_sourceLocation,
-                             _ body: () async throws -> Void) async {
+    func expectReplacedError(
+        _ what: String, path: String, sourceLocation: SourceLocation = #_sourceLocation,
+        _ body: () async throws -> Void
+    ) async {
         do {
             try await body()
             Issue.record("the call succeeded on a \(what) file", sourceLocation: sourceLocation)
@@ -195,7 +201,8 @@ enum Verification {
     /// `PRAGMA quick_check` through a connection of its own.
     static func quickCheck(_ path: String) -> String {
         guard let connection = try? Connection(path: path, create: false),
-              let statement = try? connection.prepare("PRAGMA quick_check") else { return "cannot open" }
+            let statement = try? connection.prepare("PRAGMA quick_check")
+        else { return "cannot open" }
         var lines: [String] = []
         try? statement.forEachRow { lines.append(statement.text(0)) }
         return lines.joined(separator: "; ")

@@ -14,15 +14,22 @@ struct SQLiteBackendTests {
         let history: [HistoryEvent]
         do {
             let backend = try SQLiteBackend(path: path, clock: clock)
-            try await backend.createOrchestrationInstance(NewOrchestrationInstance(
-                instanceID: "a", startEvent: HistoryEvent(timestamp: clock.now(), kind: .executionStarted(
-                    name: "Orch", executionID: "e1", input: Payload(json: "[1,2]"), parent: nil, scheduledStart: nil))))
+            try await backend.createOrchestrationInstance(
+                NewOrchestrationInstance(
+                    instanceID: "a",
+                    startEvent: HistoryEvent(
+                        timestamp: clock.now(),
+                        kind: .executionStarted(
+                            name: "Orch", executionID: "e1", input: Payload(json: "[1,2]"), parent: nil, scheduledStart: nil))))
             let item = try #require(try await backend.getOrchestrationWorkItem(owner: "w", lockDuration: .seconds(30)))
-            history = [HistoryEvent(timestamp: clock.now(), kind: .orchestratorStarted)] + item.newEvents
+            history =
+                [HistoryEvent(timestamp: clock.now(), kind: .orchestratorStarted)] + item.newEvents
                 + [HistoryEvent(eventID: 0, timestamp: clock.now(), kind: .taskScheduled(name: "Act", input: nil))]
-            try await backend.completeOrchestrationWorkItem(item, result: OrchestrationWorkItemResult(
-                newHistory: history, activities: [ActivityRequest(taskID: 0, name: "Act", input: nil)],
-                status: .running, customStatus: Payload(json: "\"half\"")))
+            try await backend.completeOrchestrationWorkItem(
+                item,
+                result: OrchestrationWorkItemResult(
+                    newHistory: history, activities: [ActivityRequest(taskID: 0, name: "Act", input: nil)],
+                    status: .running, customStatus: Payload(json: "\"half\"")))
             await backend.close()
         }
         let reopened = try SQLiteBackend(path: path, clock: clock)
@@ -56,7 +63,8 @@ struct SQLiteBackendTests {
             try connection.execute("PRAGMA journal_mode = WAL")
             try connection.execute(Schema.v1)
             try connection.execute("PRAGMA application_id = \(Schema.applicationID); PRAGMA user_version = 1")
-            try connection.execute("""
+            try connection.execute(
+                """
                 INSERT INTO instances (instance_id, name, execution_id, status, created_at, updated_at) VALUES ('a', 'Orch', 'e', 'running', 0, 0);
                 INSERT INTO activities (instance_id, execution_id, task_id, name, visible_at) VALUES ('a', 'e', 0, 'Act', 0);
                 """)
@@ -71,8 +79,11 @@ struct SQLiteBackendTests {
         let indexes = try connection.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
         var names: [String] = []
         try indexes.forEachRow { names.append(indexes.text(0)) }
-        #expect(names == ["activities_fresh", "activities_redelivered", "inbox_instance", "instances_created", "instances_locked_by",
-                          "instances_ready"])
+        #expect(
+            names == [
+                "activities_fresh", "activities_redelivered", "inbox_instance", "instances_created", "instances_locked_by",
+                "instances_ready"
+            ])
         connection.close()
     }
 
@@ -91,10 +102,14 @@ struct SQLiteBackendTests {
         let backend = try SQLiteBackend(path: path, options: .init(synchronous: .normal))
         let clock = backend.clock
         for i in 0..<300 {
-            try await backend.createOrchestrationInstance(NewOrchestrationInstance(
-                instanceID: "instance-\(i)", startEvent: HistoryEvent(timestamp: clock.now(), kind: .executionStarted(
-                    name: "Orch", executionID: "e", input: Payload(json: String(repeating: "x", count: 200)),
-                    parent: nil, scheduledStart: nil))))
+            try await backend.createOrchestrationInstance(
+                NewOrchestrationInstance(
+                    instanceID: "instance-\(i)",
+                    startEvent: HistoryEvent(
+                        timestamp: clock.now(),
+                        kind: .executionStarted(
+                            name: "Orch", executionID: "e", input: Payload(json: String(repeating: "x", count: 200)),
+                            parent: nil, scheduledStart: nil))))
         }
         await backend.close()
         let url = URL(fileURLWithPath: path)
@@ -113,9 +128,13 @@ struct SQLiteBackendTests {
         let path = directory.path("hub.sqlite")
         let backend = try SQLiteBackend(path: path, options: .init(synchronous: .normal))
         for i in 0..<300 {
-            try await backend.createOrchestrationInstance(NewOrchestrationInstance(
-                instanceID: "instance-\(i)", startEvent: HistoryEvent(timestamp: Date(), kind: .executionStarted(
-                    name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil))))
+            try await backend.createOrchestrationInstance(
+                NewOrchestrationInstance(
+                    instanceID: "instance-\(i)",
+                    startEvent: HistoryEvent(
+                        timestamp: Date(),
+                        kind: .executionStarted(
+                            name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil))))
         }
         await backend.close()
         let url = URL(fileURLWithPath: path)
@@ -174,8 +193,9 @@ struct SQLiteBackendTests {
 
     @Test func eventCodecRoundTripsEveryKind() throws {
         let date = Date(timeIntervalSinceReferenceDate: 123_456.789_012_345)
-        let failure = FailureDetails(errorType: "E", message: "m ü", isRetriable: false,
-                                     inner: FailureDetails(errorType: "I", message: ""))
+        let failure = FailureDetails(
+            errorType: "E", message: "m ü", isRetriable: false,
+            inner: FailureDetails(errorType: "I", message: ""))
         let parent = HistoryEvent.ParentInstance(instanceID: "p", executionID: "pe", taskID: -7, name: "P")
         let kinds: [HistoryEvent.Kind] = [
             .orchestratorStarted,
@@ -197,7 +217,7 @@ struct SQLiteBackendTests {
             .continuedAsNew(input: Payload(json: "2")),
             .executionCompleted(status: .failed, result: nil, failure: failure),
             .executionCompleted(status: .completed, result: Payload(json: "3"), failure: nil),
-            .orchestratorCompleted,
+            .orchestratorCompleted
         ]
         for (i, kind) in kinds.enumerated() {
             let event = HistoryEvent(eventID: i - 5, timestamp: date.addingTimeInterval(Double(i)), kind: kind)
@@ -217,9 +237,13 @@ struct SQLiteBackendTests {
         let directory = try TemporaryDirectory()
         let path = directory.path("hub.sqlite")
         let backend = try SQLiteBackend(path: path)
-        try await backend.createOrchestrationInstance(NewOrchestrationInstance(
-            instanceID: "broken", startEvent: HistoryEvent(timestamp: Date(), kind: .executionStarted(
-                name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil))))
+        try await backend.createOrchestrationInstance(
+            NewOrchestrationInstance(
+                instanceID: "broken",
+                startEvent: HistoryEvent(
+                    timestamp: Date(),
+                    kind: .executionStarted(
+                        name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil))))
         do {
             let connection = try Connection(path: path)
             try connection.execute("UPDATE inbox SET event = x'01FF' WHERE instance_id = 'broken'")
@@ -244,9 +268,13 @@ struct SQLiteBackendTests {
             for (b, backend) in [first, second].enumerated() {
                 group.addTask {
                     for i in 0..<50 {
-                        try await backend.createOrchestrationInstance(NewOrchestrationInstance(
-                            instanceID: "i-\(b)-\(i)", startEvent: HistoryEvent(timestamp: Date(), kind: .executionStarted(
-                                name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil))))
+                        try await backend.createOrchestrationInstance(
+                            NewOrchestrationInstance(
+                                instanceID: "i-\(b)-\(i)",
+                                startEvent: HistoryEvent(
+                                    timestamp: Date(),
+                                    kind: .executionStarted(
+                                        name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil))))
                     }
                 }
             }
@@ -259,8 +287,10 @@ struct SQLiteBackendTests {
                     var ids: [String] = []
                     while let item = try await backend.getOrchestrationWorkItem(owner: "w", lockDuration: .seconds(60)) {
                         ids.append(item.instanceID)
-                        try await backend.completeOrchestrationWorkItem(item, result: OrchestrationWorkItemResult(
-                            newHistory: item.newEvents, status: .completed))
+                        try await backend.completeOrchestrationWorkItem(
+                            item,
+                            result: OrchestrationWorkItemResult(
+                                newHistory: item.newEvents, status: .completed))
                     }
                     return ids
                 }
@@ -283,8 +313,9 @@ struct SQLiteBackendTests {
         } catch let error as DurableTaskError {
             #expect(error.code == .corruptData, sourceLocation: sourceLocation)
             #expect(error.message.contains(path), "\(error)", sourceLocation: sourceLocation)
-            #expect(error.message.contains("not a DurableTask database") || error.message.contains("newer"),
-                    "\(error)", sourceLocation: sourceLocation)
+            #expect(
+                error.message.contains("not a DurableTask database") || error.message.contains("newer"),
+                "\(error)", sourceLocation: sourceLocation)
             #expect(error.message.contains(text), "\(error)", sourceLocation: sourceLocation)
         }
     }

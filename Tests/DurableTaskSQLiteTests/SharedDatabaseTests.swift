@@ -3,7 +3,7 @@ import DurableTask
 import Foundation
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The warning about several processes sharing a WAL database on a libsqlite3 with the WAL-reset bug:
@@ -12,9 +12,11 @@ import Glibc
 /// Another process is stood in for by a second open file description of the side file `-dtlock`
 /// holding a shared `flock`, which conflicts exactly as another process's would. The torture tool's
 /// `competing` mode checks the real thing across processes.
-@Suite("SQLite backend shared between processes",
-       .enabled(if: DatabaseSetup.libraryHasWALResetBug && !DatabaseSetup.walWarningSilenced,
-                "the warning applies only to libsqlite3 < 3.51.3 without DURABLETASK_SQLITE_NO_WAL_WARNING"))
+@Suite(
+    "SQLite backend shared between processes",
+    .enabled(
+        if: DatabaseSetup.libraryHasWALResetBug && !DatabaseSetup.walWarningSilenced,
+        "the warning applies only to libsqlite3 < 3.51.3 without DURABLETASK_SQLITE_NO_WAL_WARNING"))
 struct SharedDatabaseTests {
     /// What another process does on open: its own descriptor of the side file, with a shared lock.
     final class OtherProcessLock {
@@ -49,9 +51,13 @@ struct SharedDatabaseTests {
         #expect(await first.checkForSharingNow() == false)
         #expect(await second.checkForSharingNow() == false)
         // Both work on the file, and the open-time checks have run on the writer threads by now.
-        try await first.createOrchestrationInstance(NewOrchestrationInstance(
-            instanceID: "a", startEvent: HistoryEvent(timestamp: Date(), kind: .executionStarted(
-                name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil))))
+        try await first.createOrchestrationInstance(
+            NewOrchestrationInstance(
+                instanceID: "a",
+                startEvent: HistoryEvent(
+                    timestamp: Date(),
+                    kind: .executionStarted(
+                        name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil))))
         #expect(try await second.getOrchestrationWorkItem(owner: "w", lockDuration: .seconds(5))?.instanceID == "a")
         #expect(log.lines(containing: Self.warningText).isEmpty)
 

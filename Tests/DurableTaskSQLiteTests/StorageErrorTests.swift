@@ -4,7 +4,7 @@ import DurableTask
 import Foundation
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Every libsqlite3 failure a user's environment can cause is `DurableTaskError(.storage)` — retried,
@@ -31,7 +31,7 @@ struct StorageErrorTests {
         (SQLITE_READONLY | (4 << 8), "deleted, moved or replaced"),
         (SQLITE_CANTOPEN, "cannot open the database file"), (SQLITE_CANTOPEN | (2 << 8), "cannot open the database file"),
         (SQLITE_CANTOPEN | (3 << 8), "cannot open the database file"),
-        (SQLITE_PERM, "denied"), (SQLITE_NOMEM, "out of memory"), (SQLITE_PROTOCOL, "local disk"), (SQLITE_NOLFS, "large"),
+        (SQLITE_PERM, "denied"), (SQLITE_NOMEM, "out of memory"), (SQLITE_PROTOCOL, "local disk"), (SQLITE_NOLFS, "large")
     ]
 
     @Test(arguments: environmentCodes)
@@ -99,8 +99,12 @@ struct StorageErrorTests {
     }
 
     func start(_ id: String) -> NewOrchestrationInstance {
-        NewOrchestrationInstance(instanceID: id, startEvent: HistoryEvent(timestamp: Date(), kind: .executionStarted(
-            name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil)))
+        NewOrchestrationInstance(
+            instanceID: id,
+            startEvent: HistoryEvent(
+                timestamp: Date(),
+                kind: .executionStarted(
+                    name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil)))
     }
 }
 

@@ -52,18 +52,25 @@ struct Harness {
 
     var now: Date { clock.now() }
 
-    func startEvent(_ name: String = "Orch", executionID: String = "exec-1", input: String? = nil,
-                    parent: HistoryEvent.ParentInstance? = nil, scheduledStart: Date? = nil) -> HistoryEvent {
-        HistoryEvent(timestamp: now, kind: .executionStarted(
-            name: name, executionID: executionID, input: input.map(Payload.init(json:)), parent: parent,
-            scheduledStart: scheduledStart))
+    func startEvent(
+        _ name: String = "Orch", executionID: String = "exec-1", input: String? = nil,
+        parent: HistoryEvent.ParentInstance? = nil, scheduledStart: Date? = nil
+    ) -> HistoryEvent {
+        HistoryEvent(
+            timestamp: now,
+            kind: .executionStarted(
+                name: name, executionID: executionID, input: input.map(Payload.init(json:)), parent: parent,
+                scheduledStart: scheduledStart))
     }
 
-    func create(_ id: String, name: String = "Orch", executionID: String = "exec-1", input: String? = nil,
-                replace: Bool = false, scheduledStart: Date? = nil) async throws {
-        try await backend.createOrchestrationInstance(NewOrchestrationInstance(
-            instanceID: id, startEvent: startEvent(name, executionID: executionID, input: input, scheduledStart: scheduledStart),
-            replaceIfFinished: replace))
+    func create(
+        _ id: String, name: String = "Orch", executionID: String = "exec-1", input: String? = nil,
+        replace: Bool = false, scheduledStart: Date? = nil
+    ) async throws {
+        try await backend.createOrchestrationInstance(
+            NewOrchestrationInstance(
+                instanceID: id, startEvent: startEvent(name, executionID: executionID, input: input, scheduledStart: scheduledStart),
+                replaceIfFinished: replace))
     }
 
     func lease(_ owner: String = "w1", seconds: Int64 = 30) async throws -> OrchestrationWorkItem? {
@@ -86,8 +93,9 @@ struct Harness {
     /// Completes an instance with an output, recording the consumed events in history.
     func finish(_ id: String, status: OrchestrationStatus = .completed, output: String? = "42") async throws {
         try await runEpisode(id) { item in
-            OrchestrationWorkItemResult(newHistory: item.newEvents, status: status,
-                                        output: output.map(Payload.init(json:)))
+            OrchestrationWorkItemResult(
+                newHistory: item.newEvents, status: status,
+                output: output.map(Payload.init(json:)))
         }
     }
 
@@ -97,8 +105,9 @@ struct Harness {
         let fireAt = now.addingTimeInterval(seconds)
         let fired = HistoryEvent(timestamp: fireAt, kind: .timerFired(scheduledID: 0, fireAt: fireAt))
         try await runEpisode(instanceID) { item in
-            OrchestrationWorkItemResult(newHistory: item.newEvents, timers: [TimerRequest(event: fired, fireAt: fireAt)],
-                                        status: .running)
+            OrchestrationWorkItemResult(
+                newHistory: item.newEvents, timers: [TimerRequest(event: fired, fireAt: fireAt)],
+                status: .running)
         }
         return fired
     }
@@ -106,14 +115,17 @@ struct Harness {
     /// Runs one episode of `instanceID` that records its new events and schedules activity "Act" as task 0.
     func scheduleOneActivity(_ instanceID: String) async throws {
         try await runEpisode(instanceID) { item in
-            OrchestrationWorkItemResult(newHistory: item.newEvents,
-                                        activities: [ActivityRequest(taskID: 0, name: "Act", input: nil)], status: .running)
+            OrchestrationWorkItemResult(
+                newHistory: item.newEvents,
+                activities: [ActivityRequest(taskID: 0, name: "Act", input: nil)], status: .running)
         }
     }
 }
 
-func expectError(_ code: DurableTaskError.Code, sourceLocation: SourceLocation = #_sourceLocation,
-                 _ body: () async throws -> Void) async {
+func expectError(
+    _ code: DurableTaskError.Code, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> Void
+) async {
     do {
         try await body()
         Issue.record("expected DurableTaskError(\(code)), nothing was thrown", sourceLocation: sourceLocation)

@@ -6,10 +6,13 @@ import Testing
     @Test(arguments: [1, 10, 1000])
     func fanOutFanInReturnsExactSum(n: Int) async throws {
         let backend = InMemoryBackend()
-        let total = try await withWorker(backend: backend, register: {
-            $0.addOrchestrator(SumOfSquares())
-            $0.addActivity(Square())
-        }) { client, _ in
+        let total = try await withWorker(
+            backend: backend,
+            register: {
+                $0.addOrchestrator(SumOfSquares())
+                $0.addActivity(Square())
+            }
+        ) { client, _ in
             let id = try await client.scheduleNewOrchestration(SumOfSquares.self, input: n)
             return try await client.waitForCompletion(SumOfSquares.self, instanceID: id, timeout: .seconds(30))
         }
@@ -73,10 +76,13 @@ extension LifecycleTests {
         first.stop()
         await running.value
 
-        try await withWorker(backend: backend, register: {
-            $0.addOrchestrator(CallsSlowOrFast())
-            $0.addActivity(SlowOrFast(slow: false, started: started))
-        }) { client, _ in
+        try await withWorker(
+            backend: backend,
+            register: {
+                $0.addOrchestrator(CallsSlowOrFast())
+                $0.addActivity(SlowOrFast(slow: false, started: started))
+            }
+        ) { client, _ in
             let output = try await client.waitForCompletion(CallsSlowOrFast.self, instanceID: id, timeout: .seconds(20))
             #expect(output == 40)
         }

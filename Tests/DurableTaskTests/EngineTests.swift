@@ -51,10 +51,12 @@ import Testing
 
     @Test func completionsFinishTheOrchestrationWithTheSum() throws {
         let entries = [OrchestratorEntry(SumOfSquares())]
-        let (_, last) = Self.runEpisodes(entries, episodes: [
-            [Self.started("SumOfSquares", input: "3")],
-            [Self.completed(2, "9"), Self.completed(0, "1"), Self.completed(1, "4")],
-        ])
+        let (_, last) = Self.runEpisodes(
+            entries,
+            episodes: [
+                [Self.started("SumOfSquares", input: "3")],
+                [Self.completed(2, "9"), Self.completed(0, "1"), Self.completed(1, "4")]
+            ])
         #expect(last.status == .completed)
         #expect(last.output?.json == "14")
         #expect(last.activities.isEmpty)
@@ -62,16 +64,19 @@ import Testing
 
     @Test func replayingAFinishedHistoryReproducesTheResultWithoutSchedulingAgain() throws {
         let entries = [OrchestratorEntry(SumOfSquares())]
-        let (history, original) = Self.runEpisodes(entries, episodes: [
-            [Self.started("SumOfSquares", input: "4")],
-            [Self.completed(0, "1"), Self.completed(1, "4")],
-            [Self.completed(2, "9"), Self.completed(3, "16")],
-        ])
+        let (history, original) = Self.runEpisodes(
+            entries,
+            episodes: [
+                [Self.started("SumOfSquares", input: "4")],
+                [Self.completed(0, "1"), Self.completed(1, "4")],
+                [Self.completed(2, "9"), Self.completed(3, "16")]
+            ])
         #expect(original.output?.json == "30")
         // Replay every episode but the last from history, then the last one's events as new events.
         let lastStart = try #require(history.lastIndex { $0.kindName == "orchestratorStarted" })
-        let replayed = Self.run(entries, old: Array(history[..<lastStart]),
-                                new: history[lastStart...].filter { $0.kindName == "taskCompleted" }, at: 3)
+        let replayed = Self.run(
+            entries, old: Array(history[..<lastStart]),
+            new: history[lastStart...].filter { $0.kindName == "taskCompleted" }, at: 3)
         #expect(replayed.status == .completed)
         #expect(replayed.output == original.output)
         #expect(replayed.activities.isEmpty)
@@ -89,9 +94,11 @@ import Testing
     }
 
     @Test func reorderedCallsAreNonDeterministic() throws {
-        let (history, _) = Self.runEpisodes([Self.sequential], episodes: [
-            [Self.started("Seq", input: "0")], [Self.completed(0, "1")],
-        ])
+        let (history, _) = Self.runEpisodes(
+            [Self.sequential],
+            episodes: [
+                [Self.started("Seq", input: "0")], [Self.completed(0, "1")]
+            ])
         let reordered = OrchestratorEntry(name: "Seq") { context, _ in
             let b = try await context.callActivity("B", input: 1, returning: Int.self).value
             _ = try await context.callActivity("A", input: b, returning: Int.self).value
@@ -102,9 +109,11 @@ import Testing
     }
 
     @Test func anExtraCallIsNonDeterministic() throws {
-        let (history, _) = Self.runEpisodes([Self.sequential], episodes: [
-            [Self.started("Seq", input: "0")], [Self.completed(0, "1")],
-        ])
+        let (history, _) = Self.runEpisodes(
+            [Self.sequential],
+            episodes: [
+                [Self.started("Seq", input: "0")], [Self.completed(0, "1")]
+            ])
         let extra = OrchestratorEntry(name: "Seq") { context, _ in
             let a = try await context.callActivity("A", input: 1, returning: Int.self).value
             _ = try await context.callActivity("X", input: a, returning: Int.self).value
@@ -116,9 +125,11 @@ import Testing
     }
 
     @Test func aRemovedCallIsNonDeterministic() throws {
-        let (history, _) = Self.runEpisodes([Self.sequential], episodes: [
-            [Self.started("Seq", input: "0")], [Self.completed(0, "1")],
-        ])
+        let (history, _) = Self.runEpisodes(
+            [Self.sequential],
+            episodes: [
+                [Self.started("Seq", input: "0")], [Self.completed(0, "1")]
+            ])
         let removed = OrchestratorEntry(name: "Seq") { context, _ in
             try PayloadCodec.encode(try await context.callActivity("A", input: 1, returning: Int.self).value)
         }
@@ -168,20 +179,26 @@ import Testing
     }
 
     @Test func whenAllReturnsResultsInInputOrder() throws {
-        let (_, last) = Self.runEpisodes([Self.allOfThree], episodes: [
-            [Self.started("All", input: "0")], [Self.completed(2, "30"), Self.completed(0, "10")], [Self.completed(1, "20")],
-        ])
+        let (_, last) = Self.runEpisodes(
+            [Self.allOfThree],
+            episodes: [
+                [Self.started("All", input: "0")], [Self.completed(2, "30"), Self.completed(0, "10")], [Self.completed(1, "20")]
+            ])
         #expect(last.output?.json == "[10,20,30]")
     }
 
     @Test func whenAllWaitsForEveryTaskThenThrowsTheFirstFailure() throws {
-        let (_, middle) = Self.runEpisodes([Self.allOfThree], episodes: [
-            [Self.started("All", input: "0")], [Self.failed(2, "second"), Self.failed(1, "first?")],
-        ])
+        let (_, middle) = Self.runEpisodes(
+            [Self.allOfThree],
+            episodes: [
+                [Self.started("All", input: "0")], [Self.failed(2, "second"), Self.failed(1, "first?")]
+            ])
         #expect(middle.status == .running, "whenAll must wait until every task has finished")
-        let (_, last) = Self.runEpisodes([Self.allOfThree], episodes: [
-            [Self.started("All", input: "0")], [Self.failed(2, "earliest"), Self.failed(1, "later")], [Self.completed(0, "1")],
-        ])
+        let (_, last) = Self.runEpisodes(
+            [Self.allOfThree],
+            episodes: [
+                [Self.started("All", input: "0")], [Self.failed(2, "earliest"), Self.failed(1, "later")], [Self.completed(0, "1")]
+            ])
         #expect(last.output?.json == "\"failed #2: earliest\"")
     }
 
@@ -213,9 +230,11 @@ import Testing
             }
             return try PayloadCodec.encode(described)
         }
-        let (_, last) = Self.runEpisodes([entry], episodes: [
-            [Self.started("Settled", input: "0")], [Self.completed(0, "7"), Self.failed(1, "bad"), Self.completed(2, "9")],
-        ])
+        let (_, last) = Self.runEpisodes(
+            [entry],
+            episodes: [
+                [Self.started("Settled", input: "0")], [Self.completed(0, "7"), Self.failed(1, "bad"), Self.completed(2, "9")]
+            ])
         #expect(last.output?.json == #"["ok 7","failed bad","ok 9"]"#)
     }
 
@@ -245,7 +264,7 @@ import Testing
 
 extension EngineTests {
     @Test func replaySafeLoggerWritesEachMessageOnceAndIsReplayingIsTrueOnlyDuringReplay() throws {
-        final class Lines: @unchecked Sendable { // Safe: the engine runs on one thread in this test.
+        final class Lines: @unchecked Sendable {  // Safe: the engine runs on one thread in this test.
             var lines: [String] = []
         }
         let sink = Lines()
@@ -256,26 +275,33 @@ extension EngineTests {
             context.logger.info("after A replaying=\(context.isReplaying)")
             return nil
         }
-        let first = ReplayEngine.execute(instanceID: "i1", orchestrators: [entry], oldEvents: [],
-                                                 newEvents: [Self.started("Logs", input: "0")], now: Self.t0, options: options)
+        let first = ReplayEngine.execute(
+            instanceID: "i1", orchestrators: [entry], oldEvents: [],
+            newEvents: [Self.started("Logs", input: "0")], now: Self.t0, options: options)
         #expect(sink.lines == ["[i1] start replaying=false"])
-        _ = ReplayEngine.execute(instanceID: "i1", orchestrators: [entry], oldEvents: first.newHistory,
-                                         newEvents: [Self.completed(0, "1")], now: Self.t0, options: options)
-        #expect(sink.lines == ["[i1] start replaying=false", "[i1] after A replaying=false"],
-                "the first line is not written again while its history is replayed")
+        _ = ReplayEngine.execute(
+            instanceID: "i1", orchestrators: [entry], oldEvents: first.newHistory,
+            newEvents: [Self.completed(0, "1")], now: Self.t0, options: options)
+        #expect(
+            sink.lines == ["[i1] start replaying=false", "[i1] after A replaying=false"],
+            "the first line is not written again while its history is replayed")
     }
 }
 
 extension EngineTests {
     @Test func eventsForAnInstanceWhoseHistoryEndedChangeNothing() throws {
         let entries = [OrchestratorEntry(SumOfSquares())]
-        let (history, last) = Self.runEpisodes(entries, episodes: [
-            [Self.started("SumOfSquares", input: "1")], [Self.completed(0, "1")],
-        ])
+        let (history, last) = Self.runEpisodes(
+            entries,
+            episodes: [
+                [Self.started("SumOfSquares", input: "1")], [Self.completed(0, "1")]
+            ])
         #expect(last.status == .completed)
-        let late = Self.run(entries, old: history, new: [
-            HistoryEvent(timestamp: Self.t0, kind: .timerFired(scheduledID: 7, fireAt: Self.t0)),
-        ])
+        let late = Self.run(
+            entries, old: history,
+            new: [
+                HistoryEvent(timestamp: Self.t0, kind: .timerFired(scheduledID: 7, fireAt: Self.t0))
+            ])
         #expect(late.status == .completed)
         #expect(late.output?.json == "1")
         #expect(late.newHistory.isEmpty, "no second executionCompleted")

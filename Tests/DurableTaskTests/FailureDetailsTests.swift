@@ -56,10 +56,13 @@ private struct BillsCustomer: Orchestrator {
 
     @Test func anActivitysLocalizedErrorReachesTheClient() async throws {
         let backend = InMemoryBackend()
-        try await withWorker(backend: backend, register: { worker in
-            worker.addOrchestrator(BillsCustomer())
-            worker.addActivity(SendsInvoice())
-        }) { client, _ in
+        try await withWorker(
+            backend: backend,
+            register: { worker in
+                worker.addOrchestrator(BillsCustomer())
+                worker.addActivity(SendsInvoice())
+            }
+        ) { client, _ in
             let id = try await client.scheduleNewOrchestration(BillsCustomer.self, input: 1)
             let metadata = try await client.waitForCompletion(id, timeout: .seconds(20))
             #expect(metadata.status == .failed)

@@ -44,13 +44,18 @@ import Testing
     func allOfRacedWithATimerCompletesWhenAllResultsComeFirst(kind: TestBackend) async throws {
         let (backend, cleanup) = try kind.make()
         defer { cleanup() }
-        try await withWorker(backend: backend, options: quiet, register: { worker in
-            registerAll(worker)
-            worker.addOrchestrator(SquaresWithDeadline())
-            worker.addOrchestrator(AllOfWithAFailure())
-        }) { client, _ in
+        try await withWorker(
+            backend: backend, options: quiet,
+            register: { worker in
+                registerAll(worker)
+                worker.addOrchestrator(SquaresWithDeadline())
+                worker.addOrchestrator(AllOfWithAFailure())
+            }
+        ) { client, _ in
             let id = try await client.scheduleNewOrchestration(SquaresWithDeadline.self, input: .init(count: 50, deadlineSeconds: 3600, gated: false))
-            #expect(try await client.waitForCompletion(SquaresWithDeadline.self, instanceID: id, timeout: .seconds(20)) == "sum \((1...50).map { $0 * $0 }.reduce(0, +))")
+            #expect(
+                try await client.waitForCompletion(SquaresWithDeadline.self, instanceID: id, timeout: .seconds(20))
+                    == "sum \((1...50).map { $0 * $0 }.reduce(0, +))")
             let failing = try await client.scheduleNewOrchestration(AllOfWithAFailure.self, input: 5)
             #expect(try await client.waitForCompletion(AllOfWithAFailure.self, instanceID: failing, timeout: .seconds(20)) == "failed: boom, 5 finished")
         }
@@ -62,10 +67,13 @@ import Testing
         let (backend, cleanup) = try kind.make(clock: clock)
         defer { cleanup() }
         let gate = AsyncGate()
-        try await withWorker(backend: backend, options: quiet, register: { worker in
-            registerAll(worker, gate: gate)
-            worker.addOrchestrator(SquaresWithDeadline())
-        }) { client, _ in
+        try await withWorker(
+            backend: backend, options: quiet,
+            register: { worker in
+                registerAll(worker, gate: gate)
+                worker.addOrchestrator(SquaresWithDeadline())
+            }
+        ) { client, _ in
             let id = try await client.scheduleNewOrchestration(SquaresWithDeadline.self, input: .init(count: 3, deadlineSeconds: 60, gated: true))
             try await eventually("timer created") { try await historyContains(client, id, "timerCreated") }
             clock.advance(by: 61)

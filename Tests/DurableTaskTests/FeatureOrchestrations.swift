@@ -138,10 +138,11 @@ struct RetryingOrchestrator: Orchestrator {
     }
     func run(context: OrchestrationContext, input: Input) async throws -> String {
         let filter = input.retryOnlyIfMessageContains
-        let policy = RetryPolicy(maxAttempts: input.maxAttempts, firstInterval: .milliseconds(10), backoffCoefficient: 2,
-                                 maxInterval: .milliseconds(40),
-                                 overallTimeout: input.overallTimeoutMilliseconds.map { .milliseconds($0) },
-                                 shouldRetry: { failure in filter.map { failure.message.contains($0) } ?? true })
+        let policy = RetryPolicy(
+            maxAttempts: input.maxAttempts, firstInterval: .milliseconds(10), backoffCoefficient: 2,
+            maxInterval: .milliseconds(40),
+            overallTimeout: input.overallTimeoutMilliseconds.map { .milliseconds($0) },
+            shouldRetry: { failure in filter.map { failure.message.contains($0) } ?? true })
         do {
             return try await context.callActivity(Flaky.self, input: input.failures, retry: policy).value
         } catch let error as TaskFailedError {

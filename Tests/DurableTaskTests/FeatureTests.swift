@@ -444,17 +444,21 @@ import Testing
         let ledger = Ledger()
         // Two workers compete; the activity runs 4 s with 2 s leases (renewed every 2/3 s), so only
         // renewal keeps the second worker from taking it over and running it again.
-        let options = DurableTaskWorker.Options(orchestrationLockDuration: .seconds(2), activityLockDuration: .seconds(2),
-                                                pollInterval: .milliseconds(50), logHandler: { _, _ in })
+        let options = DurableTaskWorker.Options(
+            orchestrationLockDuration: .seconds(2), activityLockDuration: .seconds(2),
+            pollInterval: .milliseconds(50), logHandler: { _, _ in })
         let other = DurableTaskWorker(backend: backend, options: options)
         other.addOrchestrator(CallsSlow())
         other.addActivity(Slow(ledger: ledger))
         let otherRun = Task { await other.run() }
         defer { otherRun.cancel() }
-        try await withWorker(backend: backend, options: options, register: {
-            $0.addOrchestrator(CallsSlow())
-            $0.addActivity(Slow(ledger: ledger))
-        }) { client, _ in
+        try await withWorker(
+            backend: backend, options: options,
+            register: {
+                $0.addOrchestrator(CallsSlow())
+                $0.addActivity(Slow(ledger: ledger))
+            }
+        ) { client, _ in
             let id = try await client.scheduleNewOrchestration(CallsSlow.self, input: 5)
             #expect(try await client.waitForCompletion(CallsSlow.self, instanceID: id, timeout: .seconds(20)) == 5)
             #expect(await ledger.count("slow-\(id)") == 1, "the lease was renewed, so nobody ran it twice")

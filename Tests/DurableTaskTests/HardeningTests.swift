@@ -18,12 +18,15 @@ import Testing
         let id = try await client.scheduleNewOrchestration(name: "AddsOne", input: 1)
         try await client.terminate(instanceID: id, reason: "not wanted")
         let runs = Atomic<Int>(0)
-        try await withWorker(backend: backend, options: quiet, register: { worker in
-            worker.addOrchestrator(name: "AddsOne") { (_: OrchestrationContext, input: Int) -> Int in
-                runs.add(1, ordering: .relaxed)
-                return input + 1
+        try await withWorker(
+            backend: backend, options: quiet,
+            register: { worker in
+                worker.addOrchestrator(name: "AddsOne") { (_: OrchestrationContext, input: Int) -> Int in
+                    runs.add(1, ordering: .relaxed)
+                    return input + 1
+                }
             }
-        }) { client, _ in
+        ) { client, _ in
             let metadata = try await client.waitForCompletion(id, timeout: .seconds(20))
             #expect(metadata.status == .terminated)
             #expect(try metadata.output(as: String.self) == "not wanted")
@@ -48,17 +51,20 @@ import Testing
         }
         var options = quiet
         options.maxDeliveryCount = 2
-        try await withWorker(backend: backend, options: options, register: { worker in
-            registerAll(worker)
-            worker.addOrchestrator(name: "ParentOfPoisoned") { (context: OrchestrationContext, input: Int) -> String in
-                do {
-                    _ = try await context.callSubOrchestrator(SumOfSquares.self, input: input, instanceID: "poisoned-child").value
-                    return "no failure"
-                } catch let error as TaskFailedError {
-                    return "child failed: \(error.details.errorType): \(error.details.message)"
+        try await withWorker(
+            backend: backend, options: options,
+            register: { worker in
+                registerAll(worker)
+                worker.addOrchestrator(name: "ParentOfPoisoned") { (context: OrchestrationContext, input: Int) -> String in
+                    do {
+                        _ = try await context.callSubOrchestrator(SumOfSquares.self, input: input, instanceID: "poisoned-child").value
+                        return "no failure"
+                    } catch let error as TaskFailedError {
+                        return "child failed: \(error.details.errorType): \(error.details.message)"
+                    }
                 }
             }
-        }) { client, _ in
+        ) { client, _ in
             let id = try await client.scheduleNewOrchestration(name: "ParentOfPoisoned", input: 2)
             let parent = try await client.waitForCompletion(id, timeout: .seconds(20))
             let output = try parent.output(as: String.self)
@@ -86,12 +92,15 @@ import Testing
         var options = quiet
         options.maxDeliveryCount = 2
         let ordinary = try await client.scheduleNewOrchestration(SumOfSquares.self, input: 3)
-        try await withWorker(backend: backend, options: options, register: { worker in
-            registerAll(worker)
-            worker.addOrchestrator(name: "KillsTheProcess") { (_: OrchestrationContext, _: Int) -> Int in
-                fatalError("must not run: the item is past its delivery limit")
+        try await withWorker(
+            backend: backend, options: options,
+            register: { worker in
+                registerAll(worker)
+                worker.addOrchestrator(name: "KillsTheProcess") { (_: OrchestrationContext, _: Int) -> Int in
+                    fatalError("must not run: the item is past its delivery limit")
+                }
             }
-        }) { client, _ in
+        ) { client, _ in
             let metadata = try await client.waitForCompletion(id, timeout: .seconds(20))
             #expect(metadata.status == .failed)
             #expect(metadata.failure?.errorType == "DurableTaskError.poisoned")
@@ -150,21 +159,24 @@ import Testing
     func nonFiniteTimersAndBadChildIDsFailTheirFutureOnly(kind: TestBackend) async throws {
         let (backend, cleanup) = try kind.make()
         defer { cleanup() }
-        try await withWorker(backend: backend, options: quiet, register: { worker in
-            registerAll(worker)
-            worker.addOrchestrator(name: "BadArguments") { (context: OrchestrationContext, _: Int) -> [String] in
-                var errors: [String] = []
-                for date in [Date(timeIntervalSinceReferenceDate: .infinity), Date(timeIntervalSinceReferenceDate: .nan)] {
-                    do { try await context.createTimer(fireAt: date).value } catch { errors.append("\(error)") }
+        try await withWorker(
+            backend: backend, options: quiet,
+            register: { worker in
+                registerAll(worker)
+                worker.addOrchestrator(name: "BadArguments") { (context: OrchestrationContext, _: Int) -> [String] in
+                    var errors: [String] = []
+                    for date in [Date(timeIntervalSinceReferenceDate: .infinity), Date(timeIntervalSinceReferenceDate: .nan)] {
+                        do { try await context.createTimer(fireAt: date).value } catch { errors.append("\(error)") }
+                    }
+                    do {
+                        _ = try await context.callSubOrchestrator(SumOfSquares.self, input: 1, instanceID: "child\0x").value
+                    } catch { errors.append("\(error)") }
+                    // The instance goes on normally afterwards.
+                    errors.append("\(try await context.callActivity(Square.self, input: 3).value)")
+                    return errors
                 }
-                do {
-                    _ = try await context.callSubOrchestrator(SumOfSquares.self, input: 1, instanceID: "child\0x").value
-                } catch { errors.append("\(error)") }
-                // The instance goes on normally afterwards.
-                errors.append("\(try await context.callActivity(Square.self, input: 3).value)")
-                return errors
             }
-        }) { client, _ in
+        ) { client, _ in
             let id = try await client.scheduleNewOrchestration(name: "BadArguments", input: 0)
             let metadata = try await client.waitForCompletion(id, timeout: .seconds(20))
             let errors = try metadata.output(as: [String].self)
@@ -180,9 +192,12 @@ import Testing
     func registeringAfterTheWorkerStartedWorks(kind: TestBackend) async throws {
         let (backend, cleanup) = try kind.make()
         defer { cleanup() }
-        try await withWorker(backend: backend, options: quiet, register: { worker in
-            worker.addOrchestrator(name: "Warmup") { (_: OrchestrationContext, input: Int) -> Int in input }
-        }) { client, worker in
+        try await withWorker(
+            backend: backend, options: quiet,
+            register: { worker in
+                worker.addOrchestrator(name: "Warmup") { (_: OrchestrationContext, input: Int) -> Int in input }
+            }
+        ) { client, worker in
             // Once an instance has completed, the loops are running with the registry they started with.
             let warmup = try await client.scheduleNewOrchestration(name: "Warmup", input: 1)
             try await client.waitForCompletion(warmup, timeout: .seconds(20))
@@ -212,8 +227,10 @@ final class InstrumentedBackend: Backend {
     let failCommit: @Sendable (OrchestrationWorkItem, OrchestrationWorkItemResult) -> Bool
     private let reads = Atomic<Int>(0)
 
-    init(_ inner: any Backend,
-         failCommit: @escaping @Sendable (OrchestrationWorkItem, OrchestrationWorkItemResult) -> Bool = { _, _ in false }) {
+    init(
+        _ inner: any Backend,
+        failCommit: @escaping @Sendable (OrchestrationWorkItem, OrchestrationWorkItemResult) -> Bool = { _, _ in false }
+    ) {
         self.inner = inner
         self.failCommit = failCommit
     }

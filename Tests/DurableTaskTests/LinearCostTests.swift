@@ -15,10 +15,13 @@ import Testing
     func fanOutOfNAppliesAndReplaysOnlyLinearlyManyEvents(kind: TestBackend) async throws {
         let (backend, cleanup) = try kind.make()
         defer { cleanup() }
-        let stats = try await withWorker(backend: backend, options: options, register: {
-            $0.addOrchestrator(SumOfSquares())
-            $0.addActivity(Square())
-        }) { client, worker in
+        let stats = try await withWorker(
+            backend: backend, options: options,
+            register: {
+                $0.addOrchestrator(SumOfSquares())
+                $0.addActivity(Square())
+            }
+        ) { client, worker in
             let id = try await client.scheduleNewOrchestration(SumOfSquares.self, input: Self.n)
             let total = try await client.waitForCompletion(SumOfSquares.self, instanceID: id, timeout: .seconds(60))
             #expect(total == (1...Self.n).reduce(0) { $0 + $1 * $1 })
@@ -46,10 +49,13 @@ import Testing
         await running.value
         let historyAtRestart = try await client.getHistory(id).count
 
-        let stats = try await withWorker(backend: backend, options: options, register: {
-            $0.addOrchestrator(SumOfSquares())
-            $0.addActivity(Square())
-        }) { client, worker in
+        let stats = try await withWorker(
+            backend: backend, options: options,
+            register: {
+                $0.addOrchestrator(SumOfSquares())
+                $0.addActivity(Square())
+            }
+        ) { client, worker in
             _ = try await client.waitForCompletion(SumOfSquares.self, instanceID: id, timeout: .seconds(60))
             return worker.statistics
         }

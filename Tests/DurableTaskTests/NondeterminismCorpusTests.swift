@@ -47,7 +47,7 @@ import Testing
     }
 
     static let originals: [(fixture: String, body: Body)] = [
-        ("sequence", sequence), ("fanout", fanOut), ("approval", approval), ("parent", parent), ("sender", sender),
+        ("sequence", sequence), ("fanout", fanOut), ("approval", approval), ("parent", parent), ("sender", sender)
     ]
 
     // MARK: Mutations
@@ -64,79 +64,115 @@ import Testing
     }
 
     static let mutations: [Mutation] = [
-        Mutation(name: "activity renamed", fixture: "sequence", body: { c, i in
-            let a = try await step(c, "Step1", i); let b = try await step(c, "StepTwo", a); return "\(try await step(c, "Step3", b))"
-        }, sequence: 1, expected: "taskScheduled('Step2')", actual: "call activity 'StepTwo'"),
-        Mutation(name: "activities reordered", fixture: "sequence", body: { c, i in
-            let a = try await step(c, "Step1", i); let b = try await step(c, "Step3", a); return "\(try await step(c, "Step2", b))"
-        }, sequence: 1, expected: "taskScheduled('Step2')", actual: "call activity 'Step3'"),
-        Mutation(name: "activity removed in the middle", fixture: "sequence", body: { c, i in
-            let a = try await step(c, "Step1", i); return "\(try await step(c, "Step3", a))"
-        }, sequence: 1, expected: "taskScheduled('Step2')", actual: "call activity 'Step3'"),
-        Mutation(name: "last activity removed", fixture: "sequence", body: { c, i in
-            let a = try await step(c, "Step1", i); return "\(try await step(c, "Step2", a))"
-        }, sequence: 2, expected: "taskScheduled('Step3')", actual: "nothing at this position"),
-        Mutation(name: "activity inserted in the middle", fixture: "sequence", body: { c, i in
-            let a = try await step(c, "Step1", i); let x = try await step(c, "Audit", a)
-            let b = try await step(c, "Step2", x); return "\(try await step(c, "Step3", b))"
-        }, sequence: 1, expected: "taskScheduled('Step2')", actual: "call activity 'Audit'"),
-        Mutation(name: "activity inserted first", fixture: "sequence", body: { c, i in
-            let x = try await step(c, "Audit", i); let a = try await step(c, "Step1", x)
-            let b = try await step(c, "Step2", a); return "\(try await step(c, "Step3", b))"
-        }, sequence: 0, expected: "taskScheduled('Step1')", actual: "call activity 'Audit'"),
-        Mutation(name: "timer added", fixture: "sequence", body: { c, i in
-            let a = try await step(c, "Step1", i); try await c.createTimer(after: .seconds(5)).value
-            let b = try await step(c, "Step2", a); return "\(try await step(c, "Step3", b))"
-        }, sequence: 1, expected: "taskScheduled('Step2')", actual: "create a timer"),
-        Mutation(name: "activity replaced by a timer", fixture: "sequence", body: { c, i in
-            let a = try await step(c, "Step1", i); try await c.createTimer(after: .seconds(5)).value
-            return "\(try await step(c, "Step3", a))"
-        }, sequence: 1, expected: "taskScheduled('Step2')", actual: "create a timer"),
-        Mutation(name: "activity replaced by a sub-orchestration", fixture: "sequence", body: { c, i in
-            let a = try await step(c, "Step1", i)
-            let b = try await c.callSubOrchestrator("Step2", input: a, returning: Int.self).value
-            return "\(try await step(c, "Step3", b))"
-        }, sequence: 1, expected: "taskScheduled('Step2')", actual: "call sub-orchestrator 'Step2'"),
-        Mutation(name: "fan-out grew", fixture: "fanout", body: { c, i in
-            let parts = try await c.whenAll((0..<6).map { c.callActivity("Work", input: $0, returning: Int.self) })
-            return "\(try await step(c, "Aggregate", parts.reduce(i, +)))"
-        }, sequence: 5, expected: "taskScheduled('Aggregate')", actual: "call activity 'Work'"),
-        Mutation(name: "fan-out shrank", fixture: "fanout", body: { c, i in
-            let parts = try await c.whenAll((0..<4).map { c.callActivity("Work", input: $0, returning: Int.self) })
-            return "\(try await step(c, "Aggregate", parts.reduce(i, +)))"
-        }, sequence: 4, expected: "taskScheduled('Work')", actual: "nothing at this position"),
-        Mutation(name: "event name changed", fixture: "approval", body: { c, _ in
-            let timer = c.createTimer(after: .seconds(3600))
-            let approved = c.waitForExternalEvent("approval", as: Int.self)
-            let winner = await c.whenAny(timer, approved)
-            return winner == 1 ? "\(try await step(c, "Approved", 1))" : "\(try await step(c, "Escalate", 1))"
-        }, sequence: 1, expected: "taskScheduled('Approved')", actual: "nothing at this position"),
-        Mutation(name: "whenAny winner changed", fixture: "approval", body: { c, _ in
-            let timer = c.createTimer(after: .seconds(3600))
-            let approved = c.waitForExternalEvent("approve", as: Int.self)
-            let winner = await c.whenAny(approved, timer)
-            return winner == 1 ? "\(try await step(c, "Approved", 1))" : "\(try await step(c, "Escalate", 1))"
-        }, sequence: 1, expected: "taskScheduled('Approved')", actual: "call activity 'Escalate'"),
-        Mutation(name: "timer removed", fixture: "approval", body: { c, _ in
-            _ = try await c.waitForExternalEvent("approve", as: Int.self).value
-            return "\(try await step(c, "Approved", 1))"
-        }, sequence: 0, expected: "timerCreated", actual: "nothing at this position"),
-        Mutation(name: "sub-orchestrator renamed", fixture: "parent", body: { c, i in
-            let child = try await c.callSubOrchestrator("Kid", input: i, returning: String.self).value
-            return "\(child)-\(try await step(c, "Step1", 1))"
-        }, sequence: 0, expected: "subOrchestrationCreated('Child'", actual: "call sub-orchestrator 'Kid'"),
-        Mutation(name: "sub-orchestration replaced by an activity", fixture: "parent", body: { c, i in
-            let child = try await step(c, "Child", i)
-            return "\(child)-\(try await step(c, "Step1", 1))"
-        }, sequence: 0, expected: "subOrchestrationCreated('Child'", actual: "call activity 'Child'"),
-        Mutation(name: "event target changed", fixture: "sender", body: { c, i in
-            c.sendEvent(instanceID: "other", name: "ping", data: i)
-            return "\(try await step(c, "Step1", i))"
-        }, sequence: 0, expected: "eventSent('ping' to 'target')", actual: "send event 'ping' to 'other'"),
-        Mutation(name: "sent event renamed", fixture: "sender", body: { c, i in
-            c.sendEvent(instanceID: "target", name: "pong", data: i)
-            return "\(try await step(c, "Step1", i))"
-        }, sequence: 0, expected: "eventSent('ping' to 'target')", actual: "send event 'pong' to 'target'"),
+        Mutation(
+            name: "activity renamed", fixture: "sequence",
+            body: { c, i in
+                let a = try await step(c, "Step1", i); let b = try await step(c, "StepTwo", a); return "\(try await step(c, "Step3", b))"
+            }, sequence: 1, expected: "taskScheduled('Step2')", actual: "call activity 'StepTwo'"),
+        Mutation(
+            name: "activities reordered", fixture: "sequence",
+            body: { c, i in
+                let a = try await step(c, "Step1", i); let b = try await step(c, "Step3", a); return "\(try await step(c, "Step2", b))"
+            }, sequence: 1, expected: "taskScheduled('Step2')", actual: "call activity 'Step3'"),
+        Mutation(
+            name: "activity removed in the middle", fixture: "sequence",
+            body: { c, i in
+                let a = try await step(c, "Step1", i); return "\(try await step(c, "Step3", a))"
+            }, sequence: 1, expected: "taskScheduled('Step2')", actual: "call activity 'Step3'"),
+        Mutation(
+            name: "last activity removed", fixture: "sequence",
+            body: { c, i in
+                let a = try await step(c, "Step1", i); return "\(try await step(c, "Step2", a))"
+            }, sequence: 2, expected: "taskScheduled('Step3')", actual: "nothing at this position"),
+        Mutation(
+            name: "activity inserted in the middle", fixture: "sequence",
+            body: { c, i in
+                let a = try await step(c, "Step1", i); let x = try await step(c, "Audit", a)
+                let b = try await step(c, "Step2", x); return "\(try await step(c, "Step3", b))"
+            }, sequence: 1, expected: "taskScheduled('Step2')", actual: "call activity 'Audit'"),
+        Mutation(
+            name: "activity inserted first", fixture: "sequence",
+            body: { c, i in
+                let x = try await step(c, "Audit", i); let a = try await step(c, "Step1", x)
+                let b = try await step(c, "Step2", a); return "\(try await step(c, "Step3", b))"
+            }, sequence: 0, expected: "taskScheduled('Step1')", actual: "call activity 'Audit'"),
+        Mutation(
+            name: "timer added", fixture: "sequence",
+            body: { c, i in
+                let a = try await step(c, "Step1", i); try await c.createTimer(after: .seconds(5)).value
+                let b = try await step(c, "Step2", a); return "\(try await step(c, "Step3", b))"
+            }, sequence: 1, expected: "taskScheduled('Step2')", actual: "create a timer"),
+        Mutation(
+            name: "activity replaced by a timer", fixture: "sequence",
+            body: { c, i in
+                let a = try await step(c, "Step1", i); try await c.createTimer(after: .seconds(5)).value
+                return "\(try await step(c, "Step3", a))"
+            }, sequence: 1, expected: "taskScheduled('Step2')", actual: "create a timer"),
+        Mutation(
+            name: "activity replaced by a sub-orchestration", fixture: "sequence",
+            body: { c, i in
+                let a = try await step(c, "Step1", i)
+                let b = try await c.callSubOrchestrator("Step2", input: a, returning: Int.self).value
+                return "\(try await step(c, "Step3", b))"
+            }, sequence: 1, expected: "taskScheduled('Step2')", actual: "call sub-orchestrator 'Step2'"),
+        Mutation(
+            name: "fan-out grew", fixture: "fanout",
+            body: { c, i in
+                let parts = try await c.whenAll((0..<6).map { c.callActivity("Work", input: $0, returning: Int.self) })
+                return "\(try await step(c, "Aggregate", parts.reduce(i, +)))"
+            }, sequence: 5, expected: "taskScheduled('Aggregate')", actual: "call activity 'Work'"),
+        Mutation(
+            name: "fan-out shrank", fixture: "fanout",
+            body: { c, i in
+                let parts = try await c.whenAll((0..<4).map { c.callActivity("Work", input: $0, returning: Int.self) })
+                return "\(try await step(c, "Aggregate", parts.reduce(i, +)))"
+            }, sequence: 4, expected: "taskScheduled('Work')", actual: "nothing at this position"),
+        Mutation(
+            name: "event name changed", fixture: "approval",
+            body: { c, _ in
+                let timer = c.createTimer(after: .seconds(3600))
+                let approved = c.waitForExternalEvent("approval", as: Int.self)
+                let winner = await c.whenAny(timer, approved)
+                return winner == 1 ? "\(try await step(c, "Approved", 1))" : "\(try await step(c, "Escalate", 1))"
+            }, sequence: 1, expected: "taskScheduled('Approved')", actual: "nothing at this position"),
+        Mutation(
+            name: "whenAny winner changed", fixture: "approval",
+            body: { c, _ in
+                let timer = c.createTimer(after: .seconds(3600))
+                let approved = c.waitForExternalEvent("approve", as: Int.self)
+                let winner = await c.whenAny(approved, timer)
+                return winner == 1 ? "\(try await step(c, "Approved", 1))" : "\(try await step(c, "Escalate", 1))"
+            }, sequence: 1, expected: "taskScheduled('Approved')", actual: "call activity 'Escalate'"),
+        Mutation(
+            name: "timer removed", fixture: "approval",
+            body: { c, _ in
+                _ = try await c.waitForExternalEvent("approve", as: Int.self).value
+                return "\(try await step(c, "Approved", 1))"
+            }, sequence: 0, expected: "timerCreated", actual: "nothing at this position"),
+        Mutation(
+            name: "sub-orchestrator renamed", fixture: "parent",
+            body: { c, i in
+                let child = try await c.callSubOrchestrator("Kid", input: i, returning: String.self).value
+                return "\(child)-\(try await step(c, "Step1", 1))"
+            }, sequence: 0, expected: "subOrchestrationCreated('Child'", actual: "call sub-orchestrator 'Kid'"),
+        Mutation(
+            name: "sub-orchestration replaced by an activity", fixture: "parent",
+            body: { c, i in
+                let child = try await step(c, "Child", i)
+                return "\(child)-\(try await step(c, "Step1", 1))"
+            }, sequence: 0, expected: "subOrchestrationCreated('Child'", actual: "call activity 'Child'"),
+        Mutation(
+            name: "event target changed", fixture: "sender",
+            body: { c, i in
+                c.sendEvent(instanceID: "other", name: "ping", data: i)
+                return "\(try await step(c, "Step1", i))"
+            }, sequence: 0, expected: "eventSent('ping' to 'target')", actual: "send event 'ping' to 'other'"),
+        Mutation(
+            name: "sent event renamed", fixture: "sender",
+            body: { c, i in
+                c.sendEvent(instanceID: "target", name: "pong", data: i)
+                return "\(try await step(c, "Step1", i))"
+            }, sequence: 0, expected: "eventSent('ping' to 'target')", actual: "send event 'pong' to 'target'")
     ]
 
     // MARK: Fixtures
@@ -202,8 +238,9 @@ import Testing
     @Test func originalCodeReplaysEveryFixtureWithoutFalsePositives() throws {
         for (fixture, body) in Self.originals {
             let history = try Self.fixture(fixture)
-            let result = ReplayEngine.execute(instanceID: "corpus-\(fixture)", orchestrators: [Self.entry(body)],
-                                                      oldEvents: history, newEvents: [], now: Date())
+            let result = ReplayEngine.execute(
+                instanceID: "corpus-\(fixture)", orchestrators: [Self.entry(body)],
+                oldEvents: history, newEvents: [], now: Date())
             #expect(result.failure == nil, "\(fixture): \(result.failure?.message ?? "")")
             #expect(result.status == .completed, "\(fixture)")
             #expect(result.activities.isEmpty && result.timers.isEmpty, "\(fixture): replay must not schedule anything")
@@ -218,8 +255,9 @@ import Testing
     @Test(arguments: mutations)
     func mutationIsDetected(mutation: Mutation) throws {
         let history = try Self.fixture(mutation.fixture)
-        let result = ReplayEngine.execute(instanceID: "corpus-\(mutation.fixture)", orchestrators: [Self.entry(mutation.body)],
-                                                  oldEvents: history, newEvents: [], now: Date())
+        let result = ReplayEngine.execute(
+            instanceID: "corpus-\(mutation.fixture)", orchestrators: [Self.entry(mutation.body)],
+            oldEvents: history, newEvents: [], now: Date())
         #expect(result.status == .failed)
         let failure = try #require(result.failure)
         #expect(failure.errorType == "NonDeterminismError")

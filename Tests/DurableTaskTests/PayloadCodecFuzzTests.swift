@@ -33,7 +33,8 @@ private struct FuzzRecord: Codable, Equatable {
 ///
 /// The seed is fixed so a failure reproduces; set `DURABLETASK_FUZZ_SEED` to explore other seeds.
 @Suite struct PayloadCodecFuzzTests {
-    static let seed: UInt64 = ProcessInfo.processInfo.environment["DURABLETASK_FUZZ_SEED"].flatMap { UInt64($0) }
+    static let seed: UInt64 =
+        ProcessInfo.processInfo.environment["DURABLETASK_FUZZ_SEED"].flatMap { UInt64($0) }
         ?? 0x0D75_2A11_C0DE_C0DE
 
     @Test func handPickedEdgeCasesAgreeWithJSONDecoder() async throws { try await offThePool { try Self.handPickedEdgeCasesAgreeWithJSONDecoderCases() } }
@@ -65,8 +66,10 @@ private struct FuzzRecord: Codable, Equatable {
         // Every value within 1000 of the ends of Int's range, inside and outside it.
         for offset in 0..<1000 {
             let beyondMax = UInt64(Int.max) + 1 + UInt64(offset)
-            for text in [String(Int.max - offset), String(Int.min + offset), String(beyondMax), "-\(beyondMax + 1)",
-                         String(UInt64.max - UInt64(offset)), "-\(UInt64.max - UInt64(offset))"] {
+            for text in [
+                String(Int.max - offset), String(Int.min + offset), String(beyondMax), "-\(beyondMax + 1)",
+                String(UInt64.max - UInt64(offset)), "-\(UInt64.max - UInt64(offset))"
+            ] {
                 Self.compareAll(Array(text.utf8), into: &mismatches)
                 cases += 1
             }
@@ -81,7 +84,8 @@ private struct FuzzRecord: Codable, Equatable {
         var rng = SeededGenerator(seed: Self.seed &+ 1)
         var mismatches: [String] = []
         // Mostly bytes that mean something to JSON or to UTF-8, so short strings hit the interesting cases.
-        let alphabet = Array("0123456789-+.eE \t\n\"\\truefalsn{}[]:,u".utf8) + [0x00, 0x1F, 0x7F, 0x80, 0xBF, 0xC0, 0xC3, 0xA9, 0xE2, 0xED, 0xA0, 0xF0, 0xF4, 0x90, 0xFF]
+        let alphabet =
+            Array("0123456789-+.eE \t\n\"\\truefalsn{}[]:,u".utf8) + [0x00, 0x1F, 0x7F, 0x80, 0xBF, 0xC0, 0xC3, 0xA9, 0xE2, 0xED, 0xA0, 0xF0, 0xF4, 0x90, 0xFF]
         for index in 0..<15_000 {
             let count = Int.random(in: 0...10, using: &rng)
             let bytes: [UInt8] = (0..<count).map { _ in
@@ -135,7 +139,9 @@ private struct FuzzRecord: Codable, Equatable {
         Self.report(mismatches, seeded: true)
     }
 
-    @Test func encodedValuesDecodeToThemselvesInJSONDecoder() async throws { try await offThePool { try Self.encodedValuesDecodeToThemselvesInJSONDecoderCases() } }
+    @Test func encodedValuesDecodeToThemselvesInJSONDecoder() async throws {
+        try await offThePool { try Self.encodedValuesDecodeToThemselvesInJSONDecoderCases() }
+    }
 
     static func encodedValuesDecodeToThemselvesInJSONDecoderCases() throws {
         var rng = SeededGenerator(seed: Self.seed &+ 4)
@@ -149,10 +155,12 @@ private struct FuzzRecord: Codable, Equatable {
                 #expect(try PayloadCodec.decode(Double.self, from: PayloadCodec.encode(double)).bitPattern == double.bitPattern)
             }
             // Any scalars, including controls, quotes, backslashes, line separators and astral planes.
-            let string = String(String.UnicodeScalarView((0..<Int.random(in: 0...8, using: &rng)).compactMap { _ in
-                let ranges: [ClosedRange<UInt32>] = [0...0x7F, 0x80...0x7FF, 0x2028...0x2029, 0xE000...0xFFFF, 0x10000...0x10FFFF]
-                return Unicode.Scalar(UInt32.random(in: ranges.randomElement(using: &rng) ?? 0...0x7F, using: &rng))
-            }))
+            let string = String(
+                String.UnicodeScalarView(
+                    (0..<Int.random(in: 0...8, using: &rng)).compactMap { _ in
+                        let ranges: [ClosedRange<UInt32>] = [0...0x7F, 0x80...0x7FF, 0x2028...0x2029, 0xE000...0xFFFF, 0x10000...0x10FFFF]
+                        return Unicode.Scalar(UInt32.random(in: ranges.randomElement(using: &rng) ?? 0...0x7F, using: &rng))
+                    }))
             let payload = try PayloadCodec.encode(string)
             #expect(try JSONDecoder().decode(String.self, from: payload.data) == string)
             #expect(try PayloadCodec.decode(String.self, from: payload) == string)
@@ -177,7 +185,7 @@ private struct FuzzRecord: Codable, Equatable {
             "\"\\u00e9\"", "\"\\ud83d\\ude00\"", "\"\\ud83d\"", "\"\\ude00\"", "\"\\x41\"", "\"/\"", "\"\\/\"", "\" \"",
             "\"abc", "abc\"", "'a'", " \"a\"", "\"a\" ", "\"ünïcødé ✓ 🎉\"", "\"\u{7F}\"", "\"\u{2028}\"", "\"\u{FEFF}\"",
             "{}", "[]", "[1]", "{\"x\":1,\"name\":\"n\",\"ratio\":0.5}", "{\"x\":1,\"name\":\"n\",\"ratio\":0.5,\"flag\":true}",
-            "{\"x\":9999999999999999999,\"name\":\"n\",\"ratio\":0.5}", "{\"x\":1,\"name\":\"\\u0000\",\"ratio\":-0}",
+            "{\"x\":9999999999999999999,\"name\":\"n\",\"ratio\":0.5}", "{\"x\":1,\"name\":\"\\u0000\",\"ratio\":-0}"
         ]
         var cases = texts.map { Array($0.utf8) }
         let raw: [[UInt8]] = [
@@ -185,7 +193,7 @@ private struct FuzzRecord: Codable, Equatable {
             [0x22, 0xC0, 0x80, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22],
             [0x22, 0xF0, 0x9F, 0x98, 0x22], [0x22, 0xEF, 0xBF, 0xBF, 0x22], [0x22, 0x80, 0x22], [0x22, 0xF8, 0x88, 0x80, 0x80, 0x80, 0x22],
             [0xEF, 0xBB, 0xBF, 0x22, 0x61, 0x22], [0xEF, 0xBB, 0xBF, 0x31], [0x00], [0x31, 0x00], [0x00, 0x31], [0x22, 0x00, 0x61, 0x00, 0x22, 0x00],
-            [0x74, 0x72, 0x75, 0x65, 0x00], [0x31, 0xFF],
+            [0x74, 0x72, 0x75, 0x65, 0x00], [0x31, 0xFF]
         ]
         cases += raw
         return cases
@@ -196,7 +204,7 @@ private struct FuzzRecord: Codable, Equatable {
             Array("a".utf8), Array("Z9 ".utf8), Array("é".utf8), Array("✓".utf8), Array("🎉".utf8), Array("\\n".utf8),
             Array("\\\"".utf8), Array("\\\\".utf8), Array("\\u0041".utf8), Array("\\u0000".utf8), Array("\\ud83d\\ude00".utf8),
             Array("\\ud83d".utf8), Array("\\q".utf8), Array("\\".utf8), [0x22], [0x00], [0x09], [0x1F], [0x7F], [0x80], [0xC3],
-            [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xFF], [0xEF, 0xBF, 0xBE],
+            [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xFF], [0xEF, 0xBF, 0xBE]
         ]
         var bytes: [UInt8] = rng.next() % 16 == 0 ? [] : [0x22]
         for _ in 0..<Int.random(in: 0...6, using: &rng) {
@@ -246,7 +254,8 @@ private struct FuzzRecord: Codable, Equatable {
         case (nil, nil): return
         case let (expected?, actual?) where same(expected, actual): return
         default:
-            mismatches.append("\(T.self) \(describe(bytes)): JSONDecoder \(expected.map { "\($0)" } ?? "fails"), PayloadCodec \(actual.map { "\($0)" } ?? "fails")")
+            mismatches.append(
+                "\(T.self) \(describe(bytes)): JSONDecoder \(expected.map { "\($0)" } ?? "fails"), PayloadCodec \(actual.map { "\($0)" } ?? "fails")")
         }
     }
 

@@ -22,12 +22,14 @@ import Testing
     @Test(arguments: [
         ("9223372036854775808", "one above Int.max"), ("9999999999999999999", "19 digits above Int.max"),
         ("-9223372036854775809", "one below Int.min"), ("00", "a leading zero"), ("-01", "a leading zero"),
-        ("\"a\"b\"", "a raw quote inside a string"), ("\"", "a lone quote"),
+        ("\"a\"b\"", "a raw quote inside a string"), ("\"", "a lone quote")
     ])
     func invalidScalarsFailTheDecodeOnly(json: String, what: String) throws {
         let payload = Payload(json: json)
-        var decodes: [() throws -> Void] = [{ _ = try PayloadCodec.decode(Int.self, from: payload) },
-                                            { _ = try PayloadCodec.decode(String.self, from: payload) }]
+        var decodes: [() throws -> Void] = [
+            { _ = try PayloadCodec.decode(Int.self, from: payload) },
+            { _ = try PayloadCodec.decode(String.self, from: payload) }
+        ]
         // Out of Int's range is still a fine Double.
         if !what.contains("Int.") { decodes.append { _ = try PayloadCodec.decode(Double.self, from: payload) } }
         for decode in decodes {

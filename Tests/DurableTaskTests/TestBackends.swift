@@ -21,8 +21,9 @@ enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         case .sqliteFile:
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dt-test-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let backend = try SQLiteBackend(path: directory.appendingPathComponent("hub.sqlite").path,
-                                            options: .init(synchronous: .normal), clock: clock)
+            let backend = try SQLiteBackend(
+                path: directory.appendingPathComponent("hub.sqlite").path,
+                options: .init(synchronous: .normal), clock: clock)
             return (backend, { try? FileManager.default.removeItem(at: directory) })
         }
     }

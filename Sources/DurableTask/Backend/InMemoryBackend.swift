@@ -35,7 +35,6 @@ public final class InMemoryBackend: Backend {
         }
     }
 
-
     /// A class, so leasing and renewing mutate it in place and the map holds one pointer per item.
     private final class ActivityRecord {
         var item: ActivityWorkItem
@@ -214,9 +213,11 @@ public final class InMemoryBackend: Backend {
         let now = clock.now()
         try state.withLock { state in
             guard let record = state.instances[item.instanceID], let lease = record.lease,
-                  lease.token == item.lockToken else {
-                throw DurableTaskError(.workItemLockLost,
-                                       "the lease on instance '\(item.instanceID)' was lost; the episode was not committed")
+                lease.token == item.lockToken
+            else {
+                throw DurableTaskError(
+                    .workItemLockLost,
+                    "the lease on instance '\(item.instanceID)' was lost; the episode was not committed")
             }
             // Validate first so that a failure leaves the state untouched (atomicity).
             let leasedAt = lease.leasedAt
@@ -251,9 +252,10 @@ public final class InMemoryBackend: Backend {
             for request in commit.activities {
                 let key = state.nextActivityReceipt
                 state.nextActivityReceipt += 1
-                let work = ActivityWorkItem(instanceID: item.instanceID, executionID: item.executionID,
-                                            taskID: request.taskID, name: request.name, input: request.input,
-                                            lockToken: "", dequeueCount: 0, receipt: key)
+                let work = ActivityWorkItem(
+                    instanceID: item.instanceID, executionID: item.executionID,
+                    taskID: request.taskID, name: request.name, input: request.input,
+                    lockToken: "", dequeueCount: 0, receipt: key)
                 state.activities[Int(key)] = ActivityRecord(item: work)
                 state.activityQueue.append(key)
             }
@@ -262,8 +264,9 @@ public final class InMemoryBackend: Backend {
                     Self.enqueue(event, visibleAt: now, for: item.instanceID, now: now, in: &state)
                 } else {
                     state.instances[child.instanceID] = InstanceRecord(metadata: TaskHubRules.newMetadata(child, now: now))
-                    Self.enqueue(child.startEvent, visibleAt: TaskHubRules.startVisibility(child, now: now),
-                                 for: child.instanceID, now: now, in: &state)
+                    Self.enqueue(
+                        child.startEvent, visibleAt: TaskHubRules.startVisibility(child, now: now),
+                        for: child.instanceID, now: now, in: &state)
                 }
             }
             for message in commit.messages where TaskHubRules.delivers(to: state.instances[message.targetInstanceID]?.metadata.status) {
@@ -280,7 +283,8 @@ public final class InMemoryBackend: Backend {
         let now = clock.now()
         try state.withLock { state in
             guard let record = state.instances[item.instanceID], let lease = record.lease,
-                  lease.token == item.lockToken else {
+                lease.token == item.lockToken
+            else {
                 throw DurableTaskError(.workItemLockLost, "the lease on instance '\(item.instanceID)' was lost")
             }
             if !countsAsDelivery { record.dequeueCount = max(0, record.dequeueCount - 1) }

@@ -13,17 +13,19 @@ public enum TaskHubRules {
     public static func checkCreate(_ request: NewOrchestrationInstance, existing: OrchestrationStatus?) throws -> Bool {
         guard let existing else { return false }
         guard request.replaceIfFinished, existing.isTerminal else {
-            throw DurableTaskError(.instanceAlreadyExists,
-                                   "an instance with ID '\(request.instanceID)' already exists (status \(existing.rawValue))")
+            throw DurableTaskError(
+                .instanceAlreadyExists,
+                "an instance with ID '\(request.instanceID)' already exists (status \(existing.rawValue))")
         }
         return true
     }
 
     /// The metadata of a new instance: pending, created now.
     public static func newMetadata(_ request: NewOrchestrationInstance, now: Date) -> OrchestrationMetadata {
-        OrchestrationMetadata(instanceID: request.instanceID, name: request.name, executionID: request.executionID,
-                              status: .pending, input: request.input, createdAt: now, lastUpdatedAt: now,
-                              parentInstanceID: request.parent?.instanceID)
+        OrchestrationMetadata(
+            instanceID: request.instanceID, name: request.name, executionID: request.executionID,
+            status: .pending, input: request.input, createdAt: now, lastUpdatedAt: now,
+            parentInstanceID: request.parent?.instanceID)
     }
 
     /// When the start event of a new instance becomes visible (its scheduled start, or now).
@@ -80,14 +82,17 @@ public enum TaskHubRules {
     ///   `DurableTaskError(.newEventsArrived)` when the episode ends the instance although events arrived
     ///   after the lease — the worker runs it again with them, so an accepted event never vanishes into a
     ///   finished history.
-    public static func checkEpisode(_ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult,
-                                    unconsumedVisibleEvents: () throws -> Bool) throws {
+    public static func checkEpisode(
+        _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult,
+        unconsumedVisibleEvents: () throws -> Bool
+    ) throws {
         for child in result.newInstances where child.instanceID == item.instanceID {
             throw DurableTaskError(.invalidState, "instance '\(item.instanceID)' cannot start itself as a sub-orchestration")
         }
         if result.status.isTerminal, try unconsumedVisibleEvents() {
-            throw DurableTaskError(.newEventsArrived,
-                                   "new events arrived for instance '\(item.instanceID)' while it was finishing; the episode must run again")
+            throw DurableTaskError(
+                .newEventsArrived,
+                "new events arrived for instance '\(item.instanceID)' while it was finishing; the episode must run again")
         }
     }
 
@@ -129,8 +134,10 @@ public enum TaskHubRules {
             _ = try checkCreate(child, existing: existing)
             return nil
         } catch {
-            return HistoryEvent(timestamp: now, kind: .subOrchestrationFailed(
-                scheduledID: child.parent?.taskID ?? -1, failure: FailureDetails(error: error)))
+            return HistoryEvent(
+                timestamp: now,
+                kind: .subOrchestrationFailed(
+                    scheduledID: child.parent?.taskID ?? -1, failure: FailureDetails(error: error)))
         }
     }
 

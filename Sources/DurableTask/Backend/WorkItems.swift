@@ -36,8 +36,10 @@ public struct OrchestrationWorkItem: Sendable {
     public var receipt: Int64
 
     /// Creates a work item.
-    public init(instanceID: String, executionID: String, newEvents: [HistoryEvent], historyLength: Int,
-                lockToken: String, dequeueCount: Int, receipt: Int64) {
+    public init(
+        instanceID: String, executionID: String, newEvents: [HistoryEvent], historyLength: Int,
+        lockToken: String, dequeueCount: Int, receipt: Int64
+    ) {
         self.instanceID = instanceID
         self.executionID = executionID
         self.newEvents = newEvents
@@ -81,8 +83,10 @@ public struct ActivityWorkItem: Sendable {
         let dequeueCount: Int
         let receipt: Int64
 
-        init(instanceID: String, executionID: String, taskID: Int, name: String, input: Payload?,
-             lockToken: String, dequeueCount: Int, receipt: Int64) {
+        init(
+            instanceID: String, executionID: String, taskID: Int, name: String, input: Payload?,
+            lockToken: String, dequeueCount: Int, receipt: Int64
+        ) {
             self.instanceID = instanceID
             self.executionID = executionID
             self.taskID = taskID
@@ -94,19 +98,23 @@ public struct ActivityWorkItem: Sendable {
         }
 
         func with(lockToken: String? = nil, dequeueCount: Int? = nil, receipt: Int64? = nil) -> Storage {
-            Storage(instanceID: instanceID, executionID: executionID, taskID: taskID, name: name, input: input,
-                    lockToken: lockToken ?? self.lockToken, dequeueCount: dequeueCount ?? self.dequeueCount,
-                    receipt: receipt ?? self.receipt)
+            Storage(
+                instanceID: instanceID, executionID: executionID, taskID: taskID, name: name, input: input,
+                lockToken: lockToken ?? self.lockToken, dequeueCount: dequeueCount ?? self.dequeueCount,
+                receipt: receipt ?? self.receipt)
         }
     }
 
     private var storage: Storage
 
     /// Creates a work item.
-    public init(instanceID: String, executionID: String, taskID: Int, name: String, input: Payload?,
-                lockToken: String, dequeueCount: Int, receipt: Int64 = 0) {
-        storage = Storage(instanceID: instanceID, executionID: executionID, taskID: taskID, name: name, input: input,
-                          lockToken: lockToken, dequeueCount: dequeueCount, receipt: receipt)
+    public init(
+        instanceID: String, executionID: String, taskID: Int, name: String, input: Payload?,
+        lockToken: String, dequeueCount: Int, receipt: Int64 = 0
+    ) {
+        storage = Storage(
+            instanceID: instanceID, executionID: executionID, taskID: taskID, name: name, input: input,
+            lockToken: lockToken, dequeueCount: dequeueCount, receipt: receipt)
     }
 
     /// The orchestration that scheduled the activity.
@@ -261,11 +269,13 @@ public struct OrchestrationWorkItemResult: Sendable {
     public var continueAsNew: (startEvent: HistoryEvent, carryover: [HistoryEvent])?
 
     /// Creates a result.
-    public init(newHistory: [HistoryEvent] = [], activities: [ActivityRequest] = [], timers: [TimerRequest] = [],
-                messages: [OrchestrationMessage] = [], newInstances: [NewOrchestrationInstance] = [],
-                status: OrchestrationStatus, output: Payload? = nil, failure: FailureDetails? = nil,
-                customStatus: Payload? = nil,
-                continueAsNew: (startEvent: HistoryEvent, carryover: [HistoryEvent])? = nil) {
+    public init(
+        newHistory: [HistoryEvent] = [], activities: [ActivityRequest] = [], timers: [TimerRequest] = [],
+        messages: [OrchestrationMessage] = [], newInstances: [NewOrchestrationInstance] = [],
+        status: OrchestrationStatus, output: Payload? = nil, failure: FailureDetails? = nil,
+        customStatus: Payload? = nil,
+        continueAsNew: (startEvent: HistoryEvent, carryover: [HistoryEvent])? = nil
+    ) {
         self.newHistory = newHistory
         self.activities = activities
         self.timers = timers
@@ -297,9 +307,11 @@ public struct OrchestrationQuery: Sendable {
     public var continuationToken: String?
 
     /// Creates a query.
-    public init(statuses: Set<OrchestrationStatus>? = nil, name: String? = nil, createdFrom: Date? = nil,
-                createdTo: Date? = nil, instanceIDPrefix: String? = nil, pageSize: Int = 100,
-                continuationToken: String? = nil) {
+    public init(
+        statuses: Set<OrchestrationStatus>? = nil, name: String? = nil, createdFrom: Date? = nil,
+        createdTo: Date? = nil, instanceIDPrefix: String? = nil, pageSize: Int = 100,
+        continuationToken: String? = nil
+    ) {
         self.statuses = statuses
         self.name = name
         self.createdFrom = createdFrom

@@ -36,23 +36,30 @@ public struct DurableTaskClient: Sendable {
     ///   `DurableTaskError(.invalidArgument)` for an empty ID, control characters in the ID or name, or
     ///   a start time that is not finite. Every call that takes an instance ID checks it the same way.
     @discardableResult
-    public func scheduleNewOrchestration<O: Orchestrator>(_ orchestrator: O.Type, input: O.Input, instanceID: String? = nil,
-                                                          startAt: Date? = nil, replaceIfFinished: Bool = false) async throws -> String {
-        try await scheduleNewOrchestration(name: O.name, input: input, instanceID: instanceID, startAt: startAt,
-                                           replaceIfFinished: replaceIfFinished)
+    public func scheduleNewOrchestration<O: Orchestrator>(
+        _ orchestrator: O.Type, input: O.Input, instanceID: String? = nil,
+        startAt: Date? = nil, replaceIfFinished: Bool = false
+    ) async throws -> String {
+        try await scheduleNewOrchestration(
+            name: O.name, input: input, instanceID: instanceID, startAt: startAt,
+            replaceIfFinished: replaceIfFinished)
     }
 
     /// Schedules a new instance of an orchestrator by name.
     @discardableResult
-    public func scheduleNewOrchestration<Input: Encodable>(name: String, input: Input, instanceID: String? = nil,
-                                                           startAt: Date? = nil, replaceIfFinished: Bool = false) async throws -> String {
+    public func scheduleNewOrchestration<Input: Encodable>(
+        name: String, input: Input, instanceID: String? = nil,
+        startAt: Date? = nil, replaceIfFinished: Bool = false
+    ) async throws -> String {
         let id = instanceID ?? UUID().uuidString
         try ArgumentCheck.identifier(id, "instance ID")
         try ArgumentCheck.identifier(name, "orchestrator name")
         if let startAt { try ArgumentCheck.date(startAt, "start time of instance '\(id)'") }
         let payload = try PayloadCodec.encode(input, limit: maxPayloadBytes, what: "input of new instance '\(id)' of '\(name)'")
-        let start = HistoryEvent(timestamp: backend.clock.now(), kind: .executionStarted(
-            name: name, executionID: UUID().uuidString, input: payload, parent: nil, scheduledStart: startAt))
+        let start = HistoryEvent(
+            timestamp: backend.clock.now(),
+            kind: .executionStarted(
+                name: name, executionID: UUID().uuidString, input: payload, parent: nil, scheduledStart: startAt))
         try await backend.createOrchestrationInstance(
             NewOrchestrationInstance(instanceID: id, startEvent: start, replaceIfFinished: replaceIfFinished))
         return id
@@ -112,16 +119,20 @@ public struct DurableTaskClient: Sendable {
         case .completed:
             return try metadata.output(as: O.Output.self)
         case .failed:
-            throw TaskFailedError(taskName: metadata.name, taskID: -1,
-                                  details: metadata.failure ?? FailureDetails(errorType: "Unknown", message: "instance failed"))
+            throw TaskFailedError(
+                taskName: metadata.name, taskID: -1,
+                details: metadata.failure ?? FailureDetails(errorType: "Unknown", message: "instance failed"))
         default:
-            throw TaskFailedError(taskName: metadata.name, taskID: -1,
-                                  details: FailureDetails(errorType: "Terminated", message: "instance '\(instanceID)' was terminated", isRetriable: false))
+            throw TaskFailedError(
+                taskName: metadata.name, taskID: -1,
+                details: FailureDetails(errorType: "Terminated", message: "instance '\(instanceID)' was terminated", isRetriable: false))
         }
     }
 
-    private func waitForInstance(_ instanceID: String, timeout: Duration, what: String,
-                                 until done: (OrchestrationMetadata) -> Bool) async throws -> OrchestrationMetadata {
+    private func waitForInstance(
+        _ instanceID: String, timeout: Duration, what: String,
+        until done: (OrchestrationMetadata) -> Bool
+    ) async throws -> OrchestrationMetadata {
         try ArgumentCheck.identifier(instanceID, "instance ID")
         let deadline = ContinuousClock.now + timeout
         // Watched before each read, so a change between the read and the wait is not lost; only this
@@ -150,8 +161,10 @@ public struct DurableTaskClient: Sendable {
         try ArgumentCheck.identifier(instanceID, "instance ID")
         try ArgumentCheck.identifier(name, "event name")
         let payload = try PayloadCodec.encode(data, limit: maxPayloadBytes, what: "event '\(name)' for instance '\(instanceID)'")
-        try await backend.addOrchestrationEvent(instanceID: instanceID, event: HistoryEvent(
-            timestamp: backend.clock.now(), kind: .eventRaised(name: name, input: payload)))
+        try await backend.addOrchestrationEvent(
+            instanceID: instanceID,
+            event: HistoryEvent(
+                timestamp: backend.clock.now(), kind: .eventRaised(name: name, input: payload)))
     }
 
     /// Terminates a running instance; its status becomes `terminated` with `reason` as output.
@@ -161,22 +174,28 @@ public struct DurableTaskClient: Sendable {
     ///   - recursive: also terminate the sub-orchestrations it started and that are still running.
     public func terminate(instanceID: String, reason: String? = nil, recursive: Bool = true) async throws {
         try ArgumentCheck.identifier(instanceID, "instance ID")
-        try await backend.addOrchestrationEvent(instanceID: instanceID, event: HistoryEvent(
-            timestamp: backend.clock.now(), kind: .executionTerminated(reason: reason, recurse: recursive)))
+        try await backend.addOrchestrationEvent(
+            instanceID: instanceID,
+            event: HistoryEvent(
+                timestamp: backend.clock.now(), kind: .executionTerminated(reason: reason, recurse: recursive)))
     }
 
     /// Suspends an instance: it processes no events (they are kept) until resumed.
     public func suspend(instanceID: String, reason: String? = nil) async throws {
         try ArgumentCheck.identifier(instanceID, "instance ID")
-        try await backend.addOrchestrationEvent(instanceID: instanceID, event: HistoryEvent(
-            timestamp: backend.clock.now(), kind: .executionSuspended(reason: reason)))
+        try await backend.addOrchestrationEvent(
+            instanceID: instanceID,
+            event: HistoryEvent(
+                timestamp: backend.clock.now(), kind: .executionSuspended(reason: reason)))
     }
 
     /// Resumes a suspended instance.
     public func resume(instanceID: String, reason: String? = nil) async throws {
         try ArgumentCheck.identifier(instanceID, "instance ID")
-        try await backend.addOrchestrationEvent(instanceID: instanceID, event: HistoryEvent(
-            timestamp: backend.clock.now(), kind: .executionResumed(reason: reason)))
+        try await backend.addOrchestrationEvent(
+            instanceID: instanceID,
+            event: HistoryEvent(
+                timestamp: backend.clock.now(), kind: .executionResumed(reason: reason)))
     }
 
     /// Deletes a finished instance and its history.

@@ -14,9 +14,10 @@ enum ArgumentCheck {
         if value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return }
         if let bad = value.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) {
             let code = String(bad.value, radix: 16, uppercase: true)
-            throw DurableTaskError(.invalidArgument,
+            throw DurableTaskError(
+                .invalidArgument,
                 "\(what()) \(value.debugDescription) contains the control character U+\(String(repeating: "0", count: max(0, 4 - code.count)))\(code); "
-                + "IDs and names may not contain control characters")
+                    + "IDs and names may not contain control characters")
         }
     }
 

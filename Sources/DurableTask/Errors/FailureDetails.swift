@@ -27,9 +27,10 @@ public struct FailureDetails: Codable, Sendable, Equatable, CustomStringConverti
         case let failed as TaskFailedError:
             self = failed.details
         case let dt as DurableTaskError:
-            self.init(errorType: "DurableTaskError.\(dt.code)", message: dt.message,
-                      isRetriable: dt.code != .payloadTooLarge && dt.code != .activityNotRegistered
-                        && dt.code != .orchestratorNotRegistered && dt.code != .payloadInvalid)
+            self.init(
+                errorType: "DurableTaskError.\(dt.code)", message: dt.message,
+                isRetriable: dt.code != .payloadTooLarge && dt.code != .activityNotRegistered
+                    && dt.code != .orchestratorNotRegistered && dt.code != .payloadInvalid)
         case let nd as NonDeterminismError:
             self.init(errorType: "NonDeterminismError", message: nd.message, isRetriable: false)
         default:

@@ -28,10 +28,12 @@ public struct OrchestrationMetadata: Sendable, Equatable {
     public var parentInstanceID: String?
 
     /// Creates metadata.
-    public init(instanceID: String, name: String, executionID: String, status: OrchestrationStatus,
-                input: Payload? = nil, output: Payload? = nil, customStatus: Payload? = nil,
-                failure: FailureDetails? = nil, createdAt: Date, lastUpdatedAt: Date,
-                completedAt: Date? = nil, parentInstanceID: String? = nil) {
+    public init(
+        instanceID: String, name: String, executionID: String, status: OrchestrationStatus,
+        input: Payload? = nil, output: Payload? = nil, customStatus: Payload? = nil,
+        failure: FailureDetails? = nil, createdAt: Date, lastUpdatedAt: Date,
+        completedAt: Date? = nil, parentInstanceID: String? = nil
+    ) {
         self.instanceID = instanceID
         self.name = name
         self.executionID = executionID

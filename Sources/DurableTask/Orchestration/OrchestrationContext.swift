@@ -9,7 +9,7 @@ import Foundation
 /// The context is a view over the instance's replay engine, which one thread drives at a time — the
 /// worker's episode, draining the orchestration's inline executor. Use it only inside the
 /// orchestrator's `run`.
-public final class OrchestrationContext: @unchecked Sendable { // Safe: only the engine thread draining this instance touches it.
+public final class OrchestrationContext: @unchecked Sendable {  // Safe: only the engine thread draining this instance touches it.
     let engine: ReplayEngine
 
     init(engine: ReplayEngine) {
@@ -74,8 +74,10 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
     ///   - instanceID: the child's ID; by default derived from this instance's ID and the sequence
     ///     number. An ID with control characters fails the future with `DurableTaskError(.invalidArgument)`.
     ///   - retry: start a new child (`<ID>#2`, `#3`, …) after a failure, on durable timers.
-    public func callSubOrchestrator<O: Orchestrator>(_ orchestrator: O.Type, input: O.Input, instanceID: String? = nil,
-                                                     retry: RetryPolicy? = nil) -> DurableFuture<O.Output> {
+    public func callSubOrchestrator<O: Orchestrator>(
+        _ orchestrator: O.Type, input: O.Input, instanceID: String? = nil,
+        retry: RetryPolicy? = nil
+    ) -> DurableFuture<O.Output> {
         engine.callSubOrchestrator(engine.typeName(O.self) { O.name }, input: input, instanceID: instanceID, retry: retry)
     }
 
@@ -108,8 +110,10 @@ public final class OrchestrationContext: @unchecked Sendable { // Safe: only the
     ///   - type: the event data's type.
     ///   - timeout: when given, the future fails with `DurableTaskError(.timeout)` if no event arrives in
     ///     time (measured on a durable timer).
-    public func waitForExternalEvent<T: Decodable & Sendable>(_ name: String, as type: T.Type = T.self,
-                                                              timeout: Duration? = nil) -> DurableFuture<T> {
+    public func waitForExternalEvent<T: Decodable & Sendable>(
+        _ name: String, as type: T.Type = T.self,
+        timeout: Duration? = nil
+    ) -> DurableFuture<T> {
         engine.waitForExternalEvent(name, timeout: timeout)
     }
 
@@ -206,7 +210,7 @@ public enum LogLevel: Int, Sendable, Comparable, CustomStringConvertible {
 
 /// A logger for orchestrators that drops messages while the orchestrator is replaying, so a message
 /// is written once per real execution, not once per replay.
-public struct OrchestrationLogger: @unchecked Sendable { // Safe: used only on the engine thread, like the context.
+public struct OrchestrationLogger: @unchecked Sendable {  // Safe: used only on the engine thread, like the context.
     let engine: ReplayEngine
 
     /// Writes a message at `level`, unless replaying.

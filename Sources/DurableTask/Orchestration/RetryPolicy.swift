@@ -15,9 +15,11 @@ public struct RetryPolicy: Sendable {
     public var shouldRetry: @Sendable (FailureDetails) -> Bool
 
     /// Creates a policy.
-    public init(maxAttempts: Int, firstInterval: Duration = .seconds(1), backoffCoefficient: Double = 2,
-                maxInterval: Duration = .seconds(3600), overallTimeout: Duration? = nil,
-                shouldRetry: @escaping @Sendable (FailureDetails) -> Bool = { _ in true }) {
+    public init(
+        maxAttempts: Int, firstInterval: Duration = .seconds(1), backoffCoefficient: Double = 2,
+        maxInterval: Duration = .seconds(3600), overallTimeout: Duration? = nil,
+        shouldRetry: @escaping @Sendable (FailureDetails) -> Bool = { _ in true }
+    ) {
         self.maxAttempts = max(1, maxAttempts)
         self.firstInterval = firstInterval
         self.backoffCoefficient = max(1, backoffCoefficient)

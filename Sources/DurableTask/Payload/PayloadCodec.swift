@@ -63,7 +63,8 @@ package enum PayloadCodec {
                 data.withUnsafeMutableBytes { bytes in
                     bytes[0] = UInt8(ascii: "\"")
                     if let base = utf8.baseAddress, utf8.count > 0 {
-                        UnsafeMutableRawBufferPointer(rebasing: bytes[1..<(utf8.count + 1)]).copyMemory(from: UnsafeRawBufferPointer(start: base, count: utf8.count))
+                        UnsafeMutableRawBufferPointer(rebasing: bytes[1..<(utf8.count + 1)]).copyMemory(
+                            from: UnsafeRawBufferPointer(start: base, count: utf8.count))
                     }
                     bytes[utf8.count + 1] = UInt8(ascii: "\"")
                 }
@@ -81,8 +82,10 @@ package enum PayloadCodec {
                 case UInt8(ascii: "\t"): out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
                 case 0..<0x20:
                     let hex = Array("0123456789abcdef".utf8)
-                    out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                            hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+                    out += [
+                        UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                        hex[Int(byte >> 4)], hex[Int(byte & 0xF)]
+                    ]
                 default: out.append(byte)
                 }
             }

@@ -43,8 +43,10 @@ package struct EngineOptions: Sendable {
     package var maxPayloadBytes: Int
     package var log: @Sendable (LogLevel, String) -> Void
 
-    package init(maxPayloadBytes: Int = PayloadCodec.defaultMaxPayloadBytes,
-                 log: @escaping @Sendable (LogLevel, String) -> Void = { _, _ in }) {
+    package init(
+        maxPayloadBytes: Int = PayloadCodec.defaultMaxPayloadBytes,
+        log: @escaping @Sendable (LogLevel, String) -> Void = { _, _ in }
+    ) {
         self.maxPayloadBytes = maxPayloadBytes
         self.log = log
     }
@@ -69,9 +71,12 @@ enum DeterministicUUID {
             bytes[i] = UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64(i)))
             bytes[8 + i] = UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64(i)))
         }
-        bytes[6] = (bytes[6] & 0x0F) | 0x50 // version 5 (name-based)
-        bytes[8] = (bytes[8] & 0x3F) | 0x80 // RFC 4122 variant
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        bytes[6] = (bytes[6] & 0x0F) | 0x50  // version 5 (name-based)
+        bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            ))
     }
 }

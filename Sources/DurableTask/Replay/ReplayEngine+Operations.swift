@@ -52,7 +52,8 @@ extension ReplayEngine {
                 let elapsed = self.currentDate.addingTimeInterval(delay.timeInterval).timeIntervalSince(startedAt)
                 let withinTimeout = policy.overallTimeout.map { elapsed <= $0.timeInterval } ?? true
                 guard !self.isTornDown, error is TaskFailedError, details.isRetriable, attempts < policy.maxAttempts,
-                      withinTimeout, policy.shouldRetry(details) else {
+                    withinTimeout, policy.shouldRetry(details)
+                else {
                     outer.resolve(.failure(error))
                     return
                 }

@@ -11,7 +11,7 @@ import Foundation
 /// ``runEpisode(newEvents:now:)`` (the two entry points), ``apply(_:)`` (one event), then the
 /// scheduling side in `ReplayEngine+Operations.swift` and the combinators in
 /// `ReplayEngine+Combinators.swift`.
-package final class ReplayEngine: @unchecked Sendable { // Safe: only the thread draining this instance's executor touches it (one episode at a time, checked out of the cache).
+package final class ReplayEngine: @unchecked Sendable {  // Safe: one thread at a time drives it (the episode that has it checked out).
     /// Where the instance is in its life. One value instead of a set of flags, so that impossible
     /// combinations (finished and still running, torn down and scheduling) cannot be represented.
     enum Lifecycle {
@@ -130,8 +130,9 @@ package final class ReplayEngine: @unchecked Sendable { // Safe: only the thread
         if case let .endedInHistory(status, output, failure) = lifecycle {
             // The history already ends the instance (e.g. a timer it no longer waited for came due):
             // consume the events and change nothing — no second completion, no second parent message.
-            return OrchestrationWorkItemResult(status: status, output: status == .failed ? nil : output,
-                                               failure: failure, customStatus: customStatus)
+            return OrchestrationWorkItemResult(
+                status: status, output: status == .failed ? nil : output,
+                failure: failure, customStatus: customStatus)
         }
         var history: [HistoryEvent] = []
         history.reserveCapacity(newEvents.count + pendingActions.count + 3)
@@ -151,9 +152,10 @@ package final class ReplayEngine: @unchecked Sendable { // Safe: only the thread
             }
         }
         if case .running = lifecycle, waitingCount == 0 {
-            let error = DurableTaskError(.orchestratorEscaped,
+            let error = DurableTaskError(
+                .orchestratorEscaped,
                 "orchestrator '\(name)' (instance '\(instanceID)') is suspended on something that is not a durable operation "
-                + "(an actor, Task.sleep, I/O or another task). Orchestrators may only await futures from their context.")
+                    + "(an actor, Task.sleep, I/O or another task). Orchestrators may only await futures from their context.")
             lifecycle = .finished(.failed(FailureDetails(error: error)))
         }
 
@@ -192,8 +194,10 @@ package final class ReplayEngine: @unchecked Sendable { // Safe: only the thread
     /// Ends the instance — the one ending every way of finishing goes through (a parked, poisoned
     /// instance too): `executionCompleted`, the parent's message, children to terminate, the next
     /// generation for continue-as-new.
-    private func end(_ completion: Completion, carryover: [HistoryEvent], now: Date, into history: inout [HistoryEvent],
-                     result: inout OrchestrationWorkItemResult) {
+    private func end(
+        _ completion: Completion, carryover: [HistoryEvent], now: Date, into history: inout [HistoryEvent],
+        result: inout OrchestrationWorkItemResult
+    ) {
         switch completion {
         case .completed(let output):
             result.status = .completed
@@ -210,19 +214,25 @@ package final class ReplayEngine: @unchecked Sendable { // Safe: only the thread
             let output = reason.flatMap { try? PayloadCodec.encode($0) }
             result.output = output
             history.append(HistoryEvent(timestamp: now, kind: .executionCompleted(status: .terminated, result: output, failure: nil)))
-            let failure = FailureDetails(errorType: "Terminated", message: "sub-orchestration '\(instanceID)' was terminated: \(reason ?? "no reason given")", isRetriable: false)
+            let failure = FailureDetails(
+                errorType: "Terminated", message: "sub-orchestration '\(instanceID)' was terminated: \(reason ?? "no reason given")", isRetriable: false)
             notifyParent(.subOrchestrationFailed(scheduledID: parent?.taskID ?? -1, failure: failure), now: now, into: &result)
             if recurse {
                 for childID in openSubOrchestrations.sorted(by: { $0.key < $1.key }).map(\.value) {
-                    result.messages.append(OrchestrationMessage(targetInstanceID: childID, event: HistoryEvent(
-                        timestamp: now, kind: .executionTerminated(reason: "parent '\(instanceID)' was terminated", recurse: true))))
+                    result.messages.append(
+                        OrchestrationMessage(
+                            targetInstanceID: childID,
+                            event: HistoryEvent(
+                                timestamp: now, kind: .executionTerminated(reason: "parent '\(instanceID)' was terminated", recurse: true))))
                 }
             }
         case .continuedAsNew(let input, let preserveEvents):
             result.status = .continuedAsNew
             history.append(HistoryEvent(timestamp: now, kind: .continuedAsNew(input: input)))
-            let startEvent = HistoryEvent(timestamp: now, kind: .executionStarted(
-                name: name, executionID: UUID().uuidString, input: input, parent: parent, scheduledStart: nil))
+            let startEvent = HistoryEvent(
+                timestamp: now,
+                kind: .executionStarted(
+                    name: name, executionID: UUID().uuidString, input: input, parent: parent, scheduledStart: nil))
             var carried: [HistoryEvent] = []
             if preserveEvents {
                 for eventName in receivedEventOrder {
@@ -243,7 +253,8 @@ package final class ReplayEngine: @unchecked Sendable { // Safe: only the thread
     /// this order, so a replay takes the same path.
     private static func terminateFirst(_ events: [HistoryEvent]) -> [HistoryEvent] {
         guard let index = events.firstIndex(where: { if case .executionTerminated = $0.kind { true } else { false } }),
-              index > 0 else { return events }
+            index > 0
+        else { return events }
         var ordered = events
         let terminate = ordered.remove(at: index)
         ordered.insert(terminate, at: 0)
@@ -286,8 +297,10 @@ package final class ReplayEngine: @unchecked Sendable { // Safe: only the thread
         result.messages.append(OrchestrationMessage(targetInstanceID: parent.instanceID, event: HistoryEvent(timestamp: now, kind: kind)))
     }
 
-    private func emit(_ action: OrchestratorAction, sequence: Int, now: Date, into history: inout [HistoryEvent],
-                      result: inout OrchestrationWorkItemResult) {
+    private func emit(
+        _ action: OrchestratorAction, sequence: Int, now: Date, into history: inout [HistoryEvent],
+        result: inout OrchestrationWorkItemResult
+    ) {
         switch action {
         case let .scheduleActivity(name, input):
             history.append(HistoryEvent(eventID: sequence, timestamp: now, kind: .taskScheduled(name: name, input: input)))
@@ -298,12 +311,15 @@ package final class ReplayEngine: @unchecked Sendable { // Safe: only the thread
         case let .createSubOrchestration(name, childID, input):
             history.append(HistoryEvent(eventID: sequence, timestamp: now, kind: .subOrchestrationCreated(name: name, instanceID: childID, input: input)))
             let parentRef = HistoryEvent.ParentInstance(instanceID: instanceID, executionID: executionID, taskID: sequence, name: self.name)
-            let start = HistoryEvent(timestamp: now, kind: .executionStarted(
-                name: name, executionID: UUID().uuidString, input: input, parent: parentRef, scheduledStart: nil))
+            let start = HistoryEvent(
+                timestamp: now,
+                kind: .executionStarted(
+                    name: name, executionID: UUID().uuidString, input: input, parent: parentRef, scheduledStart: nil))
             result.newInstances.append(NewOrchestrationInstance(instanceID: childID, startEvent: start, replaceIfFinished: true))
         case let .sendEvent(target, name, input):
             history.append(HistoryEvent(eventID: sequence, timestamp: now, kind: .eventSent(targetInstanceID: target, name: name, input: input)))
-            result.messages.append(OrchestrationMessage(targetInstanceID: target, event: HistoryEvent(timestamp: now, kind: .eventRaised(name: name, input: input))))
+            result.messages.append(
+                OrchestrationMessage(targetInstanceID: target, event: HistoryEvent(timestamp: now, kind: .eventRaised(name: name, input: input))))
         }
     }
 
@@ -319,7 +335,7 @@ package final class ReplayEngine: @unchecked Sendable { // Safe: only the thread
         case .suspended:
             switch event.kind {
             case .executionResumed, .executionTerminated, .orchestratorStarted, .orchestratorCompleted,
-                 .taskScheduled, .timerCreated, .subOrchestrationCreated, .eventSent, .executionCompleted, .continuedAsNew:
+                .taskScheduled, .timerCreated, .subOrchestrationCreated, .eventSent, .executionCompleted, .continuedAsNew:
                 break
             default:
                 // A suspended instance keeps its events and processes them after it is resumed.
@@ -388,8 +404,9 @@ package final class ReplayEngine: @unchecked Sendable { // Safe: only the thread
         guard case .notStarted = lifecycle else { return }
         lifecycle = .running
         guard let entry = resolveOrchestrator(name) else {
-            let error = DurableTaskError(.orchestratorNotRegistered,
-                                         "no orchestrator named '\(name)' is registered on this worker (instance '\(instanceID)')")
+            let error = DurableTaskError(
+                .orchestratorNotRegistered,
+                "no orchestrator named '\(name)' is registered on this worker (instance '\(instanceID)')")
             lifecycle = .finished(.failed(FailureDetails(error: error)))
             return
         }
@@ -481,8 +498,10 @@ package final class ReplayEngine: @unchecked Sendable { // Safe: only the thread
 
     /// Runs one episode with no worker and no backend: replays `oldEvents`, applies `newEvents`, and
     /// returns what would be committed. The engine tests' entry point (history in, actions out).
-    package static func execute(instanceID: String, orchestrators: [OrchestratorEntry], oldEvents: [HistoryEvent],
-                        newEvents: [HistoryEvent], now: Date, options: EngineOptions = EngineOptions()) -> OrchestrationWorkItemResult {
+    package static func execute(
+        instanceID: String, orchestrators: [OrchestratorEntry], oldEvents: [HistoryEvent],
+        newEvents: [HistoryEvent], now: Date, options: EngineOptions = EngineOptions()
+    ) -> OrchestrationWorkItemResult {
         let byName = Dictionary(orchestrators.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let engine = ReplayEngine(instanceID: instanceID, options: options, resolveOrchestrator: { byName[$0] })
         engine.replay(oldEvents)

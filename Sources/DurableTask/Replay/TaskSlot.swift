@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Only the thread draining the orchestration's executor touches it, one step at a time, so it needs
 /// no lock: that is why it is `@unchecked Sendable`.
-final class TaskSlot: @unchecked Sendable { // Safe: accessed only while the owning engine drains its executor.
+final class TaskSlot: @unchecked Sendable {  // Safe: accessed only while the owning engine drains its executor.
     let sequence: Int
     let name: String
     unowned let engine: ReplayEngine

@@ -9,8 +9,9 @@ final class Counters: Sendable {
     let activityCompletionsFenced = Atomic<Int>(0)
 
     func snapshot() -> DurableTaskWorker.Statistics {
-        .init(episodes: episodes.load(ordering: .relaxed), eventsReplayed: eventsReplayed.load(ordering: .relaxed),
-              eventsApplied: eventsApplied.load(ordering: .relaxed), activitiesExecuted: activitiesExecuted.load(ordering: .relaxed),
-              activityCompletionsFenced: activityCompletionsFenced.load(ordering: .relaxed))
+        .init(
+            episodes: episodes.load(ordering: .relaxed), eventsReplayed: eventsReplayed.load(ordering: .relaxed),
+            eventsApplied: eventsApplied.load(ordering: .relaxed), activitiesExecuted: activitiesExecuted.load(ordering: .relaxed),
+            activityCompletionsFenced: activityCompletionsFenced.load(ordering: .relaxed))
     }
 }

@@ -24,9 +24,10 @@ extension DurableTaskWorker {
             let mayTakeRedelivery = running.redelivery.trySet()
             let items: [ActivityWorkItem]
             do {
-                items = try await backend.getActivityWorkItems(owner: options.workerID, maxCount: free,
-                                                               maxRedelivered: mayTakeRedelivery ? 1 : 0,
-                                                               lockDuration: options.activityLockDuration)
+                items = try await backend.getActivityWorkItems(
+                    owner: options.workerID, maxCount: free,
+                    maxRedelivered: mayTakeRedelivery ? 1 : 0,
+                    lockDuration: options.activityLockDuration)
             } catch {
                 if mayTakeRedelivery { running.redelivery.clear() }
                 options.logHandler(.error, "could not fetch activity work items: \(error)")
@@ -56,8 +57,10 @@ extension DurableTaskWorker {
     }
 
     /// Returns when new activity work may be available or a leased activity finished.
-    static func waitForEither(_ backend: any Backend, since generation: UInt64, _ running: RunningActivities,
-                                      since capacityGeneration: UInt64, timeout: Duration) async {
+    static func waitForEither(
+        _ backend: any Backend, since generation: UInt64, _ running: RunningActivities,
+        since capacityGeneration: UInt64, timeout: Duration
+    ) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await backend.waitForChange(.activityWork, since: generation, timeout: timeout) }
             group.addTask { await running.waitForCapacity(since: capacityGeneration, timeout: timeout) }
@@ -66,8 +69,10 @@ extension DurableTaskWorker {
         }
     }
 
-    func activityRunner(queue: WorkQueue<ActivityWorkItem>, activities snapshot: [String: ActivityEntry],
-                                completions: CompletionBuffer, running: RunningActivities) async {
+    func activityRunner(
+        queue: WorkQueue<ActivityWorkItem>, activities snapshot: [String: ActivityEntry],
+        completions: CompletionBuffer, running: RunningActivities
+    ) async {
         var activities = snapshot
         // Results are handed to the writer in small batches: one lock per batch instead of one per
         // activity. A batch goes out when it is full, when the runner is about to wait for work, and
@@ -106,13 +111,16 @@ extension DurableTaskWorker {
             if item.dequeueCount > options.maxDeliveryCount {
                 // Checked before the activity runs: an activity that takes the process down (a
                 // fatalError) would otherwise be leased, and crash a worker, forever.
-                let error = DurableTaskError(.poisoned,
+                let error = DurableTaskError(
+                    .poisoned,
                     "activity '\(item.name)' (instance '\(item.instanceID)', task #\(item.taskID)) was poisoned: delivered "
-                    + "\(item.dequeueCount) times without a result (the process running it stopped each time, e.g. a crash in "
-                    + "activity code); it is not run again")
+                        + "\(item.dequeueCount) times without a result (the process running it stopped each time, e.g. a crash in "
+                        + "activity code); it is not run again")
                 options.logHandler(.error, error.message)
-                kind = .taskFailed(scheduledID: item.taskID, failure: FailureDetails(
-                    errorType: "DurableTaskError.poisoned", message: error.message, isRetriable: false))
+                kind = .taskFailed(
+                    scheduledID: item.taskID,
+                    failure: FailureDetails(
+                        errorType: "DurableTaskError.poisoned", message: error.message, isRetriable: false))
             } else if let entry = activities[item.name] {
                 do {
                     startedAt = backend.clock.now()
@@ -128,7 +136,8 @@ extension DurableTaskWorker {
                     kind = .taskFailed(scheduledID: item.taskID, failure: FailureDetails(error: error))
                 }
             } else {
-                let error = DurableTaskError(.activityNotRegistered,
+                let error = DurableTaskError(
+                    .activityNotRegistered,
                     "no activity named '\(item.name)' is registered on this worker (instance '\(item.instanceID)', task #\(item.taskID))")
                 kind = .taskFailed(scheduledID: item.taskID, failure: FailureDetails(error: error))
             }

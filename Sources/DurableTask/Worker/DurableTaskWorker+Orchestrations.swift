@@ -9,8 +9,10 @@ extension DurableTaskWorker {
     ///   previous delivery ended without a result, maybe because it crashed the process. Only one runs
     ///   at a time, so if it crashes the process again, the other items in flight are fresh ones whose
     ///   count the crash does not push towards the poison limit: the count singles out the culprit.
-    func orchestrationLoop(orchestrators: [String: OrchestratorEntry], engineOptions: EngineOptions, cache: OrchestrationCache,
-                                   redelivery: Flag) async {
+    func orchestrationLoop(
+        orchestrators: [String: OrchestratorEntry], engineOptions: EngineOptions, cache: OrchestrationCache,
+        redelivery: Flag
+    ) async {
         // The snapshot serves the hot path; a name registered after `run()` started is found in the
         // live registry.
         let resolve: @Sendable (String) -> OrchestratorEntry? = { name in
@@ -22,8 +24,9 @@ extension DurableTaskWorker {
             let mayTakeRedelivery = redelivery.trySet()
             let item: OrchestrationWorkItem?
             do {
-                item = try await backend.getOrchestrationWorkItem(owner: options.workerID, lockDuration: options.orchestrationLockDuration,
-                                                                  includeRedelivered: mayTakeRedelivery)
+                item = try await backend.getOrchestrationWorkItem(
+                    owner: options.workerID, lockDuration: options.orchestrationLockDuration,
+                    includeRedelivered: mayTakeRedelivery)
             } catch {
                 if mayTakeRedelivery { redelivery.clear() }
                 options.logHandler(.error, "could not fetch an orchestration work item: \(error)")
@@ -41,8 +44,10 @@ extension DurableTaskWorker {
         }
     }
 
-    func process(_ item: OrchestrationWorkItem, resolve: @escaping @Sendable (String) -> OrchestratorEntry?,
-                         engineOptions: EngineOptions, cache: OrchestrationCache) async {
+    func process(
+        _ item: OrchestrationWorkItem, resolve: @escaping @Sendable (String) -> OrchestratorEntry?,
+        engineOptions: EngineOptions, cache: OrchestrationCache
+    ) async {
         // Checked at lease time, before any user code runs: an item whose deliveries keep taking the
         // process down (a fatalError, a stack overflow) never reaches the failure handling below.
         if item.dequeueCount > options.maxDeliveryCount {
@@ -124,12 +129,14 @@ extension DurableTaskWorker {
     @discardableResult
     func park(_ item: OrchestrationWorkItem, engineOptions: EngineOptions, cause: (any Error)?) async -> Bool {
         let deliveries = item.dequeueCount
-        let reason = cause.map { "after \(deliveries) failed attempts to process its events; last error: \($0)" }
+        let reason =
+            cause.map { "after \(deliveries) failed attempts to process its events; last error: \($0)" }
             ?? "after \(deliveries) deliveries of its events without completing (the process processing them "
             + "stopped each time, e.g. a crash in orchestrator code)"
         let poison = DurableTaskError(.poisoned, "instance '\(item.instanceID)' was poisoned: parked as failed \(reason)")
-        let failure = FailureDetails(errorType: "DurableTaskError.poisoned", message: poison.message, isRetriable: false,
-                                     inner: cause.map { FailureDetails(error: $0) })
+        let failure = FailureDetails(
+            errorType: "DurableTaskError.poisoned", message: poison.message, isRetriable: false,
+            inner: cause.map { FailureDetails(error: $0) })
         options.logHandler(.error, poison.message)
         do {
             // Only the start event (name, parent) is read from history; the orchestrator is not replayed.

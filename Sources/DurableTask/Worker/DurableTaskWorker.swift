@@ -59,17 +59,19 @@ public final class DurableTaskWorker: Sendable {
         public var logHandler: @Sendable (LogLevel, String) -> Void
 
         /// Creates options with defaults suited to one process on a small machine.
-        public init(maxConcurrentActivities: Int = 64,
-                    activityPrefetch: Int = 512,
-                    maxConcurrentOrchestrations: Int = max(2, ProcessInfo.processInfo.activeProcessorCount),
-                    orchestrationLockDuration: Duration = .seconds(60),
-                    activityLockDuration: Duration = .seconds(30),
-                    cacheCapacity: Int = 10_000,
-                    maxPayloadBytes: Int = 16 * 1024 * 1024,
-                    pollInterval: Duration = .milliseconds(500),
-                    maxDeliveryCount: Int = 10,
-                    workerID: String = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))",
-                    logHandler: @escaping @Sendable (LogLevel, String) -> Void = DurableTaskWorker.standardErrorLog) {
+        public init(
+            maxConcurrentActivities: Int = 64,
+            activityPrefetch: Int = 512,
+            maxConcurrentOrchestrations: Int = max(2, ProcessInfo.processInfo.activeProcessorCount),
+            orchestrationLockDuration: Duration = .seconds(60),
+            activityLockDuration: Duration = .seconds(30),
+            cacheCapacity: Int = 10_000,
+            maxPayloadBytes: Int = 16 * 1024 * 1024,
+            pollInterval: Duration = .milliseconds(500),
+            maxDeliveryCount: Int = 10,
+            workerID: String = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))",
+            logHandler: @escaping @Sendable (LogLevel, String) -> Void = DurableTaskWorker.standardErrorLog
+        ) {
             self.maxConcurrentActivities = max(1, maxConcurrentActivities)
             self.activityPrefetch = max(1, activityPrefetch)
             self.maxConcurrentOrchestrations = max(1, maxConcurrentOrchestrations)
@@ -183,8 +185,9 @@ public final class DurableTaskWorker: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<options.maxConcurrentOrchestrations {
                 group.addTask {
-                    await self.orchestrationLoop(orchestrators: snapshot.orchestrators, engineOptions: engineOptions, cache: cache,
-                                                 redelivery: redelivery)
+                    await self.orchestrationLoop(
+                        orchestrators: snapshot.orchestrators, engineOptions: engineOptions, cache: cache,
+                        redelivery: redelivery)
                 }
             }
             group.addTask {

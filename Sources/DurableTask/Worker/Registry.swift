@@ -24,8 +24,9 @@ package struct OrchestratorEntry: Sendable {
         OrchestratorEntry(name: name) { context, input in
             let typedInput = try PayloadCodec.decode(Input.self, from: input, what: "input of orchestrator '\(name)' (instance '\(context.instanceID)')")
             let output = try await body(context, typedInput)
-            return try PayloadCodec.encode(output, limit: context.options.maxPayloadBytes,
-                                           what: "output of orchestrator '\(name)' (instance '\(context.instanceID)')")
+            return try PayloadCodec.encode(
+                output, limit: context.options.maxPayloadBytes,
+                what: "output of orchestrator '\(name)' (instance '\(context.instanceID)')")
         }
     }
 
@@ -49,11 +50,13 @@ struct ActivityEntry: Sendable {
     ) {
         self.name = name
         self.run = { context, input, limit in
-            let value = try PayloadCodec.decode(Input.self, from: input,
-                                                what: "input of activity '\(name)' (instance '\(context.instanceID)', task #\(context.taskID))")
+            let value = try PayloadCodec.decode(
+                Input.self, from: input,
+                what: "input of activity '\(name)' (instance '\(context.instanceID)', task #\(context.taskID))")
             let output = try await body(context, value)
-            return try PayloadCodec.encode(output, limit: limit,
-                                           what: "output of activity '\(name)' (instance '\(context.instanceID)', task #\(context.taskID))")
+            return try PayloadCodec.encode(
+                output, limit: limit,
+                what: "output of activity '\(name)' (instance '\(context.instanceID)', task #\(context.taskID))")
         }
     }
 
