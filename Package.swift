@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "DurableTask", targets: ["DurableTask"]),
         .library(name: "DurableTaskSQLite", targets: ["DurableTaskSQLite"]),
+        .library(name: "DurableTaskTesting", targets: ["DurableTaskTesting"]),
         .executable(name: "WordCount", targets: ["WordCount"]),
         .library(name: "DurableTaskDashboard", targets: ["DurableTaskDashboard"]),
         .executable(name: "durabletask", targets: ["DurableTaskCLI"]),
@@ -21,6 +22,7 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
         .target(name: "DurableTaskSQLite", dependencies: ["DurableTask", "CSQLite"]),
+        .target(name: "DurableTaskTesting", dependencies: ["DurableTask"]),
         .executableTarget(
             name: "WordCount",
             dependencies: ["DurableTask", "DurableTaskSQLite"],
@@ -36,7 +38,7 @@ let package = Package(
         .executableTarget(name: "DurableTaskBench", dependencies: ["DurableTask", "DurableTaskSQLite"]),
         .executableTarget(name: "DurableTaskTorture", dependencies: ["DurableTask", "DurableTaskSQLite", "CSQLite"]),
         .testTarget(name: "DurableTaskTests", dependencies: ["DurableTask", "DurableTaskSQLite"], exclude: ["Fixtures"]),
-        .testTarget(name: "DurableTaskSQLiteTests", dependencies: ["DurableTask", "DurableTaskSQLite"]),
+        .testTarget(name: "DurableTaskSQLiteTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTesting"]),
         .testTarget(name: "DurableTaskReliabilityTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTorture"]),
         .target(name: "DurableTaskDashboard", dependencies: ["DurableTask"]),
         .executableTarget(name: "DurableTaskCLI", dependencies: ["DurableTask", "DurableTaskDashboard", "DurableTaskSQLite"]),

@@ -11,6 +11,15 @@ enum BackendKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case sqliteMemory
 
     var testDescription: String { rawValue }
+
+    /// A fresh backend on `clock`; files go in `directory`.
+    func make(clock: ManualClock, in directory: TemporaryDirectory) throws -> any Backend {
+        switch self {
+        case .inMemory: InMemoryBackend(clock: clock)
+        case .sqliteFile: try SQLiteBackend(path: directory.path("hub.sqlite"), clock: clock)
+        case .sqliteMemory: try SQLiteBackend.inMemory(clock: clock)
+        }
+    }
 }
 
 /// A temporary directory removed when the value is released.
@@ -26,100 +35,6 @@ final class TemporaryDirectory: Sendable {
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }
 
     deinit { try? FileManager.default.removeItem(at: url) }
-}
-
-/// A backend under test with its manual clock (and temp directory, for files).
-struct Harness {
-    let backend: any Backend
-    let clock: ManualClock
-    let directory: TemporaryDirectory?
-
-    init(_ kind: BackendKind) throws {
-        clock = ManualClock()
-        switch kind {
-        case .inMemory:
-            backend = InMemoryBackend(clock: clock)
-            directory = nil
-        case .sqliteFile:
-            let directory = try TemporaryDirectory()
-            backend = try SQLiteBackend(path: directory.path("hub.sqlite"), clock: clock)
-            self.directory = directory
-        case .sqliteMemory:
-            backend = try SQLiteBackend.inMemory(clock: clock)
-            directory = nil
-        }
-    }
-
-    var now: Date { clock.now() }
-
-    func startEvent(
-        _ name: String = "Orch", executionID: String = "exec-1", input: String? = nil,
-        parent: HistoryEvent.ParentInstance? = nil, scheduledStart: Date? = nil
-    ) -> HistoryEvent {
-        HistoryEvent(
-            timestamp: now,
-            kind: .executionStarted(
-                name: name, executionID: executionID, input: input.map(Payload.init(json:)), parent: parent,
-                scheduledStart: scheduledStart))
-    }
-
-    func create(
-        _ id: String, name: String = "Orch", executionID: String = "exec-1", input: String? = nil,
-        replace: Bool = false, scheduledStart: Date? = nil
-    ) async throws {
-        try await backend.createOrchestrationInstance(
-            NewOrchestrationInstance(
-                instanceID: id, startEvent: startEvent(name, executionID: executionID, input: input, scheduledStart: scheduledStart),
-                replaceIfFinished: replace))
-    }
-
-    func lease(_ owner: String = "w1", seconds: Int64 = 30) async throws -> OrchestrationWorkItem? {
-        try await backend.getOrchestrationWorkItem(owner: owner, lockDuration: .seconds(seconds))
-    }
-
-    func event(_ name: String, _ json: String? = nil) -> HistoryEvent {
-        HistoryEvent(timestamp: now, kind: .eventRaised(name: name, input: json.map(Payload.init(json:))))
-    }
-
-    /// Leases the instance's work item and completes it with the given result.
-    @discardableResult
-    func runEpisode(_ id: String, _ result: (OrchestrationWorkItem) -> OrchestrationWorkItemResult) async throws -> OrchestrationWorkItem {
-        let item = try #require(try await lease())
-        #expect(item.instanceID == id)
-        try await backend.completeOrchestrationWorkItem(item, result: result(item))
-        return item
-    }
-
-    /// Completes an instance with an output, recording the consumed events in history.
-    func finish(_ id: String, status: OrchestrationStatus = .completed, output: String? = "42") async throws {
-        try await runEpisode(id) { item in
-            OrchestrationWorkItemResult(
-                newHistory: item.newEvents, status: status,
-                output: output.map(Payload.init(json:)))
-        }
-    }
-
-    /// Runs one episode of `instanceID` that records its new events and creates timer 0, due `seconds`
-    /// from now; returns the `timerFired` event the backend will deliver.
-    func scheduleTimer(_ instanceID: String, after seconds: TimeInterval) async throws -> HistoryEvent {
-        let fireAt = now.addingTimeInterval(seconds)
-        let fired = HistoryEvent(timestamp: fireAt, kind: .timerFired(scheduledID: 0, fireAt: fireAt))
-        try await runEpisode(instanceID) { item in
-            OrchestrationWorkItemResult(
-                newHistory: item.newEvents, timers: [TimerRequest(event: fired, fireAt: fireAt)],
-                status: .running)
-        }
-        return fired
-    }
-
-    /// Runs one episode of `instanceID` that records its new events and schedules activity "Act" as task 0.
-    func scheduleOneActivity(_ instanceID: String) async throws {
-        try await runEpisode(instanceID) { item in
-            OrchestrationWorkItemResult(
-                newHistory: item.newEvents,
-                activities: [ActivityRequest(taskID: 0, name: "Act", input: nil)], status: .running)
-        }
-    }
 }
 
 func expectError(
