@@ -1,6 +1,6 @@
 import Foundation
 
-// DurableTaskBench: the benchmark harness (issue 5). See `Arguments.usage`, or run without arguments.
+// DurableTaskBench: the benchmark harness. See `Arguments.usage`, or run without arguments.
 // Figures go to standard output — a human-readable line and a JSON line per measurement — and
 // worker warnings to standard error.
 

@@ -364,10 +364,10 @@ public final class SQLiteBackend: Backend {
 
     // MARK: Orchestration work items
 
-    /// Leases the next orchestration work item; see ``Backend/getOrchestrationWorkItem(owner:lockDuration:includeRedelivered:)``.
-    public func getOrchestrationWorkItem(owner: String, lockDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem? {
+    /// Leases the next orchestration work item; see ``Backend/getOrchestrationWorkItem(owner:leaseDuration:includeRedelivered:)``.
+    public func getOrchestrationWorkItem(owner: String, leaseDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem? {
         try await lease(owner: owner) { c, now in
-            try Store.leaseOrchestration(c, owner: owner, lockDuration: lockDuration, includeRedelivered: includeRedelivered, now: now)
+            try Store.leaseOrchestration(c, owner: owner, leaseDuration: leaseDuration, includeRedelivered: includeRedelivered, now: now)
         }
     }
 
@@ -394,12 +394,12 @@ public final class SQLiteBackend: Backend {
 
     // MARK: Activity work items
 
-    /// Leases up to `maxCount` activities in one transaction; see ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:lockDuration:)``.
-    public func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, lockDuration: Duration) async throws -> [ActivityWorkItem] {
+    /// Leases up to `maxCount` activities in one transaction; see ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``.
+    public func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration) async throws -> [ActivityWorkItem] {
         try await lease(owner: owner) { c, now in
             try Store.leaseActivities(
                 c, owner: owner, maxCount: maxCount, maxRedelivered: maxRedelivered,
-                lockDuration: lockDuration, now: now)
+                leaseDuration: leaseDuration, now: now)
         }
     }
 
@@ -420,10 +420,10 @@ public final class SQLiteBackend: Backend {
         signals.activityWorkAdded()
     }
 
-    /// Extends activity leases; see ``Backend/renewActivityWorkItemLocks(_:lockDuration:)``.
-    public func renewActivityWorkItemLocks(_ items: [ActivityWorkItem], lockDuration: Duration) async throws -> [Bool] {
+    /// Extends activity leases; see ``Backend/renewActivityWorkItemLeases(_:leaseDuration:)``.
+    public func renewActivityWorkItemLeases(_ items: [ActivityWorkItem], leaseDuration: Duration) async throws -> [Bool] {
         guard !items.isEmpty else { return [] }
-        return try await write { c, now in try Store.renewActivities(c, items, lockDuration: lockDuration, now: now) }
+        return try await write { c, now in try Store.renewActivities(c, items, leaseDuration: leaseDuration, now: now) }
     }
 
     // MARK: Queries

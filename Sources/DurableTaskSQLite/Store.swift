@@ -99,9 +99,9 @@ enum Store {
 
     /// Leases the next instance with visible inbox events.
     /// - Parameter includeRedelivered: whether an instance whose last lease ended without a result may be
-    ///   leased (see ``Backend/getOrchestrationWorkItem(owner:lockDuration:includeRedelivered:)``).
+    ///   leased (see ``Backend/getOrchestrationWorkItem(owner:leaseDuration:includeRedelivered:)``).
     static func leaseOrchestration(
-        _ c: Connection, owner: String, lockDuration: Duration, includeRedelivered: Bool,
+        _ c: Connection, owner: String, leaseDuration: Duration, includeRedelivered: Bool,
         now: Date
     ) throws -> OrchestrationWorkItem? {
         // ready_at is kept equal to the earliest inbox visibility, so a ready instance has at least
@@ -110,7 +110,7 @@ enum Store {
             let select = try c.cached(includeRedelivered ? Schema.selectReadyInstance : Schema.selectReadyFreshInstance)
             select.bind(1, now)
             guard
-                let (instanceID, executionID, historyLength, dequeueCount) = try select.firstRow({
+                let (instanceID, executionID, historyLength, deliveryCount) = try select.firstRow({
                     (select.text(0), select.text(1), select.int(2), select.int(3))
                 })
             else { return nil }
@@ -135,19 +135,19 @@ enum Store {
             lock.bind(1, instanceID)
             lock.bind(2, owner)
             lock.bind(3, token)
-            lock.bind(4, now.addingTimeInterval(lockDuration.timeInterval))
+            lock.bind(4, now.addingTimeInterval(leaseDuration.timeInterval))
             lock.bind(5, now)
             try lock.run()
             return OrchestrationWorkItem(
                 instanceID: instanceID, executionID: executionID, newEvents: events,
-                historyLength: historyLength, lockToken: token,
-                dequeueCount: dequeueCount + 1, receipt: receipt)
+                historyLength: historyLength, leaseToken: token,
+                deliveryCount: deliveryCount + 1, receipt: receipt)
         }
         return nil
     }
 
-    private static func lockLost(_ instanceID: String) -> DurableTaskError {
-        DurableTaskError(.workItemLockLost, "the lease on instance '\(instanceID)' was lost; the episode was not committed")
+    private static func leaseLost(_ instanceID: String) -> DurableTaskError {
+        DurableTaskError(.leaseLost, "the lease on instance '\(instanceID)' was lost; the episode was not committed")
     }
 
     /// Commits an episode (see ``Backend/completeOrchestrationWorkItem(_:result:)``).
@@ -162,9 +162,9 @@ enum Store {
         guard
             let (token, leaseTime, historyLength) = try select.firstRow({
                 (select.optionalText(2), select.optionalDate(3), select.int(4))
-            }), token == item.lockToken
+            }), token == item.leaseToken
         else {
-            throw lockLost(item.instanceID)
+            throw leaseLost(item.instanceID)
         }
         let leasedAt = leaseTime ?? now
         try TaskHubRules.checkEpisode(item, result) {
@@ -270,10 +270,10 @@ enum Store {
         unlock.bind(1, item.instanceID)
         // With a delay the instance stays unavailable, leased by nobody, until the back-off is over.
         unlock.bind(2, delay > .zero ? now.addingTimeInterval(delay.timeInterval) : nil)
-        unlock.bind(3, item.lockToken)
+        unlock.bind(3, item.leaseToken)
         unlock.bind(4, countsAsDelivery ? 0 : 1)
         guard try unlock.runChanges() == 1 else {
-            throw DurableTaskError(.workItemLockLost, "the lease on instance '\(item.instanceID)' was lost")
+            throw DurableTaskError(.leaseLost, "the lease on instance '\(item.instanceID)' was lost")
         }
     }
 
@@ -291,9 +291,9 @@ enum Store {
     // MARK: Activities
 
     /// Leases up to `maxCount` activities, at most `maxRedelivered` of them redeliveries (see
-    /// ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:lockDuration:)``); redeliveries first.
+    /// ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``); redeliveries first.
     static func leaseActivities(
-        _ c: Connection, owner: String, maxCount: Int, maxRedelivered: Int, lockDuration: Duration,
+        _ c: Connection, owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration,
         now: Date
     ) throws -> [ActivityWorkItem] {
         guard maxCount > 0 else { return [] }
@@ -306,7 +306,7 @@ enum Store {
             lease.bind(1, now)
             lease.bind(2, owner)
             lease.bind(3, token)
-            lease.bind(4, now.addingTimeInterval(lockDuration.timeInterval))
+            lease.bind(4, now.addingTimeInterval(leaseDuration.timeInterval))
             lease.bind(5, limit)
             var batch: [(id: Int64, item: ActivityWorkItem)] = []
             try lease.forEachRow {
@@ -314,7 +314,7 @@ enum Store {
                     instanceID: lease.text(0, reusing: previous?.instanceID),
                     executionID: lease.text(1, reusing: previous?.executionID), taskID: lease.int(2),
                     name: lease.text(3, reusing: previous?.name), input: lease.data(4).map(Payload.init(data:)),
-                    lockToken: token, dequeueCount: lease.int(5), receipt: lease.int64(6))
+                    leaseToken: token, deliveryCount: lease.int(5), receipt: lease.int64(6))
                 previous = item
                 batch.append((item.receipt, item))
             }
@@ -341,7 +341,7 @@ enum Store {
             let item = completion.item
             delete.reset()
             delete.bind(1, item.receipt)
-            delete.bind(2, item.lockToken)
+            delete.bind(2, item.leaseToken)
             guard try delete.runChanges() == 1 else {
                 accepted.append(false)
                 continue
@@ -374,7 +374,7 @@ enum Store {
     static func abandonActivity(_ c: Connection, _ item: ActivityWorkItem, delay: Duration, now: Date) throws {
         let abandon = try c.cached(Schema.abandonActivity)
         abandon.bind(1, item.receipt)
-        abandon.bind(2, item.lockToken)
+        abandon.bind(2, item.leaseToken)
         abandon.bind(3, delay > .zero ? now.addingTimeInterval(delay.timeInterval) : now)
         try abandon.run()
     }
@@ -390,13 +390,13 @@ enum Store {
         return (try instances.runChanges(), try activities.runChanges())
     }
 
-    static func renewActivities(_ c: Connection, _ items: [ActivityWorkItem], lockDuration: Duration, now: Date) throws -> [Bool] {
+    static func renewActivities(_ c: Connection, _ items: [ActivityWorkItem], leaseDuration: Duration, now: Date) throws -> [Bool] {
         let renew = try c.cached(Schema.renewActivity)
-        let expires = now.addingTimeInterval(lockDuration.timeInterval)
+        let expires = now.addingTimeInterval(leaseDuration.timeInterval)
         return try items.map { item in
             renew.reset()
             renew.bind(1, item.receipt)
-            renew.bind(2, item.lockToken)
+            renew.bind(2, item.leaseToken)
             renew.bind(3, expires)
             return try renew.runChanges() == 1
         }

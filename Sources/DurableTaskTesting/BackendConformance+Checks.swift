@@ -45,7 +45,7 @@ extension BackendConformance {
         #expect(item.newEvents.map(\.kindName) == ["executionStarted", "eventRaised", "eventRaised"])
         #expect(item.newEvents[2] == h.event("e2", "2"))
         #expect(item.historyLength == 0)
-        #expect(item.dequeueCount == 1)
+        #expect(item.deliveryCount == 1)
         #expect(try await h.lease("w2") == nil)
     }
 
@@ -68,12 +68,12 @@ extension BackendConformance {
         #expect(metadata.customStatus == Payload(json: "\"busy\""))
         #expect(try await h.lease() == nil, "the consumed inbox events are gone")
 
-        let activities = try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 10, lockDuration: .seconds(30))
+        let activities = try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 10, leaseDuration: .seconds(30))
         #expect(activities.map(\.name) == ["Act0", "Act1", "Act2"])
         #expect(activities.map(\.taskID) == [0, 1, 2])
-        #expect(activities.allSatisfy { $0.instanceID == "a" && $0.executionID == "exec-1" && $0.dequeueCount == 1 })
+        #expect(activities.allSatisfy { $0.instanceID == "a" && $0.executionID == "exec-1" && $0.deliveryCount == 1 })
         #expect(activities[1].input == Payload(json: "1"))
-        #expect(try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, lockDuration: .seconds(30)).isEmpty)
+        #expect(try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, leaseDuration: .seconds(30)).isEmpty)
 
         let results = try await h.backend.completeActivityWorkItems(
             activities.map { activity in
@@ -97,21 +97,21 @@ extension BackendConformance {
         #expect(try await h.lease("w2") == nil)
         h.clock.advance(by: 11)
         let second = try #require(try await h.lease("w2"))
-        #expect(second.lockToken != first.lockToken)
-        #expect(second.dequeueCount == 2)
+        #expect(second.leaseToken != first.leaseToken)
+        #expect(second.deliveryCount == 2)
         #expect(second.newEvents == first.newEvents)
 
-        await expectError(.workItemLockLost) {
+        await expectError(.leaseLost) {
             try await h.backend.completeOrchestrationWorkItem(
                 first,
                 result: OrchestrationWorkItemResult(
                     newHistory: first.newEvents, activities: [ActivityRequest(taskID: 0, name: "X", input: nil)],
                     status: .completed))
         }
-        await expectError(.workItemLockLost) { try await h.backend.abandonOrchestrationWorkItem(first, delay: .zero) }
+        await expectError(.leaseLost) { try await h.backend.abandonOrchestrationWorkItem(first, delay: .zero) }
         #expect(try await h.backend.getOrchestrationHistory(instanceID: "a").isEmpty)
         #expect(try await h.backend.getOrchestrationMetadata(instanceID: "a")?.status == .pending)
-        #expect(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 10, lockDuration: .seconds(30)).isEmpty)
+        #expect(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 10, leaseDuration: .seconds(30)).isEmpty)
 
         try await h.backend.completeOrchestrationWorkItem(
             second,
@@ -123,13 +123,13 @@ extension BackendConformance {
     static func activityResultIsRecordedOnce(_ h: BackendHarness) async throws {
         try await h.create("a")
         try await h.scheduleOneActivity("a")
-        let leased = try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 10, lockDuration: .seconds(10))
+        let leased = try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 10, leaseDuration: .seconds(10))
         let activity = try #require(leased.first)
         // The lease expires and another worker takes the activity over: the first result is fenced off.
         h.clock.advance(by: 11)
-        let retaken = try #require(try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, lockDuration: .seconds(10)).first)
-        #expect(retaken.dequeueCount == 2)
-        #expect(try await h.backend.renewActivityWorkItemLocks([activity, retaken], lockDuration: .seconds(10)) == [false, true])
+        let retaken = try #require(try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, leaseDuration: .seconds(10)).first)
+        #expect(retaken.deliveryCount == 2)
+        #expect(try await h.backend.renewActivityWorkItemLeases([activity, retaken], leaseDuration: .seconds(10)) == [false, true])
         let completion = { (item: ActivityWorkItem) in
             ActivityCompletion(item: item, event: HistoryEvent(timestamp: h.now, kind: .taskCompleted(scheduledID: 0, result: nil)))
         }
@@ -143,7 +143,7 @@ extension BackendConformance {
     static func completionForAStaleExecutionIsFencedOff(_ h: BackendHarness) async throws {
         try await h.create("a")
         try await h.scheduleOneActivity("a")
-        let activity = try #require(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, lockDuration: .seconds(30)).first)
+        let activity = try #require(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, leaseDuration: .seconds(30)).first)
         try await h.backend.addOrchestrationEvent(instanceID: "a", event: h.event("restart"))
         try await h.runEpisode("a") { _ in
             OrchestrationWorkItemResult(
@@ -166,7 +166,7 @@ extension BackendConformance {
         try await h.backend.abandonOrchestrationWorkItem(first, delay: .zero)
         let second = try #require(try await h.lease())
         #expect(second.newEvents == first.newEvents)
-        #expect(second.dequeueCount == 2)
+        #expect(second.deliveryCount == 2)
         try await h.backend.abandonOrchestrationWorkItem(second, delay: .seconds(5))
         #expect(try await h.lease() == nil, "an abandoned item with a delay waits")
         h.clock.advance(by: 6)
@@ -177,41 +177,41 @@ extension BackendConformance {
     static func abandonedActivityIsRedeliveredAfterTheDelay(_ h: BackendHarness) async throws {
         try await h.create("a")
         try await h.scheduleOneActivity("a")
-        let activity = try #require(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, lockDuration: .seconds(30)).first)
+        let activity = try #require(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, leaseDuration: .seconds(30)).first)
         try await h.backend.abandonActivityWorkItem(activity, delay: .seconds(5))
-        #expect(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, lockDuration: .seconds(30)).isEmpty)
+        #expect(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, leaseDuration: .seconds(30)).isEmpty)
         h.clock.advance(by: 6)
-        let again = try #require(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, lockDuration: .seconds(30)).first)
+        let again = try #require(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, leaseDuration: .seconds(30)).first)
         #expect(again.taskID == 0)
         // A hand-back (the worker stopping) is not a failed delivery: the count stays where it was.
-        #expect(again.dequeueCount == 1)
+        #expect(again.deliveryCount == 1)
     }
 
     static func handingActivitiesBackDoesNotCountTowardTheDeliveryLimit(_ h: BackendHarness) async throws {
         try await h.create("a")
         try await h.scheduleOneActivity("a")
         for _ in 0..<5 {
-            let item = try #require(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, lockDuration: .seconds(30)).first)
-            #expect(item.dequeueCount == 1)
+            let item = try #require(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, leaseDuration: .seconds(30)).first)
+            #expect(item.deliveryCount == 1)
             try await h.backend.abandonActivityWorkItem(item, delay: .zero)
         }
         // A lease that ran out does count: its worker may have died of the item.
-        _ = try #require(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, lockDuration: .seconds(30)).first)
+        _ = try #require(try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 1, leaseDuration: .seconds(30)).first)
         h.clock.advance(by: 31)
-        let expired = try #require(try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 1, lockDuration: .seconds(30)).first)
-        #expect(expired.dequeueCount == 2)
+        let expired = try #require(try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 1, leaseDuration: .seconds(30)).first)
+        #expect(expired.deliveryCount == 2)
     }
 
     static func orchestrationHandBackIsUncountedAndAFailedDeliveryCounts(_ h: BackendHarness) async throws {
         try await h.create("a")
         let first = try #require(try await h.lease())
-        #expect(first.dequeueCount == 1)
+        #expect(first.deliveryCount == 1)
         try await h.backend.abandonOrchestrationWorkItem(first, delay: .zero, countsAsDelivery: false)
         let second = try #require(try await h.lease())
-        #expect(second.dequeueCount == 1)
+        #expect(second.deliveryCount == 1)
         try await h.backend.abandonOrchestrationWorkItem(second, delay: .zero, countsAsDelivery: true)
         let third = try #require(try await h.lease())
-        #expect(third.dequeueCount == 2)
+        #expect(third.deliveryCount == 2)
     }
 
     static func redeliveriesAreLeasedOnlyWhenAsked(_ h: BackendHarness) async throws {
@@ -221,23 +221,23 @@ extension BackendConformance {
         // After one lost delivery the item is leased like fresh work (one crash redelivers in parallel).
         let first = try #require(
             try await h.backend.getOrchestrationWorkItem(
-                owner: "w2", lockDuration: .seconds(10),
+                owner: "w2", leaseDuration: .seconds(10),
                 includeRedelivered: false))
         #expect(first.instanceID == lost.instanceID)
         h.clock.advance(by: 11)  // and its second lease ran out too: now it is a redelivery
         try await h.create("fresh")
         let fresh = try #require(
             try await h.backend.getOrchestrationWorkItem(
-                owner: "w2", lockDuration: .seconds(10),
+                owner: "w2", leaseDuration: .seconds(10),
                 includeRedelivered: false))
         #expect(fresh.instanceID == "fresh")
-        #expect(try await h.backend.getOrchestrationWorkItem(owner: "w2", lockDuration: .seconds(10), includeRedelivered: false) == nil)
+        #expect(try await h.backend.getOrchestrationWorkItem(owner: "w2", leaseDuration: .seconds(10), includeRedelivered: false) == nil)
         let again = try #require(
             try await h.backend.getOrchestrationWorkItem(
-                owner: "w2", lockDuration: .seconds(10),
+                owner: "w2", leaseDuration: .seconds(10),
                 includeRedelivered: true))
         #expect(again.instanceID == lost.instanceID)
-        #expect(again.dequeueCount == 3)
+        #expect(again.deliveryCount == 3)
     }
 
     static func activityLeaseTakesAtMostTheAskedNumberOfRedeliveries(_ h: BackendHarness) async throws {
@@ -248,20 +248,20 @@ extension BackendConformance {
                 activities: (0..<6).map { ActivityRequest(taskID: $0, name: "Act", input: nil) }, status: .running)
         }
         // Tasks 0-2 lose two leases (redeliveries), tasks 3-5 one (leased like fresh work).
-        let lost = try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 3, lockDuration: .seconds(10))
+        let lost = try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 3, leaseDuration: .seconds(10))
         #expect(lost.map(\.taskID) == [0, 1, 2])
         h.clock.advance(by: 11)
         // One lost delivery is leased like fresh work; this lease (of all six) runs out as well.
-        let lostAgain = try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 10, maxRedelivered: 0, lockDuration: .seconds(10))
+        let lostAgain = try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 10, maxRedelivered: 0, leaseDuration: .seconds(10))
         #expect(lostAgain.map(\.taskID).sorted() == [0, 1, 2, 3, 4, 5])
         h.clock.advance(by: 11)
-        let none = try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, maxRedelivered: 0, lockDuration: .seconds(10))
+        let none = try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, maxRedelivered: 0, leaseDuration: .seconds(10))
         #expect(none.map(\.taskID).sorted() == [3, 4, 5])
-        #expect(none.allSatisfy { $0.dequeueCount == 2 })
-        let one = try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, maxRedelivered: 1, lockDuration: .seconds(10))
+        #expect(none.allSatisfy { $0.deliveryCount == 2 })
+        let one = try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, maxRedelivered: 1, leaseDuration: .seconds(10))
         #expect(one.count == 1)
-        #expect(one.allSatisfy { $0.dequeueCount == 3 && [0, 1, 2].contains($0.taskID) })
-        let rest = try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, lockDuration: .seconds(10))
+        #expect(one.allSatisfy { $0.deliveryCount == 3 && [0, 1, 2].contains($0.taskID) })
+        let rest = try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, leaseDuration: .seconds(10))
         #expect(rest.count == 2)
     }
 

@@ -44,7 +44,7 @@ public struct BackendHarness: Sendable {
 
     /// Leases the next orchestration work item.
     public func lease(_ owner: String = "w1", seconds: Int64 = 30) async throws -> OrchestrationWorkItem? {
-        try await backend.getOrchestrationWorkItem(owner: owner, lockDuration: .seconds(seconds))
+        try await backend.getOrchestrationWorkItem(owner: owner, leaseDuration: .seconds(seconds))
     }
 
     /// An `eventRaised` event at the clock's time.

@@ -95,7 +95,10 @@ struct CompetingTorture {
             }
         }
         let integrity = Verification.integrityCheck(path: db)
-        let ok = verdict.isClean && busyErrors == 0 && integrity == "ok"
+        // A process frozen with SIGSTOP while it holds the write lock keeps the others out for as long as
+        // it is frozen; past the busy timeout their writes fail with a storage error and are retried, as
+        // documented. Only without pauses is a busy error a failure.
+        let ok = verdict.isClean && (busyErrors == 0 || pauseEvery > 0) && integrity == "ok"
         let seconds = Date().timeIntervalSince(started)
         let executions = Ledger.lines(at: ledger).count
         report(

@@ -76,7 +76,7 @@ extension ChildModes {
                     timestamp: Date(),
                     kind: .executionStarted(
                         name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil))))
-        _ = try await backend.getOrchestrationWorkItem(owner: "open-\(id)", lockDuration: .seconds(1))
+        _ = try await backend.getOrchestrationWorkItem(owner: "open-\(id)", leaseDuration: .seconds(1))
         await backend.close()
     }
 }

@@ -90,8 +90,8 @@ func childWorkerOptions(_ arguments: Arguments) -> DurableTaskWorker.Options {
         pollInterval: .milliseconds(20))
     let leaseMilliseconds = arguments.int("lease-ms", 1000)
     if leaseMilliseconds > 0 {
-        options.orchestrationLockDuration = .milliseconds(leaseMilliseconds)
-        options.activityLockDuration = .milliseconds(leaseMilliseconds)
+        options.orchestrationLeaseDuration = .milliseconds(leaseMilliseconds)
+        options.activityLeaseDuration = .milliseconds(leaseMilliseconds)
     }
     return options
 }

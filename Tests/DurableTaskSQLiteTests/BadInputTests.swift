@@ -152,7 +152,7 @@ struct BadInputTests {
         let path = directory.path("hub.sqlite")
         let backend = try SQLiteBackend(path: path)
         try await backend.createOrchestrationInstance(start("broken"))
-        let item = try #require(try await backend.getOrchestrationWorkItem(owner: "w", lockDuration: .seconds(30)))
+        let item = try #require(try await backend.getOrchestrationWorkItem(owner: "w", leaseDuration: .seconds(30)))
         let events = item.newEvents + [HistoryEvent(timestamp: Date(), kind: .orchestratorCompleted)]
         try await backend.completeOrchestrationWorkItem(item, result: OrchestrationWorkItemResult(newHistory: events, status: .running))
         do {

@@ -20,7 +20,7 @@ struct FanOutThroughputTests {
                     timestamp: Date(),
                     kind: .executionStarted(
                         name: "FanOut", executionID: "e", input: nil, parent: nil, scheduledStart: nil))))
-        let item = try #require(try await backend.getOrchestrationWorkItem(owner: "w", lockDuration: .seconds(300)))
+        let item = try #require(try await backend.getOrchestrationWorkItem(owner: "w", leaseDuration: .seconds(300)))
         let t0 = clock.now
         let scheduled = (0..<n).map { HistoryEvent(eventID: $0, timestamp: Date(), kind: .taskScheduled(name: "Count", input: Payload(json: "\($0)"))) }
         try await backend.completeOrchestrationWorkItem(
@@ -32,7 +32,7 @@ struct FanOutThroughputTests {
         let t1 = clock.now
         var done = 0
         while done < n {
-            let items = try await backend.getActivityWorkItems(owner: "w", maxCount: batch, lockDuration: .seconds(300))
+            let items = try await backend.getActivityWorkItems(owner: "w", maxCount: batch, leaseDuration: .seconds(300))
             let accepted = try await backend.completeActivityWorkItems(
                 items.map {
                     ActivityCompletion(
@@ -42,7 +42,7 @@ struct FanOutThroughputTests {
             done += items.count
         }
         let t2 = clock.now
-        let fanIn = try #require(try await backend.getOrchestrationWorkItem(owner: "w", lockDuration: .seconds(300)))
+        let fanIn = try #require(try await backend.getOrchestrationWorkItem(owner: "w", leaseDuration: .seconds(300)))
         #expect(fanIn.newEvents.count == n)
         try await backend.completeOrchestrationWorkItem(
             fanIn,

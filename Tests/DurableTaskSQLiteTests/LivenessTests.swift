@@ -25,7 +25,7 @@ struct LivenessTests {
             path = directory.path("hub.sqlite")
             let backend = try SQLiteBackend(path: path, clock: clock)
             try await backend.createOrchestrationInstance(start("a"))
-            let item = try #require(try await backend.getOrchestrationWorkItem(owner: "setup", lockDuration: .seconds(60)))
+            let item = try #require(try await backend.getOrchestrationWorkItem(owner: "setup", leaseDuration: .seconds(60)))
             try await backend.completeOrchestrationWorkItem(
                 item,
                 result: OrchestrationWorkItemResult(
@@ -56,9 +56,9 @@ struct LivenessTests {
         /// file behind unlocked, as a process SIGKILLed while holding those leases would.
         func leaseEverythingAndDie(as owner: String) async throws {
             let backend = try open()
-            let activities = try await backend.getActivityWorkItems(owner: owner, maxCount: 100, lockDuration: .seconds(60))
+            let activities = try await backend.getActivityWorkItems(owner: owner, maxCount: 100, leaseDuration: .seconds(60))
             #expect(!activities.isEmpty)
-            #expect(try await backend.getOrchestrationWorkItem(owner: owner, lockDuration: .seconds(60))?.instanceID == "b")
+            #expect(try await backend.getOrchestrationWorkItem(owner: owner, leaseDuration: .seconds(60))?.instanceID == "b")
             await backend.close()
             #expect(!FileManager.default.fileExists(atPath: ownerFile(owner)), "a clean close deletes the owner's file")
             #expect(FileManager.default.createFile(atPath: ownerFile(owner), contents: Data(owner.utf8)))
@@ -79,13 +79,13 @@ struct LivenessTests {
         let log = LogRecorder()
         let backend = try SQLiteBackend(path: fixture.path, options: .init(logHandler: log.handler), clock: fixture.clock)
         // No time passes: the 60 s leases are far from expiring.
-        let activities = try await backend.getActivityWorkItems(owner: "next", maxCount: 100, lockDuration: .seconds(60))
+        let activities = try await backend.getActivityWorkItems(owner: "next", maxCount: 100, leaseDuration: .seconds(60))
         #expect(activities.map(\.taskID) == [0, 1, 2])
         // The crash counts as a delivery: the process may have died of the item.
-        #expect(activities.allSatisfy { $0.dequeueCount == 2 })
-        let instance = try #require(try await backend.getOrchestrationWorkItem(owner: "next", lockDuration: .seconds(60)))
+        #expect(activities.allSatisfy { $0.deliveryCount == 2 })
+        let instance = try #require(try await backend.getOrchestrationWorkItem(owner: "next", leaseDuration: .seconds(60)))
         #expect(instance.instanceID == "b")
-        #expect(instance.dequeueCount == 2)
+        #expect(instance.deliveryCount == 2)
         #expect(!FileManager.default.fileExists(atPath: fixture.ownerFile("crashed")))
         #expect(log.lines(containing: "'crashed' is gone", "1 instance(s) and 3 activities").count == 1, "\(log.lines(containing: ""))")
         // The lock tokens of the dead worker's leases no longer count.
@@ -95,17 +95,17 @@ struct LivenessTests {
     @Test func leasesOfALiveWorkerAreNeverTakenOver() async throws {
         let fixture = try await Fixture()
         let live = try fixture.open()
-        let leased = try await live.getActivityWorkItems(owner: "live", maxCount: 100, lockDuration: .seconds(60))
+        let leased = try await live.getActivityWorkItems(owner: "live", maxCount: 100, leaseDuration: .seconds(60))
         #expect(leased.count == 3)
-        #expect(try await live.getOrchestrationWorkItem(owner: "live", lockDuration: .seconds(60))?.instanceID == "b")
+        #expect(try await live.getOrchestrationWorkItem(owner: "live", leaseDuration: .seconds(60))?.instanceID == "b")
         #expect(try fixture.isHeld("live"))
 
         // Another backend in the same process (its own descriptor, as another process would have): each
         // first lease for a new owner sweeps the owner files, and none may take the live worker's leases.
         let other = try fixture.open()
         for owner in ["other-1", "other-2", "other-3"] {
-            #expect(try await other.getActivityWorkItems(owner: owner, maxCount: 100, lockDuration: .seconds(60)).isEmpty)
-            #expect(try await other.getOrchestrationWorkItem(owner: owner, lockDuration: .seconds(60)) == nil)
+            #expect(try await other.getActivityWorkItems(owner: owner, maxCount: 100, leaseDuration: .seconds(60)).isEmpty)
+            #expect(try await other.getOrchestrationWorkItem(owner: owner, leaseDuration: .seconds(60)) == nil)
         }
         #expect(try fixture.isHeld("live"))
         // The live worker still holds its leases: its completions are recorded.
@@ -127,11 +127,11 @@ struct LivenessTests {
         // before; fencing rejects its late results.
         let fixture = try await Fixture()
         let stuck = try fixture.open()
-        let leased = try await stuck.getActivityWorkItems(owner: "stuck", maxCount: 100, lockDuration: .seconds(10))
+        let leased = try await stuck.getActivityWorkItems(owner: "stuck", maxCount: 100, leaseDuration: .seconds(10))
         let other = try fixture.open()
-        #expect(try await other.getActivityWorkItems(owner: "other", maxCount: 100, lockDuration: .seconds(10)).isEmpty)
+        #expect(try await other.getActivityWorkItems(owner: "other", maxCount: 100, leaseDuration: .seconds(10)).isEmpty)
         fixture.clock.advance(by: 11)
-        #expect(try await other.getActivityWorkItems(owner: "other", maxCount: 100, lockDuration: .seconds(10)).count == 3)
+        #expect(try await other.getActivityWorkItems(owner: "other", maxCount: 100, leaseDuration: .seconds(10)).count == 3)
         let late = try await stuck.completeActivityWorkItems(
             leased.map { item in
                 ActivityCompletion(
@@ -150,7 +150,7 @@ struct LivenessTests {
         try await fixture.leaseEverythingAndDie(as: "fixed-id")
         let backend = try fixture.open()
         // The file is there but unlocked: the earlier process with this ID is gone.
-        let activities = try await backend.getActivityWorkItems(owner: "fixed-id", maxCount: 100, lockDuration: .seconds(60))
+        let activities = try await backend.getActivityWorkItems(owner: "fixed-id", maxCount: 100, leaseDuration: .seconds(60))
         #expect(activities.map(\.taskID) == [0, 1, 2])
         #expect(try fixture.isHeld("fixed-id"))
         await backend.close()
@@ -160,13 +160,13 @@ struct LivenessTests {
         let fixture = try await Fixture()
         let first = try fixture.open()
         let second = try fixture.open()
-        #expect(try await first.getActivityWorkItems(owner: "shared", maxCount: 1, lockDuration: .seconds(60)).count == 1)
-        #expect(try await second.getActivityWorkItems(owner: "shared", maxCount: 1, lockDuration: .seconds(60)).count == 1)
+        #expect(try await first.getActivityWorkItems(owner: "shared", maxCount: 1, leaseDuration: .seconds(60)).count == 1)
+        #expect(try await second.getActivityWorkItems(owner: "shared", maxCount: 1, leaseDuration: .seconds(60)).count == 1)
         await first.close()
         // Still held by the second backend: its leases are a live worker's.
         #expect(try fixture.isHeld("shared"))
         let third = try fixture.open()
-        #expect(try await third.getActivityWorkItems(owner: "third", maxCount: 100, lockDuration: .seconds(60)).count == 1)
+        #expect(try await third.getActivityWorkItems(owner: "third", maxCount: 100, leaseDuration: .seconds(60)).count == 1)
         await second.close()
         #expect(!FileManager.default.fileExists(atPath: fixture.ownerFile("shared")))
         await third.close()
@@ -180,7 +180,7 @@ struct LivenessTests {
         let empty = directory + "/" + OwnerLiveness.fileName("half-started")
         #expect(FileManager.default.createFile(atPath: empty, contents: Data()))
         let backend = try fixture.open()
-        #expect(try await backend.getActivityWorkItems(owner: "w", maxCount: 100, lockDuration: .seconds(60)).count == 3)
+        #expect(try await backend.getActivityWorkItems(owner: "w", maxCount: 100, leaseDuration: .seconds(60)).count == 3)
         #expect(!FileManager.default.fileExists(atPath: empty))
         await backend.close()
     }
@@ -199,7 +199,7 @@ struct LivenessTests {
 
     @Test func inMemoryDatabasesHaveNoOwnerFiles() async throws {
         let backend = try SQLiteBackend.inMemory()
-        _ = try await backend.getActivityWorkItems(owner: "w", maxCount: 1, lockDuration: .seconds(60))
+        _ = try await backend.getActivityWorkItems(owner: "w", maxCount: 1, leaseDuration: .seconds(60))
         #expect(!FileManager.default.fileExists(atPath: OwnerLiveness.directory(forDatabase: ":memory:")))
         await backend.close()
     }

@@ -51,7 +51,7 @@ struct ReplacedFileTests {
 
         await expectReplacedError("deleted", path: path) { try await backend.createOrchestrationInstance(start("b")) }
         await expectReplacedError("deleted", path: path) {
-            _ = try await backend.getActivityWorkItems(owner: "w", maxCount: 10, lockDuration: .seconds(30))
+            _ = try await backend.getActivityWorkItems(owner: "w", maxCount: 10, leaseDuration: .seconds(30))
         }
         await expectReplacedError("deleted", path: path) { _ = try await backend.getOrchestrationMetadata(instanceID: "a") }
 
@@ -76,7 +76,7 @@ struct ReplacedFileTests {
         _ = rename(otherPath, path)
         await expectReplacedError("replaced", path: path) { try await running.createOrchestrationInstance(start("b")) }
         await expectReplacedError("replaced", path: path) {
-            _ = try await running.getOrchestrationWorkItem(owner: "w", lockDuration: .seconds(30))
+            _ = try await running.getOrchestrationWorkItem(owner: "w", leaseDuration: .seconds(30))
         }
 
         // hub.sqlite-wal still belongs to the old file, which `running` has open: applying it to the new

@@ -21,7 +21,7 @@ struct SQLiteBackendTests {
                         timestamp: clock.now(),
                         kind: .executionStarted(
                             name: "Orch", executionID: "e1", input: Payload(json: "[1,2]"), parent: nil, scheduledStart: nil))))
-            let item = try #require(try await backend.getOrchestrationWorkItem(owner: "w", lockDuration: .seconds(30)))
+            let item = try #require(try await backend.getOrchestrationWorkItem(owner: "w", leaseDuration: .seconds(30)))
             history =
                 [HistoryEvent(timestamp: clock.now(), kind: .orchestratorStarted)] + item.newEvents
                 + [HistoryEvent(eventID: 0, timestamp: clock.now(), kind: .taskScheduled(name: "Act", input: nil))]
@@ -38,7 +38,7 @@ struct SQLiteBackendTests {
         #expect(metadata.status == .running)
         #expect(metadata.customStatus == Payload(json: "\"half\""))
         #expect(metadata.input == Payload(json: "[1,2]"))
-        let activities = try await reopened.getActivityWorkItems(owner: "w", maxCount: 5, lockDuration: .seconds(30))
+        let activities = try await reopened.getActivityWorkItems(owner: "w", maxCount: 5, leaseDuration: .seconds(30))
         #expect(activities.map(\.name) == ["Act"])
         await reopened.close()
     }
@@ -71,7 +71,7 @@ struct SQLiteBackendTests {
             connection.close()
         }
         let backend = try SQLiteBackend(path: path)
-        let leased = try await backend.getActivityWorkItems(owner: "w", maxCount: 5, lockDuration: .seconds(30))
+        let leased = try await backend.getActivityWorkItems(owner: "w", maxCount: 5, leaseDuration: .seconds(30))
         #expect(leased.map(\.name) == ["Act"])
         await backend.close()
         let connection = try Connection(path: path, create: false)
@@ -250,7 +250,7 @@ struct SQLiteBackendTests {
             connection.close()
         }
         do {
-            _ = try await backend.getOrchestrationWorkItem(owner: "w", lockDuration: .seconds(5))
+            _ = try await backend.getOrchestrationWorkItem(owner: "w", leaseDuration: .seconds(5))
             Issue.record("expected corruptData")
         } catch let error as DurableTaskError {
             #expect(error.code == .corruptData)
@@ -285,7 +285,7 @@ struct SQLiteBackendTests {
             for backend in [first, second] {
                 group.addTask {
                     var ids: [String] = []
-                    while let item = try await backend.getOrchestrationWorkItem(owner: "w", lockDuration: .seconds(60)) {
+                    while let item = try await backend.getOrchestrationWorkItem(owner: "w", leaseDuration: .seconds(60)) {
                         ids.append(item.instanceID)
                         try await backend.completeOrchestrationWorkItem(
                             item,

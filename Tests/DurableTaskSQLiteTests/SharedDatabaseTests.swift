@@ -58,7 +58,7 @@ struct SharedDatabaseTests {
                     timestamp: Date(),
                     kind: .executionStarted(
                         name: "Orch", executionID: "e", input: nil, parent: nil, scheduledStart: nil))))
-        #expect(try await second.getOrchestrationWorkItem(owner: "w", lockDuration: .seconds(5))?.instanceID == "a")
+        #expect(try await second.getOrchestrationWorkItem(owner: "w", leaseDuration: .seconds(5))?.instanceID == "a")
         #expect(log.lines(containing: Self.warningText).isEmpty)
 
         // The process's lock is shared by both backends: it lasts until the last one closes.
@@ -101,7 +101,7 @@ struct SharedDatabaseTests {
         let log = LogRecorder()
         let backend = try SQLiteBackend(path: path, options: .init(logHandler: log.handler))
         // Any write runs after the open-time check, queued on the same writer thread.
-        _ = try await backend.getOrchestrationWorkItem(owner: "w", lockDuration: .seconds(5))
+        _ = try await backend.getOrchestrationWorkItem(owner: "w", leaseDuration: .seconds(5))
         #expect(log.lines(containing: Self.warningText, path).count == 1)
         await backend.close()
         _ = other
@@ -113,7 +113,7 @@ struct SharedDatabaseTests {
         let log = LogRecorder()
         let backend = try SQLiteBackend(path: path, options: .init(logHandler: log.handler))
         // Let the open-time check run (queued on the writer thread) while the backend is alone.
-        _ = try await backend.getOrchestrationWorkItem(owner: "w", lockDuration: .seconds(5))
+        _ = try await backend.getOrchestrationWorkItem(owner: "w", leaseDuration: .seconds(5))
         #expect(log.lines(containing: Self.warningText).isEmpty)
         let other = try OtherProcessLock(databasePath: path)
         // An idle worker polls through waitForChange, which checks at most once a second.

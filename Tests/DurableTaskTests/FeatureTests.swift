@@ -2,7 +2,7 @@ import DurableTask
 import Foundation
 import Testing
 
-/// Issue 3's feature set, through worker + client, on every backend.
+/// The feature set (timers, events, sub-orchestrations, retries, continue-as-new, management), through worker + client, on every backend.
 @Suite struct FeatureTests {
     let quiet = DurableTaskWorker.Options(logHandler: { _, _ in })
 
@@ -110,7 +110,7 @@ import Testing
         }
         // The approved instance's timer came due after it finished: it must not run or complete again.
         // With the worker stopped (every episode it leased has committed), nothing may be left to lease.
-        #expect(try await backend.getOrchestrationWorkItem(owner: "probe", lockDuration: .seconds(60)) == nil)
+        #expect(try await backend.getOrchestrationWorkItem(owner: "probe", leaseDuration: .seconds(60)) == nil)
         let history = try await DurableTaskClient(backend: backend).getHistory(approved)
         #expect(history.filter { $0.kindName == "executionCompleted" }.count == 1)
         #expect(!history.contains { $0.kindName == "timerFired" })
@@ -445,7 +445,7 @@ import Testing
         // Two workers compete; the activity runs 4 s with 2 s leases (renewed every 2/3 s), so only
         // renewal keeps the second worker from taking it over and running it again.
         let options = DurableTaskWorker.Options(
-            orchestrationLockDuration: .seconds(2), activityLockDuration: .seconds(2),
+            orchestrationLeaseDuration: .seconds(2), activityLeaseDuration: .seconds(2),
             pollInterval: .milliseconds(50), logHandler: { _, _ in })
         let other = DurableTaskWorker(backend: backend, options: options)
         other.addOrchestrator(CallsSlow())

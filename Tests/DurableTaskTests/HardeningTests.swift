@@ -85,8 +85,8 @@ import Testing
         let id = try await client.scheduleNewOrchestration(name: "KillsTheProcess", input: 0)
         // Three workers lease it and die before completing (their leases run out).
         for attempt in 1...3 {
-            let item = try #require(try await backend.getOrchestrationWorkItem(owner: "dead-\(attempt)", lockDuration: .seconds(60)))
-            #expect(item.dequeueCount == attempt)
+            let item = try #require(try await backend.getOrchestrationWorkItem(owner: "dead-\(attempt)", leaseDuration: .seconds(60)))
+            #expect(item.deliveryCount == attempt)
             clock.advance(by: 61)
         }
         var options = quiet
@@ -245,8 +245,8 @@ final class InstrumentedBackend: Backend {
     func addOrchestrationEvent(instanceID: String, event: HistoryEvent) async throws {
         try await inner.addOrchestrationEvent(instanceID: instanceID, event: event)
     }
-    func getOrchestrationWorkItem(owner: String, lockDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem? {
-        try await inner.getOrchestrationWorkItem(owner: owner, lockDuration: lockDuration, includeRedelivered: includeRedelivered)
+    func getOrchestrationWorkItem(owner: String, leaseDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem? {
+        try await inner.getOrchestrationWorkItem(owner: owner, leaseDuration: leaseDuration, includeRedelivered: includeRedelivered)
     }
     func getOrchestrationHistory(instanceID: String) async throws -> [HistoryEvent] {
         try await inner.getOrchestrationHistory(instanceID: instanceID)
@@ -259,8 +259,8 @@ final class InstrumentedBackend: Backend {
         // No back-off in tests: the failing item comes straight back.
         try await inner.abandonOrchestrationWorkItem(item, delay: .zero, countsAsDelivery: countsAsDelivery)
     }
-    func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, lockDuration: Duration) async throws -> [ActivityWorkItem] {
-        try await inner.getActivityWorkItems(owner: owner, maxCount: maxCount, maxRedelivered: maxRedelivered, lockDuration: lockDuration)
+    func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration) async throws -> [ActivityWorkItem] {
+        try await inner.getActivityWorkItems(owner: owner, maxCount: maxCount, maxRedelivered: maxRedelivered, leaseDuration: leaseDuration)
     }
     func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool] {
         try await inner.completeActivityWorkItems(completions)
@@ -268,8 +268,8 @@ final class InstrumentedBackend: Backend {
     func abandonActivityWorkItem(_ item: ActivityWorkItem, delay: Duration) async throws {
         try await inner.abandonActivityWorkItem(item, delay: delay)
     }
-    func renewActivityWorkItemLocks(_ items: [ActivityWorkItem], lockDuration: Duration) async throws -> [Bool] {
-        try await inner.renewActivityWorkItemLocks(items, lockDuration: lockDuration)
+    func renewActivityWorkItemLeases(_ items: [ActivityWorkItem], leaseDuration: Duration) async throws -> [Bool] {
+        try await inner.renewActivityWorkItemLeases(items, leaseDuration: leaseDuration)
     }
     func getOrchestrationMetadata(instanceID: String) async throws -> OrchestrationMetadata? {
         reads.add(1, ordering: .relaxed)

@@ -30,12 +30,12 @@ public protocol Backend: Sendable {
     /// - Parameters:
     ///   - owner: the leasing worker's ID; a backend that can tell when an owner's process is gone hands
     ///     its leases over at once.
-    ///   - lockDuration: how long the lease lasts unless completed or abandoned.
+    ///   - leaseDuration: how long the lease lasts unless completed or abandoned.
     ///   - includeRedelivered: whether the item may be a **redelivery**: one whose deliveries ended
     ///     without a result (its worker died, or its lease ran out) at least twice, so its
-    ///     ``OrchestrationWorkItem/dequeueCount`` at rest is 2 or more. A worker runs redeliveries one at a
+    ///     ``OrchestrationWorkItem/deliveryCount`` at rest is 2 or more. A worker runs redeliveries one at a
     ///     time, so that when one of them crashes the process again, only that one is counted against it.
-    func getOrchestrationWorkItem(owner: String, lockDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem?
+    func getOrchestrationWorkItem(owner: String, leaseDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem?
 
     /// The instance's committed history (its old events), in order.
     /// - Throws: `DurableTaskError(.instanceNotFound)`; `DurableTaskError(.corruptData)` for an undecodable row.
@@ -44,7 +44,7 @@ public protocol Backend: Sendable {
     /// Commits an episode atomically: appends `newHistory`, removes the consumed inbox events, enqueues
     /// activities, timers, messages and new instances, updates status, output, failure and custom status,
     /// and releases the lease.
-    /// - Throws: `DurableTaskError(.workItemLockLost)` when the lease is no longer held;
+    /// - Throws: `DurableTaskError(.leaseLost)` when the lease is no longer held;
     ///   `DurableTaskError(.newEventsArrived)` when `result.status` is terminal but visible inbox events
     ///   arrived after the item was leased (the worker abandons the item and runs the episode again with
     ///   them, so an accepted event never vanishes). Nothing changes in either case.
@@ -55,16 +55,16 @@ public protocol Backend: Sendable {
     ///   - item: the leased item.
     ///   - delay: how long the instance stays unavailable (a back-off); `.zero` for at once.
     ///   - countsAsDelivery: whether this lease counts toward the item's
-    ///     ``OrchestrationWorkItem/dequeueCount``. `false` undoes the count the lease added: the item was
+    ///     ``OrchestrationWorkItem/deliveryCount``. `false` undoes the count the lease added: the item was
     ///     handed back without a failure of its own (new events arrived, a storage error, the worker
     ///     stopping), and must not be parked as poisoned for it.
-    /// - Throws: `DurableTaskError(.workItemLockLost)` when the lease is no longer held.
+    /// - Throws: `DurableTaskError(.leaseLost)` when the lease is no longer held.
     func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool) async throws
 
     /// Leases up to `maxCount` activity work items, of which at most `maxRedelivered` are redeliveries
     /// (items whose previous delivery ended without a result; see
-    /// ``getOrchestrationWorkItem(owner:lockDuration:includeRedelivered:)``).
-    func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, lockDuration: Duration) async throws -> [ActivityWorkItem]
+    /// ``getOrchestrationWorkItem(owner:leaseDuration:includeRedelivered:)``).
+    func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration) async throws -> [ActivityWorkItem]
 
     /// Records activity results: for each completion whose lease is still held and whose orchestration
     /// execution is current, removes the work item and adds the event to the instance's inbox. Completions
@@ -74,13 +74,13 @@ public protocol Backend: Sendable {
     func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool]
 
     /// Hands an activity lease back so another worker (or this one) runs it again after `delay`. The
-    /// lease does not count toward the item's ``ActivityWorkItem/dequeueCount``: a worker hands items
+    /// lease does not count toward the item's ``ActivityWorkItem/deliveryCount``: a worker hands items
     /// back when it stops, not because the activity failed.
     func abandonActivityWorkItem(_ item: ActivityWorkItem, delay: Duration) async throws
 
     /// Extends the leases of activities that are still running.
     /// - Returns: for each item, whether its lease was still held and was extended.
-    func renewActivityWorkItemLocks(_ items: [ActivityWorkItem], lockDuration: Duration) async throws -> [Bool]
+    func renewActivityWorkItemLeases(_ items: [ActivityWorkItem], leaseDuration: Duration) async throws -> [Bool]
 
     /// The instance's metadata, or `nil` when it does not exist.
     func getOrchestrationMetadata(instanceID: String) async throws -> OrchestrationMetadata?
@@ -134,15 +134,15 @@ extension Backend {
     }
 
     /// Leases the next orchestration work item, redeliveries included; see
-    /// ``getOrchestrationWorkItem(owner:lockDuration:includeRedelivered:)``.
-    public func getOrchestrationWorkItem(owner: String, lockDuration: Duration) async throws -> OrchestrationWorkItem? {
-        try await getOrchestrationWorkItem(owner: owner, lockDuration: lockDuration, includeRedelivered: true)
+    /// ``getOrchestrationWorkItem(owner:leaseDuration:includeRedelivered:)``.
+    public func getOrchestrationWorkItem(owner: String, leaseDuration: Duration) async throws -> OrchestrationWorkItem? {
+        try await getOrchestrationWorkItem(owner: owner, leaseDuration: leaseDuration, includeRedelivered: true)
     }
 
     /// Leases up to `maxCount` activity work items, redeliveries included; see
-    /// ``getActivityWorkItems(owner:maxCount:maxRedelivered:lockDuration:)``.
-    public func getActivityWorkItems(owner: String, maxCount: Int, lockDuration: Duration) async throws -> [ActivityWorkItem] {
-        try await getActivityWorkItems(owner: owner, maxCount: maxCount, maxRedelivered: maxCount, lockDuration: lockDuration)
+    /// ``getActivityWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``.
+    public func getActivityWorkItems(owner: String, maxCount: Int, leaseDuration: Duration) async throws -> [ActivityWorkItem] {
+        try await getActivityWorkItems(owner: owner, maxCount: maxCount, maxRedelivered: maxCount, leaseDuration: leaseDuration)
     }
 
     /// Releases the lease after a failed delivery; see

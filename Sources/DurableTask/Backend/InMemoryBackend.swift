@@ -28,7 +28,7 @@ public final class InMemoryBackend: Backend {
         var history: [HistoryEvent] = []
         var inbox: [InboxEntry] = []
         var lease: Lease?
-        var dequeueCount = 0
+        var deliveryCount = 0
 
         init(metadata: OrchestrationMetadata) {
             self.metadata = metadata
@@ -135,8 +135,8 @@ public final class InMemoryBackend: Backend {
 
     // MARK: - Orchestration work items
 
-    /// Leases the next orchestration work item; see ``Backend/getOrchestrationWorkItem(owner:lockDuration:includeRedelivered:)``.
-    public func getOrchestrationWorkItem(owner: String, lockDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem? {
+    /// Leases the next orchestration work item; see ``Backend/getOrchestrationWorkItem(owner:leaseDuration:includeRedelivered:)``.
+    public func getOrchestrationWorkItem(owner: String, leaseDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem? {
         let now = clock.now()
         return state.withLock { state -> OrchestrationWorkItem? in
             Self.promoteDueTimers(now: now, in: &state)
@@ -154,19 +154,19 @@ public final class InMemoryBackend: Backend {
                 }
                 guard let record = state.instances[instanceID] else { continue }
                 if let lease = record.lease, lease.expires > now { continue }
-                if !includeRedelivered && record.dequeueCount >= Redelivery.isolatedAfter {
+                if !includeRedelivered && record.deliveryCount >= Redelivery.isolatedAfter {
                     passedOver.append(instanceID)
                     continue
                 }
                 let visible = record.inbox.filter { $0.visibleAt.map { $0 <= now } ?? true }
                 guard let last = visible.last else { continue }
                 let token = Self.newToken(&state)
-                record.lease = Lease(owner: owner, token: token, expires: now.addingTimeInterval(lockDuration.timeInterval), leasedAt: now)
-                record.dequeueCount += 1
+                record.lease = Lease(owner: owner, token: token, expires: now.addingTimeInterval(leaseDuration.timeInterval), leasedAt: now)
+                record.deliveryCount += 1
                 let item = OrchestrationWorkItem(
                     instanceID: instanceID, executionID: record.metadata.executionID,
                     newEvents: visible.map(\.event), historyLength: record.history.count,
-                    lockToken: token, dequeueCount: record.dequeueCount, receipt: last.id)
+                    leaseToken: token, deliveryCount: record.deliveryCount, receipt: last.id)
                 state.instances[instanceID] = record
                 return item
             }
@@ -213,10 +213,10 @@ public final class InMemoryBackend: Backend {
         let now = clock.now()
         try state.withLock { state in
             guard let record = state.instances[item.instanceID], let lease = record.lease,
-                lease.token == item.lockToken
+                lease.token == item.leaseToken
             else {
                 throw DurableTaskError(
-                    .workItemLockLost,
+                    .leaseLost,
                     "the lease on instance '\(item.instanceID)' was lost; the episode was not committed")
             }
             // Validate first so that a failure leaves the state untouched (atomicity).
@@ -229,7 +229,7 @@ public final class InMemoryBackend: Backend {
             }
             let commit = TaskHubRules.commit(item, result, now: now)
             record.lease = nil
-            record.dequeueCount = 0
+            record.deliveryCount = 0
             record.inbox.removeAll(where: consumed)
             if commit.replacesHistory {
                 record.history = []
@@ -255,7 +255,7 @@ public final class InMemoryBackend: Backend {
                 let work = ActivityWorkItem(
                     instanceID: item.instanceID, executionID: item.executionID,
                     taskID: request.taskID, name: request.name, input: request.input,
-                    lockToken: "", dequeueCount: 0, receipt: key)
+                    leaseToken: "", deliveryCount: 0, receipt: key)
                 state.activities[Int(key)] = ActivityRecord(item: work)
                 state.activityQueue.append(key)
             }
@@ -283,11 +283,11 @@ public final class InMemoryBackend: Backend {
         let now = clock.now()
         try state.withLock { state in
             guard let record = state.instances[item.instanceID], let lease = record.lease,
-                lease.token == item.lockToken
+                lease.token == item.leaseToken
             else {
-                throw DurableTaskError(.workItemLockLost, "the lease on instance '\(item.instanceID)' was lost")
+                throw DurableTaskError(.leaseLost, "the lease on instance '\(item.instanceID)' was lost")
             }
-            if !countsAsDelivery { record.dequeueCount = max(0, record.dequeueCount - 1) }
+            if !countsAsDelivery { record.deliveryCount = max(0, record.deliveryCount - 1) }
             if delay > .zero {
                 // Keep it leased, by nobody, until the delay is over: the back-off of a failing item.
                 record.lease = Lease(owner: "", token: Self.newToken(&state), expires: now.addingTimeInterval(delay.timeInterval))
@@ -306,8 +306,8 @@ public final class InMemoryBackend: Backend {
 
     // MARK: - Activity work items
 
-    /// Leases activity work items; see ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:lockDuration:)``.
-    public func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, lockDuration: Duration) async throws -> [ActivityWorkItem] {
+    /// Leases activity work items; see ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``.
+    public func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration) async throws -> [ActivityWorkItem] {
         let now = clock.now()
         return state.withLock { state -> [ActivityWorkItem] in
             // Rate-limited by the interval: expired leases come back even while fresh work is queued.
@@ -317,7 +317,7 @@ public final class InMemoryBackend: Backend {
             // Re-queued after the loop, or it would meet them again and never end.
             var notYetVisible: [Int64] = []
             defer { state.activityQueue.append(contentsOf: notYetVisible) }
-            let expires = now.addingTimeInterval(lockDuration.timeInterval)
+            let expires = now.addingTimeInterval(leaseDuration.timeInterval)
             while items.count < maxCount, state.activityQueueHead < state.activityQueue.count {
                 let key = state.activityQueue[state.activityQueueHead]
                 state.activityQueueHead += 1
@@ -327,7 +327,7 @@ public final class InMemoryBackend: Backend {
                     continue
                 }
                 // A redelivery: its deliveries ended without a result twice (see the protocol).
-                if record.item.dequeueCount >= Redelivery.isolatedAfter {
+                if record.item.deliveryCount >= Redelivery.isolatedAfter {
                     guard redelivered < maxRedelivered else {
                         notYetVisible.append(key)
                         continue
@@ -336,7 +336,7 @@ public final class InMemoryBackend: Backend {
                 }
                 let token = Self.newToken(&state)
                 record.lease = Lease(owner: owner, token: token, expires: expires)
-                record.item.leased(token: token, dequeueCount: record.item.dequeueCount + 1)
+                record.item.leased(token: token, deliveryCount: record.item.deliveryCount + 1)
                 items.append(record.item)
             }
             if state.activityQueueHead > 4096, state.activityQueueHead * 2 > state.activityQueue.count {
@@ -354,7 +354,7 @@ public final class InMemoryBackend: Backend {
             completions.map { completion in
                 let item = completion.item
                 let key = item.receipt
-                guard let record = state.activities[Int(key)], let lease = record.lease, lease.token == item.lockToken else {
+                guard let record = state.activities[Int(key)], let lease = record.lease, lease.token == item.leaseToken else {
                     return false
                 }
                 state.activities[Int(key)] = nil
@@ -373,22 +373,22 @@ public final class InMemoryBackend: Backend {
         let now = clock.now()
         state.withLock { state in
             let key = item.receipt
-            guard let record = state.activities[Int(key)], record.lease?.token == item.lockToken else { return }
+            guard let record = state.activities[Int(key)], record.lease?.token == item.leaseToken else { return }
             record.lease = nil
-            record.item.leased(token: "", dequeueCount: max(0, record.item.dequeueCount - 1))
+            record.item.leased(token: "", deliveryCount: max(0, record.item.deliveryCount - 1))
             record.visibleAt = delay > .zero ? now.addingTimeInterval(delay.timeInterval) : nil
             state.activityQueue.append(key)
         }
         signals.activityWorkAdded()
     }
 
-    /// Extends activity leases; see ``Backend/renewActivityWorkItemLocks(_:lockDuration:)``.
-    public func renewActivityWorkItemLocks(_ items: [ActivityWorkItem], lockDuration: Duration) async throws -> [Bool] {
-        let expires = clock.now().addingTimeInterval(lockDuration.timeInterval)
+    /// Extends activity leases; see ``Backend/renewActivityWorkItemLeases(_:leaseDuration:)``.
+    public func renewActivityWorkItemLeases(_ items: [ActivityWorkItem], leaseDuration: Duration) async throws -> [Bool] {
+        let expires = clock.now().addingTimeInterval(leaseDuration.timeInterval)
         return state.withLock { state in
             items.map { item in
                 let key = item.receipt
-                guard let record = state.activities[Int(key)], record.lease?.token == item.lockToken else { return false }
+                guard let record = state.activities[Int(key)], record.lease?.token == item.leaseToken else { return false }
                 record.lease?.expires = expires
                 return true
             }

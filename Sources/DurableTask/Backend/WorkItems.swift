@@ -1,7 +1,7 @@
 import Foundation
 
 /// When a work item counts as a **redelivery**, which a worker runs alone (see
-/// ``Backend/getOrchestrationWorkItem(owner:lockDuration:includeRedelivered:)``).
+/// ``Backend/getOrchestrationWorkItem(owner:leaseDuration:includeRedelivered:)``).
 package enum Redelivery {
     /// An item whose deliveries ended without a result this many times. One crash (a process killed
     /// or restarted) redelivers its work in parallel as usual; an item it happens to twice runs alone,
@@ -28,24 +28,28 @@ public struct OrchestrationWorkItem: Sendable {
     /// How many events the instance's history held when the item was leased; a cached instance is
     /// only valid when it has applied exactly this many.
     public var historyLength: Int
-    /// Identifies this lease; completing or abandoning with a stale token fails with `workItemLockLost`.
-    public var lockToken: String
-    /// How many times these events have been leased before without being completed (poison detection).
-    public var dequeueCount: Int
-    /// Backend bookkeeping: which inbox entries this item consumes.
-    public var receipt: Int64
+    /// Identifies this lease; completing or abandoning with a stale token fails with `leaseLost`.
+    public let leaseToken: String
+    /// How many times these events have been delivered, this delivery included, without being
+    /// completed (poison detection; see `DurableTaskWorker.Options.maxDeliveryCount`).
+    public let deliveryCount: Int
+    /// The former name of ``deliveryCount``.
+    @available(*, deprecated, renamed: "deliveryCount")
+    public var dequeueCount: Int { deliveryCount }
+    /// Backend bookkeeping: which inbox entries this item consumes (the last inbox entry it read).
+    public let receipt: Int64
 
     /// Creates a work item.
     public init(
         instanceID: String, executionID: String, newEvents: [HistoryEvent], historyLength: Int,
-        lockToken: String, dequeueCount: Int, receipt: Int64
+        leaseToken: String, deliveryCount: Int, receipt: Int64
     ) {
         self.instanceID = instanceID
         self.executionID = executionID
         self.newEvents = newEvents
         self.historyLength = historyLength
-        self.lockToken = lockToken
-        self.dequeueCount = dequeueCount
+        self.leaseToken = leaseToken
+        self.deliveryCount = deliveryCount
         self.receipt = receipt
     }
 }
@@ -79,28 +83,28 @@ public struct ActivityWorkItem: Sendable {
         let taskID: Int
         let name: String
         let input: Payload?
-        let lockToken: String
-        let dequeueCount: Int
+        let leaseToken: String
+        let deliveryCount: Int
         let receipt: Int64
 
         init(
             instanceID: String, executionID: String, taskID: Int, name: String, input: Payload?,
-            lockToken: String, dequeueCount: Int, receipt: Int64
+            leaseToken: String, deliveryCount: Int, receipt: Int64
         ) {
             self.instanceID = instanceID
             self.executionID = executionID
             self.taskID = taskID
             self.name = name
             self.input = input
-            self.lockToken = lockToken
-            self.dequeueCount = dequeueCount
+            self.leaseToken = leaseToken
+            self.deliveryCount = deliveryCount
             self.receipt = receipt
         }
 
-        func with(lockToken: String? = nil, dequeueCount: Int? = nil, receipt: Int64? = nil) -> Storage {
+        func with(leaseToken: String? = nil, deliveryCount: Int? = nil, receipt: Int64? = nil) -> Storage {
             Storage(
                 instanceID: instanceID, executionID: executionID, taskID: taskID, name: name, input: input,
-                lockToken: lockToken ?? self.lockToken, dequeueCount: dequeueCount ?? self.dequeueCount,
+                leaseToken: leaseToken ?? self.leaseToken, deliveryCount: deliveryCount ?? self.deliveryCount,
                 receipt: receipt ?? self.receipt)
         }
     }
@@ -110,11 +114,11 @@ public struct ActivityWorkItem: Sendable {
     /// Creates a work item.
     public init(
         instanceID: String, executionID: String, taskID: Int, name: String, input: Payload?,
-        lockToken: String, dequeueCount: Int, receipt: Int64 = 0
+        leaseToken: String, deliveryCount: Int, receipt: Int64 = 0
     ) {
         storage = Storage(
             instanceID: instanceID, executionID: executionID, taskID: taskID, name: name, input: input,
-            lockToken: lockToken, dequeueCount: dequeueCount, receipt: receipt)
+            leaseToken: leaseToken, deliveryCount: deliveryCount, receipt: receipt)
     }
 
     /// The orchestration that scheduled the activity.
@@ -129,26 +133,20 @@ public struct ActivityWorkItem: Sendable {
     /// The encoded input.
     public var input: Payload? { storage.input }
     /// Identifies this lease.
-    public var lockToken: String {
-        get { storage.lockToken }
-        set { storage = storage.with(lockToken: newValue) }
-    }
-    /// How many times the item has been leased before (1 on the first run).
-    public var dequeueCount: Int {
-        get { storage.dequeueCount }
-        set { storage = storage.with(dequeueCount: newValue) }
-    }
+    public var leaseToken: String { storage.leaseToken }
+    /// How many times the item has been delivered, this delivery included (1 on the first run).
+    public var deliveryCount: Int { storage.deliveryCount }
+    /// The former name of ``deliveryCount``.
+    @available(*, deprecated, renamed: "deliveryCount")
+    public var dequeueCount: Int { deliveryCount }
     /// Sets the lease token and delivery count in one copy (a backend leasing the item).
-    package mutating func leased(token: String, dequeueCount: Int) {
-        storage = storage.with(lockToken: token, dequeueCount: dequeueCount)
+    package mutating func leased(token: String, deliveryCount: Int) {
+        storage = storage.with(leaseToken: token, deliveryCount: deliveryCount)
     }
 
     /// Backend bookkeeping: the item's key in the backend's store (a row ID), so completing it needs
     /// no lookup by strings. Unique per work item within a backend.
-    public var receipt: Int64 {
-        get { storage.receipt }
-        set { storage = storage.with(receipt: newValue) }
-    }
+    public var receipt: Int64 { storage.receipt }
 }
 
 /// The outcome of one activity run: the work item and the `taskCompleted` or `taskFailed` event for its orchestration.

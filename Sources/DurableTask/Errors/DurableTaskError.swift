@@ -15,7 +15,10 @@ public struct DurableTaskError: Error, Sendable, Equatable, CustomStringConverti
         /// An instance with the given ID already exists and the caller did not ask to replace it.
         public static let instanceAlreadyExists = Code("instanceAlreadyExists")
         /// The work item's lease expired or was taken by another worker; the completion changed nothing.
-        public static let workItemLockLost = Code("workItemLockLost")
+        public static let leaseLost = Code("leaseLost")
+        /// The former name of ``leaseLost``.
+        @available(*, deprecated, renamed: "leaseLost")
+        public static let workItemLockLost = leaseLost
         /// No orchestrator with the given name is registered on the worker.
         public static let orchestratorNotRegistered = Code("orchestratorNotRegistered")
         /// No activity with the given name is registered on the worker.

@@ -27,14 +27,14 @@ extension DurableTaskWorker {
                 items = try await backend.getActivityWorkItems(
                     owner: options.workerID, maxCount: free,
                     maxRedelivered: mayTakeRedelivery ? 1 : 0,
-                    lockDuration: options.activityLockDuration)
+                    leaseDuration: options.activityLeaseDuration)
             } catch {
                 if mayTakeRedelivery { running.redelivery.clear() }
                 options.logHandler(.error, "could not fetch activity work items: \(error)")
                 try? await Task.sleep(for: options.pollInterval)
                 continue
             }
-            if mayTakeRedelivery && !items.contains(where: { Redelivery.isRedelivery(leasedCount: $0.dequeueCount) }) { running.redelivery.clear() }
+            if mayTakeRedelivery && !items.contains(where: { Redelivery.isRedelivery(leasedCount: $0.deliveryCount) }) { running.redelivery.clear() }
             if items.isEmpty {
                 if !mayTakeRedelivery {
                     // The next redelivery may be leased as soon as this one finishes.
@@ -101,20 +101,20 @@ extension DurableTaskWorker {
                 try? await backend.abandonActivityWorkItem(item, delay: .zero)
                 continue
             }
-            let context = ActivityContext(instanceID: item.instanceID, taskID: item.taskID, name: item.name, deliveryCount: item.dequeueCount)
+            let context = ActivityContext(instanceID: item.instanceID, taskID: item.taskID, name: item.name, deliveryCount: item.deliveryCount)
             let kind: HistoryEvent.Kind
             var startedAt: Date?
             if activities[item.name] == nil {
                 // Registered after `run()` started, or not at all.
                 activities = registry.withLock { $0.activities }
             }
-            if item.dequeueCount > options.maxDeliveryCount {
+            if item.deliveryCount > options.maxDeliveryCount {
                 // Checked before the activity runs: an activity that takes the process down (a
                 // fatalError) would otherwise be leased, and crash a worker, forever.
                 let error = DurableTaskError(
                     .poisoned,
                     "activity '\(item.name)' (instance '\(item.instanceID)', task #\(item.taskID)) was poisoned: delivered "
-                        + "\(item.dequeueCount) times without a result (the process running it stopped each time, e.g. a crash in "
+                        + "\(item.deliveryCount) times without a result (the process running it stopped each time, e.g. a crash in "
                         + "activity code); it is not run again")
                 options.logHandler(.error, error.message)
                 kind = .taskFailed(
@@ -182,12 +182,12 @@ extension DurableTaskWorker {
     }
 
     func leaseRenewer(_ running: RunningActivities) async {
-        let interval = options.activityLockDuration / 3
+        let interval = options.activityLeaseDuration / 3
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             let items = running.snapshot()
             guard !items.isEmpty else { continue }
-            _ = try? await backend.renewActivityWorkItemLocks(items, lockDuration: options.activityLockDuration)
+            _ = try? await backend.renewActivityWorkItemLeases(items, leaseDuration: options.activityLeaseDuration)
         }
     }
 }

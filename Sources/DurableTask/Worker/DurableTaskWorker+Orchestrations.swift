@@ -25,7 +25,7 @@ extension DurableTaskWorker {
             let item: OrchestrationWorkItem?
             do {
                 item = try await backend.getOrchestrationWorkItem(
-                    owner: options.workerID, lockDuration: options.orchestrationLockDuration,
+                    owner: options.workerID, leaseDuration: options.orchestrationLeaseDuration,
                     includeRedelivered: mayTakeRedelivery)
             } catch {
                 if mayTakeRedelivery { redelivery.clear() }
@@ -33,7 +33,7 @@ extension DurableTaskWorker {
                 try? await Task.sleep(for: options.pollInterval)
                 continue
             }
-            let isRedelivery = item.map { Redelivery.isRedelivery(leasedCount: $0.dequeueCount) } ?? false
+            let isRedelivery = item.map { Redelivery.isRedelivery(leasedCount: $0.deliveryCount) } ?? false
             if mayTakeRedelivery && !isRedelivery { redelivery.clear() }
             guard let item else {
                 await backend.waitForChange(.orchestrationWork, since: generation, timeout: options.pollInterval)
@@ -50,30 +50,30 @@ extension DurableTaskWorker {
     ) async {
         // Checked at lease time, before any user code runs: an item whose deliveries keep taking the
         // process down (a fatalError, a stack overflow) never reaches the failure handling below.
-        if item.dequeueCount > options.maxDeliveryCount {
+        if item.deliveryCount > options.maxDeliveryCount {
             await cache.checkOut(item.instanceID)?.tearDown()
             cache.release(item.instanceID)
             await park(item, engineOptions: engineOptions, cause: nil)
             return
         }
-        var context = await cache.checkOut(item.instanceID)
-        if let cached = context, cached.historyLength != item.historyLength || cached.executionID != item.executionID {
+        var cachedEngine = await cache.checkOut(item.instanceID)
+        if let cached = cachedEngine, cached.historyLength != item.historyLength || cached.executionID != item.executionID {
             // Another worker advanced the instance (or it continued as new): the cached state is stale.
             cached.tearDown()
-            context = nil
+            cachedEngine = nil
         }
         let result: OrchestrationWorkItemResult
-        let runtime: ReplayEngine
+        let engine: ReplayEngine
         do {
-            if let context {
-                runtime = context
+            if let cachedEngine {
+                engine = cachedEngine
             } else {
                 let history = try await backend.getOrchestrationHistory(instanceID: item.instanceID)
-                runtime = ReplayEngine(instanceID: item.instanceID, options: engineOptions, resolveOrchestrator: resolve)
-                runtime.replay(history)
+                engine = ReplayEngine(instanceID: item.instanceID, options: engineOptions, resolveOrchestrator: resolve)
+                engine.replay(history)
                 counters.eventsReplayed.add(history.count, ordering: .relaxed)
             }
-            result = runtime.runEpisode(newEvents: item.newEvents, now: backend.clock.now())
+            result = engine.runEpisode(newEvents: item.newEvents, now: backend.clock.now())
         } catch {
             cache.release(item.instanceID)
             await handleUnprocessable(item, error: error, engineOptions: engineOptions)
@@ -83,17 +83,17 @@ extension DurableTaskWorker {
         do {
             try await backend.completeOrchestrationWorkItem(item, result: result)
             counters.episodes.add(1, ordering: .relaxed)
-            runtime.committed(result)
-            if runtime.isFinished {
-                runtime.tearDown()
+            engine.committed(result)
+            if engine.isFinished {
+                engine.tearDown()
                 cache.release(item.instanceID)
             } else {
-                cache.checkIn(runtime)
+                cache.checkIn(engine)
             }
         } catch {
-            runtime.tearDown()
+            engine.tearDown()
             cache.release(item.instanceID)
-            if let error = error as? DurableTaskError, error.code == .workItemLockLost {
+            if let error = error as? DurableTaskError, error.code == .leaseLost {
                 options.logHandler(.warning, "episode of instance '\(item.instanceID)' not committed: \(error.message)")
                 return
             }
@@ -109,15 +109,15 @@ extension DurableTaskWorker {
     /// An episode that could not be loaded or committed: retry with back-off, and after
     /// `maxDeliveryCount` attempts park the instance as failed with the error visible.
     func handleUnprocessable(_ item: OrchestrationWorkItem, error: any Error, engineOptions: EngineOptions) async {
-        options.logHandler(.error, "instance '\(item.instanceID)': episode failed (attempt \(item.dequeueCount)): \(error)")
+        options.logHandler(.error, "instance '\(item.instanceID)': episode failed (attempt \(item.deliveryCount)): \(error)")
         // A storage failure (disk full, database locked, I/O error) says nothing about the instance:
         // parking it would turn a passing outage into a permanent failure. Keep retrying with back-off,
         // and do not count the delivery.
         let isStorageFailure = (error as? DurableTaskError)?.code == .storage
-        if item.dequeueCount >= options.maxDeliveryCount && !isStorageFailure {
+        if item.deliveryCount >= options.maxDeliveryCount && !isStorageFailure {
             if await park(item, engineOptions: engineOptions, cause: error) { return }
         }
-        let delay = Duration.milliseconds(min(30_000, 100 << min(item.dequeueCount, 8)))
+        let delay = Duration.milliseconds(min(30_000, 100 << min(item.deliveryCount, 8)))
         try? await backend.abandonOrchestrationWorkItem(item, delay: delay, countsAsDelivery: !isStorageFailure)
     }
 
@@ -128,7 +128,7 @@ extension DurableTaskWorker {
     /// - Returns: whether the ending was committed.
     @discardableResult
     func park(_ item: OrchestrationWorkItem, engineOptions: EngineOptions, cause: (any Error)?) async -> Bool {
-        let deliveries = item.dequeueCount
+        let deliveries = item.deliveryCount
         let reason =
             cause.map { "after \(deliveries) failed attempts to process its events; last error: \($0)" }
             ?? "after \(deliveries) deliveries of its events without completing (the process processing them "
@@ -151,10 +151,10 @@ extension DurableTaskWorker {
                     options.logHandler(.error, "instance '\(item.instanceID)' is parked without its history: \(error.message)")
                 }
             }
-            let runtime = ReplayEngine(instanceID: item.instanceID, options: engineOptions, resolveOrchestrator: { _ in nil })
-            runtime.prepareParking(history: history, newEvents: item.newEvents, failure: failure)
-            let result = runtime.runEpisode(newEvents: item.newEvents, now: backend.clock.now())
-            runtime.tearDown()
+            let engine = ReplayEngine(instanceID: item.instanceID, options: engineOptions, resolveOrchestrator: { _ in nil })
+            engine.prepareParking(history: history, newEvents: item.newEvents, failure: failure)
+            let result = engine.runEpisode(newEvents: item.newEvents, now: backend.clock.now())
+            engine.tearDown()
             try await backend.completeOrchestrationWorkItem(item, result: result)
             return true
         } catch {

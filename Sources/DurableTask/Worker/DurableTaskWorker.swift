@@ -25,13 +25,13 @@ public final class DurableTaskWorker: Sendable {
         /// How many orchestration episodes run at once (each on its own instance).
         public var maxConcurrentOrchestrations: Int
         /// How long an orchestration work item is leased.
-        public var orchestrationLockDuration: Duration
+        public var orchestrationLeaseDuration: Duration
         /// How long an activity work item is leased; running activities renew it every third of that.
         ///
         /// The lease is what moves an activity to another worker when this one can no longer be
         /// reached. A backend that can tell that a worker's process is gone (`SQLiteBackend` on one
         /// machine) hands its leases over at once, without waiting for them to run out.
-        public var activityLockDuration: Duration
+        public var activityLeaseDuration: Duration
         /// How many live orchestrations are kept in memory between episodes.
         public var cacheCapacity: Int
         /// The maximum size of any payload an orchestrator or activity produces.
@@ -58,13 +58,26 @@ public final class DurableTaskWorker: Sendable {
         /// Receives the worker's log messages. By default warnings and errors go to standard error.
         public var logHandler: @Sendable (LogLevel, String) -> Void
 
+        /// The former name of ``orchestrationLeaseDuration``.
+        @available(*, deprecated, renamed: "orchestrationLeaseDuration")
+        public var orchestrationLockDuration: Duration {
+            get { orchestrationLeaseDuration }
+            set { orchestrationLeaseDuration = newValue }
+        }
+        /// The former name of ``activityLeaseDuration``.
+        @available(*, deprecated, renamed: "activityLeaseDuration")
+        public var activityLockDuration: Duration {
+            get { activityLeaseDuration }
+            set { activityLeaseDuration = newValue }
+        }
+
         /// Creates options with defaults suited to one process on a small machine.
         public init(
             maxConcurrentActivities: Int = 64,
             activityPrefetch: Int = 512,
             maxConcurrentOrchestrations: Int = max(2, ProcessInfo.processInfo.activeProcessorCount),
-            orchestrationLockDuration: Duration = .seconds(60),
-            activityLockDuration: Duration = .seconds(30),
+            orchestrationLeaseDuration: Duration = .seconds(60),
+            activityLeaseDuration: Duration = .seconds(30),
             cacheCapacity: Int = 10_000,
             maxPayloadBytes: Int = 16 * 1024 * 1024,
             pollInterval: Duration = .milliseconds(500),
@@ -75,8 +88,8 @@ public final class DurableTaskWorker: Sendable {
             self.maxConcurrentActivities = max(1, maxConcurrentActivities)
             self.activityPrefetch = max(1, activityPrefetch)
             self.maxConcurrentOrchestrations = max(1, maxConcurrentOrchestrations)
-            self.orchestrationLockDuration = orchestrationLockDuration
-            self.activityLockDuration = activityLockDuration
+            self.orchestrationLeaseDuration = orchestrationLeaseDuration
+            self.activityLeaseDuration = activityLeaseDuration
             self.cacheCapacity = cacheCapacity
             self.maxPayloadBytes = maxPayloadBytes
             self.pollInterval = pollInterval

@@ -8,7 +8,7 @@ import Synchronization
 /// the next work item in between: it waits for the check-in rather than replaying from history.
 final class OrchestrationCache: Sendable {
     private struct State {
-        var entries: [String: (context: ReplayEngine, tick: UInt64)] = [:]
+        var entries: [String: (engine: ReplayEngine, tick: UInt64)] = [:]
         var checkedOut: Set<String> = []
         var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
         var tick: UInt64 = 0
@@ -22,12 +22,12 @@ final class OrchestrationCache: Sendable {
     /// has it checked out. Every checkout must be followed by `checkIn` or `release`.
     func checkOut(_ instanceID: String) async -> ReplayEngine? {
         while true {
-            let (busy, context) = state.withLock { state -> (Bool, ReplayEngine?) in
+            let (busy, engine) = state.withLock { state -> (Bool, ReplayEngine?) in
                 if state.checkedOut.contains(instanceID) { return (true, nil) }
                 state.checkedOut.insert(instanceID)
-                return (false, state.entries.removeValue(forKey: instanceID)?.context)
+                return (false, state.entries.removeValue(forKey: instanceID)?.engine)
             }
-            if !busy { return context }
+            if !busy { return engine }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let stillBusy = state.withLock { state -> Bool in
                     guard state.checkedOut.contains(instanceID) else { return false }
@@ -40,24 +40,24 @@ final class OrchestrationCache: Sendable {
     }
 
     /// Returns an instance after a committed episode, keeping it for the next one.
-    func checkIn(_ context: ReplayEngine) {
+    func checkIn(_ engine: ReplayEngine) {
         var torn: [ReplayEngine] = []
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.tick += 1
             if capacity > 0 {
-                if let previous = state.entries.updateValue((context, state.tick), forKey: context.instanceID), previous.context !== context {
-                    torn.append(previous.context)
+                if let previous = state.entries.updateValue((engine, state.tick), forKey: engine.instanceID), previous.engine !== engine {
+                    torn.append(previous.engine)
                 }
                 if state.entries.count > capacity, let oldest = state.entries.min(by: { $0.value.tick < $1.value.tick }) {
                     state.entries[oldest.key] = nil
-                    torn.append(oldest.value.context)
+                    torn.append(oldest.value.engine)
                 }
             } else {
-                torn.append(context)
+                torn.append(engine)
             }
-            return finish(context.instanceID, in: &state)
+            return finish(engine.instanceID, in: &state)
         }
-        for context in torn { context.tearDown() }
+        for engine in torn { engine.tearDown() }
         for waiter in waiters { waiter.resume() }
     }
 
@@ -76,8 +76,8 @@ final class OrchestrationCache: Sendable {
     func removeAll() {
         let all = state.withLock { state -> [ReplayEngine] in
             defer { state.entries = [:] }
-            return state.entries.values.map(\.context)
+            return state.entries.values.map(\.engine)
         }
-        for context in all { context.tearDown() }
+        for engine in all { engine.tearDown() }
     }
 }

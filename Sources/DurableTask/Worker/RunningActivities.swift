@@ -16,7 +16,7 @@ final class RunningActivities: Sendable {
 
     var count: Int { state.withLock { $0.count } }
 
-    /// Held while a redelivered activity is leased (see ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:lockDuration:)``).
+    /// Held while a redelivered activity is leased (see ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``).
     let redelivery: Flag
 
     init(redelivery: Flag) { self.redelivery = redelivery }
@@ -36,7 +36,7 @@ final class RunningActivities: Sendable {
             for item in items {
                 state.items[Key(receipt: item.receipt, taskID: item.taskID)] = nil
                 state.count -= 1
-                if Redelivery.isRedelivery(leasedCount: item.dequeueCount) { redelivery.clear() }
+                if Redelivery.isRedelivery(leasedCount: item.deliveryCount) { redelivery.clear() }
             }
         }
         freed.notify()
