@@ -77,7 +77,7 @@ public final class SQLiteBackend: Backend {
         public init(
             synchronous: Synchronous = .full, busyTimeout: Duration = .seconds(10),
             verifyIntegrityOnOpen: Bool = true, maxDatabaseBytes: Int? = nil,
-            logHandler: @escaping @Sendable (LogLevel, String) -> Void = DurableTaskWorker.standardErrorLog
+            logHandler: @escaping @Sendable (LogLevel, String) -> Void = LogLevel.standardErrorHandler
         ) {
             self.synchronous = synchronous
             self.busyTimeout = busyTimeout

@@ -410,7 +410,7 @@ public final class InMemoryBackend: Backend {
     /// Lists instances; see ``Backend/queryOrchestrations(_:)``.
     public func queryOrchestrations(_ query: OrchestrationQuery) async throws -> OrchestrationQueryResult {
         let matching = state.withLock { state in
-            state.instances.values.lazy.map(\.metadata).filter(query.matches)
+            state.instances.values.lazy.map(\.metadata).filter { TaskHubRules.selects(query, $0) }
         }.sorted { $0.instanceID < $1.instanceID }
         let page = Array(matching.prefix(max(1, query.pageSize)))
         let token = matching.count > page.count ? page.last?.instanceID : nil

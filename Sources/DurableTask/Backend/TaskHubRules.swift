@@ -56,6 +56,19 @@ public enum TaskHubRules {
         return true
     }
 
+    /// Whether a query selects an instance (paging aside): instances are listed by instance ID, and the
+    /// continuation token is the last ID of the previous page. A database backend states the same
+    /// conditions in its query.
+    public static func selects(_ query: OrchestrationQuery, _ m: OrchestrationMetadata) -> Bool {
+        if let statuses = query.statuses, !statuses.contains(m.status) { return false }
+        if let name = query.name, m.name != name { return false }
+        if let createdFrom = query.createdFrom, m.createdAt < createdFrom { return false }
+        if let createdTo = query.createdTo, m.createdAt >= createdTo { return false }
+        if let prefix = query.instanceIDPrefix, !m.instanceID.hasPrefix(prefix) { return false }
+        if let token = query.continuationToken, m.instanceID <= token { return false }
+        return true
+    }
+
     /// Whether a purge filter selects an instance: finished ones only.
     public static func purges(_ filter: PurgeFilter, status: OrchestrationStatus, createdAt: Date) -> Bool {
         guard status.isTerminal else { return false }

@@ -318,18 +318,6 @@ public struct OrchestrationQuery: Sendable {
         self.pageSize = pageSize
         self.continuationToken = continuationToken
     }
-
-    /// Whether an instance matches the filter (paging aside). Instances are ordered by instance ID;
-    /// the continuation token is the last ID of the previous page.
-    public func matches(_ m: OrchestrationMetadata) -> Bool {
-        if let statuses, !statuses.contains(m.status) { return false }
-        if let name, m.name != name { return false }
-        if let createdFrom, m.createdAt < createdFrom { return false }
-        if let createdTo, m.createdAt >= createdTo { return false }
-        if let prefix = instanceIDPrefix, !m.instanceID.hasPrefix(prefix) { return false }
-        if let token = continuationToken, m.instanceID <= token { return false }
-        return true
-    }
 }
 
 /// One page of instances.

@@ -113,11 +113,8 @@ public final class DurableTaskWorker: Sendable {
         public var activityCompletionsFenced: Int
     }
 
-    /// Writes warnings and errors to standard error.
-    public static let standardErrorLog: @Sendable (LogLevel, String) -> Void = { level, message in
-        guard level >= .warning else { return }
-        FileHandle.standardError.write(Data("[DurableTask] \(level): \(message)\n".utf8))
-    }
+    /// Writes warnings and errors to standard error (``LogLevel/standardErrorHandler``).
+    public static let standardErrorLog = LogLevel.standardErrorHandler
 
     /// The backend the worker runs against.
     public let backend: any Backend
