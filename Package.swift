@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "DurableTask", targets: ["DurableTask"]),
         .library(name: "DurableTaskSQLite", targets: ["DurableTaskSQLite"]),
+        .library(name: "DurableTaskPostgres", targets: ["DurableTaskPostgres"]),
         .library(name: "DurableTaskTesting", targets: ["DurableTaskTesting"]),
         .executable(name: "WordCount", targets: ["WordCount"]),
         .library(name: "DurableTaskDashboard", targets: ["DurableTaskDashboard"]),
@@ -22,6 +23,9 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
         .target(name: "DurableTaskSQLite", dependencies: ["DurableTask", "CSQLite"]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"]), .brew(["libpq"])]),
+        .target(name: "DurableTaskPostgres", dependencies: ["DurableTask", "CLibPQ"]),
+        .testTarget(name: "DurableTaskPostgresTests", dependencies: ["DurableTask", "DurableTaskPostgres", "DurableTaskTesting"]),
         .target(name: "DurableTaskTesting", dependencies: ["DurableTask"]),
         .executableTarget(
             name: "WordCount",

@@ -1,0 +1,342 @@
+import CLibPQ
+import DurableTask
+import Foundation
+
+/// A statement parameter, sent to the server in PostgreSQL's binary format.
+///
+/// Binary rather than text: payloads and events are `bytea`, which in text form would be hex-escaped
+/// on the way in and out, and numbers and times round-trip bit for bit.
+enum PostgresValue {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+    case bytes([UInt8])
+    case data(Data)
+    case bool(Bool)
+    case intArray([Int64])
+    case doubleArray([Double])
+    case textArray([String])
+    case bytesArray([[UInt8]])
+    /// An array of `bytea` values that may be NULL (payload columns).
+    case dataArray([Data?])
+
+    // Type OIDs from pg_type.
+    static let int8OID: Oid = 20
+    static let float8OID: Oid = 701
+    static let textOID: Oid = 25
+    static let byteaOID: Oid = 17
+    static let boolOID: Oid = 16
+
+    /// The type the server is told at prepare time; 0 (NULL) lets it infer one from the statement.
+    var typeOID: Oid {
+        switch self {
+        case .null: 0
+        case .int: Self.int8OID
+        case .double: Self.float8OID
+        case .text: Self.textOID
+        case .bytes, .data: Self.byteaOID
+        case .bool: Self.boolOID
+        case .intArray: 1016
+        case .doubleArray: 1022
+        case .textArray: 1009
+        case .bytesArray, .dataArray: 1001
+        }
+    }
+
+    /// The value in binary wire format; `nil` for NULL.
+    var encoded: [UInt8]? {
+        switch self {
+        case .null: return nil
+        case let .int(v): return Self.bigEndian(UInt64(bitPattern: v))
+        case let .double(v): return Self.bigEndian(v.bitPattern)
+        case let .text(v): return Array(v.utf8)
+        case let .bytes(v): return v
+        case let .data(v): return [UInt8](v)
+        case let .bool(v): return [v ? 1 : 0]
+        case let .intArray(v): return Self.array(Self.int8OID, v.map { Self.bigEndian(UInt64(bitPattern: $0)) })
+        case let .doubleArray(v): return Self.array(Self.float8OID, v.map { Self.bigEndian($0.bitPattern) })
+        case let .textArray(v): return Self.array(Self.textOID, v.map { Array($0.utf8) })
+        case let .bytesArray(v): return Self.array(Self.byteaOID, v)
+        case let .dataArray(v): return Self.array(Self.byteaOID, v.map { $0.map { [UInt8]($0) } })
+        }
+    }
+
+    static func bigEndian(_ value: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * UInt64($0))) }
+    }
+
+    private static func appendInt32(_ value: Int32, to buffer: inout [UInt8]) {
+        let bits = UInt32(bitPattern: value)
+        buffer.append(contentsOf: [
+            UInt8(bits >> 24), UInt8(truncatingIfNeeded: bits >> 16), UInt8(truncatingIfNeeded: bits >> 8), UInt8(truncatingIfNeeded: bits)
+        ])
+    }
+
+    /// A one-dimensional array (`array_send`'s layout: dimensions, null flag, element type, then each
+    /// element as a length and its bytes, -1 for NULL).
+    private static func array(_ elementOID: Oid, _ elements: [[UInt8]?]) -> [UInt8] {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(20 + elements.reduce(0) { $0 + 4 + ($1?.count ?? 0) })
+        let hasNull = elements.contains { $0 == nil }
+        appendInt32(elements.isEmpty ? 0 : 1, to: &buffer)
+        appendInt32(hasNull ? 1 : 0, to: &buffer)
+        appendInt32(Int32(bitPattern: elementOID), to: &buffer)
+        guard !elements.isEmpty else { return buffer }
+        appendInt32(Int32(elements.count), to: &buffer)
+        appendInt32(1, to: &buffer)
+        for element in elements {
+            if let element {
+                appendInt32(Int32(element.count), to: &buffer)
+                buffer.append(contentsOf: element)
+            } else {
+                appendInt32(-1, to: &buffer)
+            }
+        }
+        return buffer
+    }
+}
+
+/// The rows of one statement's result, in binary format. Owns its `PGresult`.
+final class PostgresRows {
+    private let result: OpaquePointer
+    /// The number of rows.
+    let count: Int
+
+    init(_ result: OpaquePointer) {
+        self.result = result
+        count = Int(PQntuples(result))
+    }
+
+    deinit { PQclear(result) }
+
+    /// The number of rows the statement changed (`UPDATE`, `DELETE`, `INSERT`).
+    var changes: Int { Int(String(cString: PQcmdTuples(result))) ?? 0 }
+
+    func isNull(_ row: Int, _ column: Int) -> Bool { PQgetisnull(result, Int32(row), Int32(column)) == 1 }
+
+    private func withValue<T>(_ row: Int, _ column: Int, _ body: (UnsafeRawBufferPointer) -> T) -> T {
+        let length = Int(PQgetlength(result, Int32(row), Int32(column)))
+        guard let pointer = PQgetvalue(result, Int32(row), Int32(column)) else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return body(UnsafeRawBufferPointer(start: pointer, count: length))
+    }
+
+    /// An integer column (`int2`, `int4` or `int8`).
+    func int64(_ row: Int, _ column: Int) -> Int64 {
+        withValue(row, column) { bytes in
+            var value: UInt64 = 0
+            for byte in bytes { value = value << 8 | UInt64(byte) }
+            // Sign-extend the narrower integer types.
+            let width = bytes.count * 8
+            guard width > 0, width < 64 else { return Int64(bitPattern: value) }
+            let shift = UInt64(64 - width)
+            return Int64(bitPattern: value << shift) >> Int64(shift)
+        }
+    }
+
+    func int(_ row: Int, _ column: Int) -> Int { Int(int64(row, column)) }
+
+    func double(_ row: Int, _ column: Int) -> Double {
+        withValue(row, column) { bytes in
+            var value: UInt64 = 0
+            for byte in bytes { value = value << 8 | UInt64(byte) }
+            return Double(bitPattern: value)
+        }
+    }
+
+    func date(_ row: Int, _ column: Int) -> Date { Date(timeIntervalSinceReferenceDate: double(row, column)) }
+
+    func optionalDate(_ row: Int, _ column: Int) -> Date? { isNull(row, column) ? nil : date(row, column) }
+
+    func bool(_ row: Int, _ column: Int) -> Bool { withValue(row, column) { $0.first.map { $0 != 0 } ?? false } }
+
+    func text(_ row: Int, _ column: Int) -> String {
+        withValue(row, column) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    func optionalText(_ row: Int, _ column: Int) -> String? { isNull(row, column) ? nil : text(row, column) }
+
+    /// A `bytea` column as `Data`, `nil` when NULL.
+    func data(_ row: Int, _ column: Int) -> Data? {
+        isNull(row, column) ? nil : withValue(row, column) { Data($0) }
+    }
+
+    /// Runs `body` on a `bytea` column's bytes without copying them.
+    func withBytes<T, E: Error>(_ row: Int, _ column: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> T) throws(E) -> T {
+        let length = Int(PQgetlength(result, Int32(row), Int32(column)))
+        let pointer = PQgetvalue(result, Int32(row), Int32(column))
+        return try body(UnsafeRawBufferPointer(start: pointer.map { UnsafeRawPointer($0) }, count: length))
+    }
+}
+
+/// One libpq connection. Not `Sendable`: it belongs to the thread that opened it (see
+/// ``PostgresThreadPool``), so the compiler keeps every call on that thread.
+final class PostgresConnection {
+    private var conn: OpaquePointer?
+    /// Prepared statement names by SQL text, as GRDB caches statements by SQL.
+    private var prepared: [String: String] = [:]
+    /// Set while COMMIT is in flight and left set when it fails: a connection lost then leaves the
+    /// outcome unknown, so the transaction must not be run again blindly.
+    private(set) var commitInFlight = false
+    /// A short name of the server for messages (host and database, never the password).
+    let serverName: String
+
+    /// Opens a connection.
+    /// - Parameters:
+    ///   - url: a libpq connection string or URL.
+    ///   - settings: `SET` statements run once connected (statement timeout).
+    /// - Throws: ``PostgresError`` with ``PostgresError/isConnectionFailure`` when the server cannot be reached.
+    init(url: String, applicationName: String, connectTimeoutSeconds: Int, settings: [String]) throws {
+        // Keywords before `dbname` are defaults that the URL overrides (libpq's expand_dbname rule).
+        let keywords = [
+            "application_name", "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+            "tcp_user_timeout", "dbname"
+        ]
+        let values = [applicationName, String(connectTimeoutSeconds), "1", "5", "2", "3", "10000", url]
+        let connection = Self.withCStrings(keywords) { k in Self.withCStrings(values) { v in PQconnectdbParams(k, v, 1) } }
+        conn = connection
+        serverName = Self.describe(connection)
+        guard let connection, PQstatus(connection) == CONNECTION_OK else {
+            let message = connection.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            close()
+            throw PostgresError(sqlState: "08001", message: message.trimmingCharacters(in: .whitespacesAndNewlines), connectionFailure: true)
+        }
+        for setting in settings { try execute(setting) }
+    }
+
+    deinit { close() }
+
+    func close() {
+        if let conn { PQfinish(conn) }
+        conn = nil
+        prepared = [:]
+    }
+
+    /// Whether the connection is (as far as libpq knows) still up.
+    var isOpen: Bool { conn.map { PQstatus($0) == CONNECTION_OK } ?? false }
+
+    /// The socket, for waiting on notifications.
+    var socket: Int32 { conn.map { PQsocket($0) } ?? -1 }
+
+    private static func describe(_ connection: OpaquePointer?) -> String {
+        guard let connection else { return "PostgreSQL" }
+        let host = PQhost(connection).map { String(cString: $0) } ?? "?"
+        let port = PQport(connection).map { String(cString: $0) } ?? "?"
+        let db = PQdb(connection).map { String(cString: $0) } ?? "?"
+        return host.hasPrefix("/") ? "PostgreSQL at \(host)/.s.PGSQL.\(port), database \(db)" : "PostgreSQL at \(host):\(port), database \(db)"
+    }
+
+    private static func withCStrings<T>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> T) -> T {
+        let pointers = strings.map { strdup($0) }
+        defer { pointers.forEach { free($0) } }
+        let constant = pointers.map { UnsafePointer($0) } + [nil]
+        return constant.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { preconditionFailure("the array holds at least the terminating nil") }
+            return body(base)
+        }
+    }
+
+    private func connection(_ sql: String) throws -> OpaquePointer {
+        guard let conn, PQstatus(conn) == CONNECTION_OK else {
+            throw PostgresError(sqlState: "08003", message: "the connection to the server is closed", sql: sql, connectionFailure: true)
+        }
+        return conn
+    }
+
+    /// Turns a finished `PGresult` into rows, or throws the server's error.
+    private func check(_ result: OpaquePointer?, _ sql: String, _ conn: OpaquePointer) throws -> PostgresRows {
+        guard let result else {
+            throw PostgresError(sqlState: nil, message: String(cString: PQerrorMessage(conn)), sql: sql, connectionFailure: PQstatus(conn) != CONNECTION_OK)
+        }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return PostgresRows(result)
+        default:
+            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let primary = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+            let message = primary ?? String(cString: PQresultErrorMessage(result))
+            PQclear(result)
+            let lost = PQstatus(conn) != CONNECTION_OK
+            throw PostgresError(
+                sqlState: state ?? (lost ? "08006" : nil), message: message.trimmingCharacters(in: .whitespacesAndNewlines), sql: sql, connectionFailure: lost)
+        }
+    }
+
+    /// Runs SQL without parameters (one or more statements), in text format.
+    @discardableResult
+    func execute(_ sql: String) throws -> PostgresRows {
+        let conn = try connection(sql)
+        return try check(PQexec(conn, sql), sql, conn)
+    }
+
+    /// Runs a prepared statement (prepared on first use on this connection) with binary parameters
+    /// and binary results.
+    @discardableResult
+    func query(_ sql: String, _ parameters: [PostgresValue] = []) throws -> PostgresRows {
+        let conn = try connection(sql)
+        let name: String
+        if let existing = prepared[sql] {
+            name = existing
+        } else {
+            name = "dt\(prepared.count)"
+            let types = parameters.map(\.typeOID)
+            let result = types.withUnsafeBufferPointer { PQprepare(conn, name, sql, Int32(parameters.count), $0.baseAddress) }
+            _ = try check(result, sql, conn)
+            prepared[sql] = name
+        }
+        let encoded = parameters.map(\.encoded)
+        let lengths = encoded.map { Int32($0?.count ?? 0) }
+        let formats = [Int32](repeating: 1, count: parameters.count)
+        let copies: [UnsafeMutablePointer<CChar>?] = encoded.map { bytes in
+            guard let bytes else { return nil }
+            let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, bytes.count))
+            bytes.withUnsafeBytes { source in
+                UnsafeMutableRawPointer(pointer).copyMemory(from: source.baseAddress ?? UnsafeRawPointer(pointer), byteCount: source.count)
+            }
+            return pointer
+        }
+        defer { copies.forEach { $0?.deallocate() } }
+        let values = copies.map { UnsafePointer($0) }
+        let result = values.withUnsafeBufferPointer { v in
+            lengths.withUnsafeBufferPointer { l in
+                formats.withUnsafeBufferPointer { f in
+                    PQexecPrepared(conn, name, Int32(parameters.count), v.baseAddress, l.baseAddress, f.baseAddress, 1)
+                }
+            }
+        }
+        return try check(result, sql, conn)
+    }
+
+    /// Runs `body` in a transaction: begin, run, commit; rolls back and rethrows when it throws.
+    func transaction<T>(_ body: () throws -> T) throws -> T {
+        commitInFlight = false
+        try execute("BEGIN")
+        let value: T
+        do {
+            value = try body()
+        } catch {
+            if isOpen { _ = try? execute("ROLLBACK") }
+            throw error
+        }
+        // Stays set when COMMIT fails, for the caller to see (cleared by the next BEGIN).
+        commitInFlight = true
+        try execute("COMMIT")
+        commitInFlight = false
+        return value
+    }
+
+    /// Reads the notifications that arrived (after the socket became readable).
+    /// - Throws: ``PostgresError`` when the connection broke.
+    func notifications() throws -> [(channel: String, payload: String)] {
+        let conn = try connection("LISTEN")
+        guard PQconsumeInput(conn) == 1 else {
+            throw PostgresError(sqlState: "08006", message: String(cString: PQerrorMessage(conn)), connectionFailure: true)
+        }
+        var received: [(String, String)] = []
+        while let notify = PQnotifies(conn) {
+            received.append((String(cString: notify.pointee.relname), String(cString: notify.pointee.extra)))
+            PQfreemem(notify)
+        }
+        return received
+    }
+}

@@ -1,0 +1,460 @@
+import DurableTask
+import Foundation
+
+/// The backend's operations as functions of a connection, each run inside one transaction by
+/// ``PostgresBackend`` on a connection thread. The rules are ``TaskHubRules``'; this type reads the
+/// facts they need and stores what they decide.
+///
+/// Every write has the same shape: begin, lock the rows involved (the instance's row first, see
+/// ``PostgresSchema``), check the lease or the instance's state, run the statements, commit.
+struct PostgresStore: Sendable {
+    let sql: PostgresSchema
+
+    // MARK: Shared pieces
+
+    typealias InstanceState = (status: OrchestrationStatus, executionID: String)
+
+    /// One activity lease: a row and the token it was leased with (an item leased again has a new token).
+    struct Lease: Hashable {
+        var receipt: Int64
+        var token: String
+    }
+
+    func status(_ raw: String, _ instanceID: String) throws -> OrchestrationStatus {
+        guard let status = OrchestrationStatus(rawValue: raw) else {
+            throw DurableTaskError(.corruptData, "instance '\(instanceID)' has an unknown status '\(raw)' in the database")
+        }
+        return status
+    }
+
+    /// The status and execution ID of an instance, or `nil` when it does not exist.
+    /// - Parameter lock: whether to lock the row for the rest of the transaction (before inbox inserts).
+    func instanceState(_ c: PostgresConnection, _ instanceID: String, lock: Bool = false) throws -> InstanceState? {
+        let rows = try c.query(lock ? sql.selectInstanceStatusForUpdate : sql.selectInstanceStatus, [.text(instanceID)])
+        guard rows.count > 0 else { return nil }
+        return (try status(rows.text(0, 0), instanceID), rows.text(0, 1))
+    }
+
+    /// Locks several instances' rows in ID order and returns the state of those that exist.
+    func lockInstances(_ c: PostgresConnection, _ instanceIDs: Set<String>) throws -> [String: InstanceState] {
+        guard !instanceIDs.isEmpty else { return [:] }
+        let rows = try c.query(sql.lockInstances, [.textArray(instanceIDs.sorted())])
+        var states: [String: InstanceState] = [:]
+        for row in 0..<rows.count {
+            let id = rows.text(row, 0)
+            states[id] = (try status(rows.text(row, 1), id), rows.text(row, 2))
+        }
+        return states
+    }
+
+    /// Decodes an event column, naming the instance when the bytes are bad.
+    func event(_ rows: PostgresRows, _ row: Int, _ column: Int, _ instanceID: String, _ table: String) throws -> HistoryEvent {
+        do {
+            return try rows.withBytes(row, column) { bytes throws(CodecError) in try HistoryEventCodec.decode(bytes) }
+        } catch {
+            throw DurableTaskError(.corruptData, "an undecodable \(table) row of instance '\(instanceID)': \(error)")
+        }
+    }
+
+    /// Adds inbox rows (the instances' rows already locked) and lowers their instances' `ready_at`.
+    func insertInbox(_ c: PostgresConnection, _ entries: [(instanceID: String, event: [UInt8], visibleAt: Date)]) throws {
+        guard !entries.isEmpty else { return }
+        try c.query(
+            sql.insertInbox,
+            [
+                .textArray(entries.map(\.instanceID)), .bytesArray(entries.map(\.event)),
+                .doubleArray(entries.map(\.visibleAt.timeIntervalSinceReferenceDate))
+            ])
+        var earliest: [String: Date] = [:]
+        for entry in entries { earliest[entry.instanceID] = min(earliest[entry.instanceID] ?? entry.visibleAt, entry.visibleAt) }
+        // One update per distinct visibility; usually there is one (now).
+        for (visibleAt, group) in Dictionary(grouping: earliest, by: \.value) {
+            try c.query(sql.updateReadyAt, [.textArray(group.map(\.key).sorted()), .double(visibleAt.timeIntervalSinceReferenceDate)])
+        }
+    }
+
+    func deleteInstanceRows(_ c: PostgresConnection, _ instanceID: String) throws {
+        for statement in [sql.deleteHistory, sql.deleteInbox, sql.deleteActivities, sql.deleteInstance] {
+            try c.query(statement, [.text(instanceID)])
+        }
+    }
+
+    // MARK: Instances
+
+    /// Creates an instance (see ``Backend/createOrchestrationInstance(_:)``).
+    func create(_ c: PostgresConnection, _ request: NewOrchestrationInstance, now: Date) throws {
+        if try TaskHubRules.checkCreate(request, existing: try instanceState(c, request.instanceID, lock: true)?.status) {
+            try deleteInstanceRows(c, request.instanceID)
+        }
+        // Two creators of one new ID: the second insert fails with a unique violation, and the pool
+        // runs this transaction again, which then sees the instance and applies the rule.
+        try insertInstance(c, request, now: now)
+    }
+
+    /// Inserts a new instance's row (locked by the insert) and its start event.
+    private func insertInstance(_ c: PostgresConnection, _ request: NewOrchestrationInstance, now: Date) throws {
+        try c.query(
+            sql.insertInstance,
+            [
+                .text(request.instanceID), .text(request.name), .text(request.executionID), request.input.map { .data($0.data) } ?? .null,
+                .double(now.timeIntervalSinceReferenceDate), request.parent.map { .text($0.instanceID) } ?? .null
+            ])
+        try insertInbox(c, [(request.instanceID, HistoryEventCodec.encode(request.startEvent), TaskHubRules.startVisibility(request, now: now))])
+    }
+
+    /// Adds an event to a running instance (see ``Backend/addOrchestrationEvent(instanceID:event:)``).
+    func addEvent(_ c: PostgresConnection, instanceID: String, event: HistoryEvent, now: Date) throws {
+        try TaskHubRules.checkNewEvent(event, instanceID: instanceID, existing: try instanceState(c, instanceID, lock: true)?.status)
+        try insertInbox(c, [(instanceID, HistoryEventCodec.encode(event), now)])
+    }
+
+    // MARK: Orchestration work items
+
+    /// Leases the next instance with visible inbox events, skipping instances other transactions hold.
+    func leaseOrchestration(
+        _ c: PostgresConnection, owner: String, leaseDuration: Duration, includeRedelivered: Bool, now: Date
+    ) throws -> OrchestrationWorkItem? {
+        let t = now.timeIntervalSinceReferenceDate
+        for _ in 0..<16 {
+            let ready = try c.query(sql.selectReadyInstance(fresh: !includeRedelivered), [.double(t)])
+            guard ready.count > 0 else { return nil }
+            let instanceID = ready.text(0, 0)
+            let executionID = ready.text(0, 1)
+            let historyLength = ready.int(0, 2)
+            let deliveryCount = ready.int(0, 3)
+            let inbox = try c.query(sql.selectVisibleInbox, [.text(instanceID), .double(t)])
+            var events: [HistoryEvent] = []
+            events.reserveCapacity(inbox.count)
+            var receipt: Int64 = 0
+            for row in 0..<inbox.count {
+                receipt = inbox.int64(row, 0)
+                events.append(try event(inbox, row, 1, instanceID, "inbox"))
+            }
+            guard !events.isEmpty else {
+                try c.query(sql.repairReadyAt, [.text(instanceID)])
+                continue
+            }
+            let token = UUID().uuidString
+            try c.query(
+                sql.lockInstance,
+                [.text(instanceID), .text(owner), .text(token), .double(t + leaseDuration.timeInterval), .double(t)])
+            return OrchestrationWorkItem(
+                instanceID: instanceID, executionID: executionID, newEvents: events, historyLength: historyLength,
+                leaseToken: token, deliveryCount: deliveryCount + 1, receipt: receipt)
+        }
+        return nil
+    }
+
+    /// What an episode commit tells the other processes to wake for.
+    struct Committed: Sendable {
+        var otherInstances: [String] = []
+    }
+
+    /// Commits an episode (see ``Backend/completeOrchestrationWorkItem(_:result:)``).
+    /// - Parameter encodedHistory: `result.newHistory`, encoded by the caller off the connection thread.
+    func complete(
+        _ c: PostgresConnection, _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult,
+        encodedHistory: [[UInt8]], now: Date
+    ) throws -> Committed {
+        let t = now.timeIntervalSinceReferenceDate
+        // Locks the instance's row: no inbox insert for it runs until this commits.
+        let state = try c.query(sql.selectInstanceState, [.text(item.instanceID)])
+        guard state.count > 0, state.optionalText(0, 0) == item.leaseToken else {
+            throw DurableTaskError(.leaseLost, "the lease on instance '\(item.instanceID)' was lost; the episode was not committed")
+        }
+        let leasedAt = state.optionalDate(0, 1) ?? now
+        let historyLength = state.int(0, 2)
+        // Its status before this episode, as a message to itself sees it.
+        let ownStatus = try status(state.text(0, 3), item.instanceID)
+        try TaskHubRules.checkEpisode(item, result) {
+            // The SQL form of TaskHubRules.consumes: a visible row the item did not carry.
+            let rows = try c.query(
+                sql.selectUnconsumedInbox,
+                [.text(item.instanceID), .double(t), .int(item.receipt), .double(leasedAt.timeIntervalSinceReferenceDate)])
+            return rows.count > 0
+        }
+        let commit = TaskHubRules.commit(item, result, now: now)
+
+        try c.query(sql.deleteConsumedInbox, [.text(item.instanceID), .int(item.receipt), .double(leasedAt.timeIntervalSinceReferenceDate)])
+        var newHistoryLength = historyLength
+        if commit.replacesHistory {
+            try c.query(sql.deleteHistory, [.text(item.instanceID)])
+            newHistoryLength = 0
+        }
+        if !encodedHistory.isEmpty {
+            try c.query(sql.insertHistory, [.text(item.instanceID), .int(Int64(newHistoryLength)), .bytesArray(encodedHistory)])
+            newHistoryLength += encodedHistory.count
+        }
+        if !commit.activities.isEmpty {
+            try c.query(
+                sql.insertActivities,
+                [
+                    .text(item.instanceID), .text(item.executionID), .intArray(commit.activities.map { Int64($0.taskID) }),
+                    .textArray(commit.activities.map(\.name)), .dataArray(commit.activities.map { $0.input?.data }), .double(t)
+                ])
+        }
+        var inbox: [(instanceID: String, event: [UInt8], visibleAt: Date)] = commit.inbox.map {
+            (item.instanceID, HistoryEventCodec.encode($0.event), $0.visibleAt)
+        }
+        // Children and message targets are locked together, in ID order (no deadlock between two
+        // episodes that message each other).
+        let others = Set(commit.children.map(\.instanceID) + commit.messages.map(\.targetInstanceID)).subtracting([item.instanceID])
+        var states = try lockInstances(c, others)
+        var woken: [String] = []
+        for child in commit.children {
+            let existing = states[child.instanceID]?.status
+            if let event = TaskHubRules.childConflict(child, existing: existing, now: now) {
+                inbox.append((item.instanceID, HistoryEventCodec.encode(event), now))
+            } else {
+                if existing != nil { try deleteInstanceRows(c, child.instanceID) }
+                try insertInstance(c, child, now: now)
+                // Messages below may be for the new child.
+                states[child.instanceID] = (.pending, child.executionID)
+                woken.append(child.instanceID)
+            }
+        }
+        for message in commit.messages {
+            let target = message.targetInstanceID == item.instanceID ? ownStatus : states[message.targetInstanceID]?.status
+            guard TaskHubRules.delivers(to: target) else { continue }
+            inbox.append((message.targetInstanceID, HistoryEventCodec.encode(message.event), now))
+            woken.append(message.targetInstanceID)
+        }
+        try insertInbox(c, inbox)
+        if commit.clearsInbox {
+            try c.query(sql.deleteInbox, [.text(item.instanceID)])
+        }
+        // Last, so ready_at sees every inbox row added for this instance above.
+        if let (executionID, input) = commit.newExecution {
+            try c.query(
+                sql.updateInstanceContinuedAsNew,
+                [
+                    .text(item.instanceID), .text(executionID), .text(commit.status.rawValue), input.map { .data($0.data) } ?? .null,
+                    commit.customStatus.map { .data($0.data) } ?? .null, .double(t),
+                    commit.completedAt.map { .double($0.timeIntervalSinceReferenceDate) } ?? .null
+                ])
+        } else {
+            try c.query(
+                sql.updateInstanceAfterEpisode,
+                [
+                    .text(item.instanceID), .text(commit.status.rawValue), commit.output.map { .data($0.data) } ?? .null,
+                    commit.failure.map { .bytes(HistoryEventCodec.encodeFailure($0)) } ?? .null,
+                    commit.customStatus.map { .data($0.data) } ?? .null, .double(t),
+                    commit.completedAt.map { .double($0.timeIntervalSinceReferenceDate) } ?? .null, .int(Int64(newHistoryLength))
+                ])
+        }
+        return Committed(otherInstances: woken)
+    }
+
+    /// Releases a lease without consuming events (see ``Backend/abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``).
+    func abandon(_ c: PostgresConnection, _ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool, now: Date) throws {
+        // With a delay the instance stays unavailable, leased by nobody, until the back-off is over.
+        let until: PostgresValue = delay > .zero ? .double(now.addingTimeInterval(delay.timeInterval).timeIntervalSinceReferenceDate) : .null
+        let rows = try c.query(sql.unlockInstance, [.text(item.instanceID), until, .text(item.leaseToken), .int(countsAsDelivery ? 0 : 1)])
+        guard rows.changes == 1 else {
+            throw DurableTaskError(.leaseLost, "the lease on instance '\(item.instanceID)' was lost")
+        }
+    }
+
+    func history(_ c: PostgresConnection, instanceID: String) throws -> [HistoryEvent] {
+        guard try instanceState(c, instanceID) != nil else {
+            throw DurableTaskError(.instanceNotFound, "no instance with ID '\(instanceID)'")
+        }
+        let rows = try c.query(sql.selectHistory, [.text(instanceID)])
+        var events: [HistoryEvent] = []
+        events.reserveCapacity(rows.count)
+        for row in 0..<rows.count { events.append(try event(rows, row, 0, instanceID, "history")) }
+        return events
+    }
+
+    // MARK: Activities
+
+    /// Leases up to `maxCount` activities, at most `maxRedelivered` of them redeliveries; redeliveries first.
+    func leaseActivities(
+        _ c: PostgresConnection, owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration, now: Date
+    ) throws -> [ActivityWorkItem] {
+        guard maxCount > 0 else { return [] }
+        let token = UUID().uuidString
+        let t = now.timeIntervalSinceReferenceDate
+        var items: [ActivityWorkItem] = []
+        func lease(redelivered: Bool, limit: Int) throws {
+            guard limit > 0 else { return }
+            let rows = try c.query(
+                sql.leaseActivities(redelivered: redelivered),
+                [.double(t), .text(owner), .text(token), .double(t + leaseDuration.timeInterval), .int(Int64(limit))])
+            var batch: [ActivityWorkItem] = []
+            batch.reserveCapacity(rows.count)
+            var previous: ActivityWorkItem?
+            for row in 0..<rows.count {
+                // Reuse equal strings of the previous row: a fan-out's items share instance, execution and name.
+                let instanceID = rows.text(row, 0)
+                let executionID = rows.text(row, 1)
+                let name = rows.text(row, 3)
+                let item = ActivityWorkItem(
+                    instanceID: previous?.instanceID == instanceID ? previous?.instanceID ?? instanceID : instanceID,
+                    executionID: previous?.executionID == executionID ? previous?.executionID ?? executionID : executionID,
+                    taskID: rows.int(row, 2), name: previous?.name == name ? previous?.name ?? name : name,
+                    input: rows.data(row, 4).map(Payload.init(data:)), leaseToken: token, deliveryCount: rows.int(row, 5),
+                    receipt: rows.int64(row, 6))
+                previous = item
+                batch.append(item)
+            }
+            // RETURNING gives no order guarantee; hand items out in scheduling order.
+            batch.sort { $0.receipt < $1.receipt }
+            items += batch
+        }
+        try lease(redelivered: true, limit: min(maxCount, max(0, maxRedelivered)))
+        try lease(redelivered: false, limit: maxCount - items.count)
+        return items
+    }
+
+    /// Records activity results (group commit) — see ``Backend/completeActivityWorkItems(_:)``.
+    /// - Parameter encodedEvents: the completions' events, encoded by the caller.
+    /// - Returns: for each completion, whether it was recorded, and the instances that got an event.
+    func completeActivities(
+        _ c: PostgresConnection, _ completions: [ActivityCompletion], encodedEvents: [[UInt8]], now: Date
+    ) throws -> (accepted: [Bool], instances: Set<String>) {
+        // The instances' rows first: the lock that keeps inbox IDs in commit order, and their state.
+        let states = try lockInstances(c, Set(completions.map(\.item.instanceID)))
+        let deleted = try c.query(
+            sql.deleteCompletedActivities, [.intArray(completions.map(\.item.receipt)), .textArray(completions.map(\.item.leaseToken))])
+        var held = Set<Lease>()
+        for row in 0..<deleted.count { held.insert(Lease(receipt: deleted.int64(row, 0), token: deleted.text(row, 1))) }
+        var accepted: [Bool] = []
+        accepted.reserveCapacity(completions.count)
+        var inbox: [(instanceID: String, event: [UInt8], visibleAt: Date)] = []
+        var touched = Set<String>()
+        for (completion, encoded) in zip(completions, encodedEvents) {
+            let item = completion.item
+            // A receipt twice in one batch (a duplicate completion) is recorded once.
+            guard held.remove(Lease(receipt: item.receipt, token: item.leaseToken)) != nil else {
+                accepted.append(false)
+                continue
+            }
+            let state = states[item.instanceID]
+            guard TaskHubRules.accepts(completion, instanceStatus: state?.status, executionID: state?.executionID) else {
+                accepted.append(false)
+                continue
+            }
+            inbox.append((item.instanceID, encoded, now))
+            touched.insert(item.instanceID)
+            accepted.append(true)
+        }
+        try insertInbox(c, inbox)
+        return (accepted, touched)
+    }
+
+    func abandonActivity(_ c: PostgresConnection, _ item: ActivityWorkItem, delay: Duration, now: Date) throws {
+        let visible = delay > .zero ? now.addingTimeInterval(delay.timeInterval) : now
+        try c.query(sql.abandonActivity, [.int(item.receipt), .text(item.leaseToken), .double(visible.timeIntervalSinceReferenceDate)])
+    }
+
+    func renewActivities(_ c: PostgresConnection, _ items: [ActivityWorkItem], leaseDuration: Duration, now: Date) throws -> [Bool] {
+        let expires = now.addingTimeInterval(leaseDuration.timeInterval).timeIntervalSinceReferenceDate
+        let rows = try c.query(sql.renewActivities, [.intArray(items.map(\.receipt)), .textArray(items.map(\.leaseToken)), .double(expires)])
+        var renewed = Set<Lease>()
+        for row in 0..<rows.count { renewed.insert(Lease(receipt: rows.int64(row, 0), token: rows.text(row, 1))) }
+        return items.map { renewed.contains(Lease(receipt: $0.receipt, token: $0.leaseToken)) }
+    }
+
+    /// Releases the leases of owners whose process is gone (their advisory lock is free).
+    /// - Returns: per released owner, how many instance and activity leases were released.
+    func releaseDeadOwners(_ c: PostgresConnection, now: Date) throws -> [(owner: String, instances: Int, activities: Int)] {
+        let dead = try c.query(sql.selectDeadOwners, [.text(sql.name)])
+        let t = now.timeIntervalSinceReferenceDate
+        return try (0..<dead.count).map { row in
+            let owner = dead.text(row, 0)
+            let instances = try c.query(sql.releaseOwnerInstances, [.text(owner), .double(t)]).changes
+            let activities = try c.query(sql.releaseOwnerActivities, [.text(owner), .double(t)]).changes
+            return (owner, instances, activities)
+        }
+    }
+
+    // MARK: Queries and purge
+
+    func metadata(_ rows: PostgresRows, _ row: Int) throws -> OrchestrationMetadata {
+        let instanceID = rows.text(row, 0)
+        var failure: FailureDetails?
+        if !rows.isNull(row, 7) {
+            do {
+                failure = try rows.withBytes(row, 7) { bytes throws(CodecError) in try HistoryEventCodec.decodeFailure(bytes) }
+            } catch {
+                throw DurableTaskError(.corruptData, "undecodable failure details of instance '\(instanceID)': \(error)")
+            }
+        }
+        return OrchestrationMetadata(
+            instanceID: instanceID, name: rows.text(row, 1), executionID: rows.text(row, 2), status: try status(rows.text(row, 3), instanceID),
+            input: rows.data(row, 4).map(Payload.init(data:)), output: rows.data(row, 5).map(Payload.init(data:)),
+            customStatus: rows.data(row, 6).map(Payload.init(data:)), failure: failure,
+            createdAt: rows.date(row, 8), lastUpdatedAt: rows.date(row, 9), completedAt: rows.optionalDate(row, 10),
+            parentInstanceID: rows.optionalText(row, 11))
+    }
+
+    func metadata(_ c: PostgresConnection, instanceID: String) throws -> OrchestrationMetadata? {
+        let rows = try c.query(sql.selectMetadata, [.text(instanceID)])
+        return rows.count > 0 ? try metadata(rows, 0) : nil
+    }
+
+    func metadata(_ c: PostgresConnection, instanceIDs: [String]) throws -> [OrchestrationMetadata?] {
+        let rows = try c.query(sql.selectManyMetadata, [.textArray(Array(Set(instanceIDs)))])
+        var byID: [String: OrchestrationMetadata] = [:]
+        for row in 0..<rows.count {
+            let m = try metadata(rows, row)
+            byID[m.instanceID] = m
+        }
+        return instanceIDs.map { byID[$0] }
+    }
+
+    func query(_ c: PostgresConnection, _ query: OrchestrationQuery) throws -> OrchestrationQueryResult {
+        let pageSize = max(1, query.pageSize)
+        let rows = try c.query(
+            sql.queryInstances,
+            [
+                query.statuses.map { .textArray($0.map(\.rawValue).sorted()) } ?? .null, query.name.map { .text($0) } ?? .null,
+                query.createdFrom.map { .double($0.timeIntervalSinceReferenceDate) } ?? .null,
+                query.createdTo.map { .double($0.timeIntervalSinceReferenceDate) } ?? .null,
+                query.instanceIDPrefix.map { .text($0) } ?? .null, query.continuationToken.map { .text($0) } ?? .null,
+                // One extra row says whether there is a next page.
+                .int(Int64(pageSize + 1))
+            ])
+        var instances: [OrchestrationMetadata] = []
+        for row in 0..<rows.count { instances.append(try metadata(rows, row)) }
+        var token: String?
+        if instances.count > pageSize {
+            instances.removeLast(instances.count - pageSize)
+            token = instances.last?.instanceID
+        }
+        return OrchestrationQueryResult(instances: instances, continuationToken: token)
+    }
+
+    func purge(_ c: PostgresConnection, instanceID: String) throws -> Bool {
+        guard try TaskHubRules.checkPurge(instanceID: instanceID, existing: try instanceState(c, instanceID, lock: true)?.status) else { return false }
+        try deleteInstanceRows(c, instanceID)
+        return true
+    }
+
+    /// - Returns: the IDs of the purged instances.
+    func purge(_ c: PostgresConnection, _ filter: PurgeFilter) throws -> [String] {
+        let rows = try c.query(sql.selectPurgeCandidates)
+        var ids: [String] = []
+        for row in 0..<rows.count {
+            let instanceID = rows.text(row, 0)
+            if TaskHubRules.purges(filter, status: try status(rows.text(row, 1), instanceID), createdAt: rows.date(row, 2)) {
+                ids.append(instanceID)
+            }
+        }
+        for id in ids { try deleteInstanceRows(c, id) }
+        return ids
+    }
+
+    /// The earliest time at which work of the given kind becomes available, or `nil` when none is pending.
+    func nextDue(_ c: PostgresConnection, _ change: BackendChange) throws -> Date? {
+        let statement: String
+        switch change {
+        case .orchestrationWork: statement = sql.nextOrchestrationWork
+        case .activityWork: statement = sql.nextActivityWork
+        case .instanceState: return nil
+        }
+        let rows = try c.query(statement)
+        return rows.count > 0 ? rows.optionalDate(0, 0) : nil
+    }
+}
