@@ -72,7 +72,8 @@ struct Arguments {
           DurableTaskBench replay  --backend sqlite|memory [--items N] [--sync full|normal] [--repeat R]
         common options: --activities K (worker's maxConcurrentActivities, default 64),
                     --orchestration-loops K (worker's maxConcurrentOrchestrations, default: the library's),
-                    --timeout SECONDS (default 900); latency also --warmup W (default 20)
+                    --timeout SECONDS (default 900), --client-poll-ms MS (the client's pollInterval, default: the library's);
+                    latency also --warmup W (default 20)
         """
 }
 

@@ -82,7 +82,7 @@ struct FanOutBenchmark {
     private func runOnce() async throws -> Run {
         let store = try BenchStore(choice)
         let worker = RunningWorker(backend: store.backend, common: common)
-        let client = DurableTaskClient(backend: store.backend)
+        let client = common.client(store.backend)
         do {
             // Reset the peak, so the figures belong to this run and not to an earlier one.
             Memory.resetPeak()

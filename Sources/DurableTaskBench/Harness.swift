@@ -145,11 +145,21 @@ struct CommonOptions {
     let orchestrationLoops: Int?
     /// How long to wait for one instance before giving up.
     let timeout: Duration
+    /// The client's `pollInterval` (how often each waiter re-reads its instance to notice other
+    /// processes), when given; the library's default otherwise. A diagnostic: the default is what users get.
+    let clientPoll: Duration?
 
-    /// Reads `--activities`, `--orchestration-loops` and `--timeout`.
+    /// Reads `--activities`, `--orchestration-loops`, `--timeout` and `--client-poll-ms`.
     init(_ arguments: inout Arguments) throws {
         activities = try arguments.int("activities", default: 64)
         orchestrationLoops = arguments.has("orchestration-loops") ? try arguments.int("orchestration-loops", default: 1) : nil
         timeout = .seconds(try arguments.int("timeout", default: 900))
+        clientPoll = arguments.has("client-poll-ms") ? .milliseconds(try arguments.int("client-poll-ms", default: 200)) : nil
+    }
+
+    /// A client on `backend` with these options.
+    func client(_ backend: any Backend) -> DurableTaskClient {
+        if let clientPoll { return DurableTaskClient(backend: backend, pollInterval: clientPoll) }
+        return DurableTaskClient(backend: backend)
     }
 }

@@ -139,6 +139,31 @@ final class Connection {
         return result
     }
 
+    /// Whether a transaction is open: libsqlite3 rolls a whole transaction back by itself after some
+    /// errors (SQLITE_FULL, I/O errors), and a batch of writes must then not go on as if it were open.
+    var isInTransaction: Bool { handle.map { sqlite3_get_autocommit($0) == 0 } ?? false }
+
+    /// Runs `body` inside a savepoint of the open transaction: its changes are kept when it returns and
+    /// undone alone when it throws, so one write of a batch can fail without failing the others.
+    /// - Throws: the body's error; a failing ROLLBACK TO or RELEASE never hides it.
+    func savepoint<T>(_ body: () throws -> T) throws -> T {
+        // Prepared once: a batch runs these three statements for every write it holds.
+        try cached("SAVEPOINT write").run()
+        let result: T
+        do {
+            result = try body()
+        } catch {
+            resetActiveStatements()
+            if isInTransaction {
+                try? cached("ROLLBACK TO write").run()
+                try? cached("RELEASE write").run()
+            }
+            throw error
+        }
+        try cached("RELEASE write").run()
+        return result
+    }
+
     /// Resets every statement left part-way through its rows (a body that threw while reading, or
     /// stopped early).
     ///

@@ -8,16 +8,45 @@ import Synchronization
 /// libsqlite3 calls block (disk I/O, fsync, busy waits), so they must not run on Swift's cooperative
 /// thread pool, where a blocked thread starves every other task. Async callers enqueue a job and
 /// suspend on a continuation until the thread has run it.
+///
+/// Write transactions queued together run as one transaction (group commit): while one commit waits
+/// for the disk, the writes that arrive queue up, and the next transaction holds all of them, one
+/// commit — one fsync with `synchronous=FULL` — for the lot. Each write runs in a savepoint of its
+/// own, so a write that fails (a lost lease, an instance that already exists) is undone alone and gets
+/// its own error while the others commit; results are handed back only once the transaction committed.
+/// An idle thread starts a write at once, so batching adds no latency.
 final class DatabaseThread: Sendable {
     typealias Job = @Sendable (Connection) -> Void
 
+    /// A write transaction that may share its transaction with the writes queued beside it.
+    struct Write: Sendable {
+        /// Runs on the thread before the shared transaction begins, outside it; when it throws, the
+        /// write fails alone.
+        var prepare: (@Sendable (Connection) throws -> Void)?
+        /// Runs inside the transaction and returns what hands the result over once the transaction
+        /// ended: with `nil` when it committed, with the error that undid it otherwise.
+        var body: @Sendable (Connection) throws -> @Sendable ((any Error)?) -> Void
+        /// Hands over the write's own error (its changes were undone).
+        var fail: @Sendable (any Error) -> Void
+    }
+
+    private enum Queued {
+        case job(Job)
+        case write(Write)
+    }
+
     private struct State {
-        var jobs: [Job] = []
+        var jobs: [Queued] = []
         var head = 0
         var stopped = false
     }
 
+    /// The most writes one transaction holds, so a long queue still commits in steps.
+    static let maxWritesPerTransaction = 256
+
     private let state = Mutex(State())
+    /// Runs before each write transaction; see ``setBatchCheck(_:)``.
+    private let batchCheck = Mutex<(@Sendable () throws -> Void)?>(nil)
     /// Counts queued jobs (plus the stop request), so the thread sleeps while the queue is empty.
     private let available = DispatchSemaphore(value: 0)
     /// A name for the thread, for debuggers.
@@ -57,22 +86,106 @@ final class DatabaseThread: Sendable {
     private func runLoop(connection: Connection) {
         while true {
             available.wait()
-            let job: Job? = state.withLock { state in
+            let taken: (first: Queued, writes: [Write])? = state.withLock { state in
                 guard state.head < state.jobs.count else { return nil }
-                let job = state.jobs[state.head]
+                let first = state.jobs[state.head]
                 state.head += 1
+                var writes: [Write] = []
+                if case .write(let write) = first {
+                    // The writes queued right behind it join its transaction.
+                    writes.append(write)
+                    while writes.count < Self.maxWritesPerTransaction, state.head < state.jobs.count,
+                        case .write(let next) = state.jobs[state.head]
+                    {
+                        writes.append(next)
+                        state.head += 1
+                    }
+                }
                 if state.head == state.jobs.count {
                     state.jobs.removeAll(keepingCapacity: true)
                     state.head = 0
                 }
-                return job
+                return (first, writes)
             }
-            guard let job else {
+            guard let taken else {
                 // Only the stop request signals without a job.
                 if state.withLock({ $0.stopped }) { return }
                 continue
             }
-            job(connection)
+            switch taken.first {
+            case .job(let job):
+                job(connection)
+            case .write:
+                // One wake-up was counted per queued write; take those of the writes that joined.
+                for _ in 1..<taken.writes.count { available.wait() }
+                Self.run(taken.writes, on: connection, check: batchCheck.withLock { $0 })
+            }
+        }
+    }
+
+    /// Runs writes in one transaction, each in its own savepoint, then hands every result over.
+    private static func run(_ writes: [Write], on c: Connection, check: (@Sendable () throws -> Void)?) {
+        if let check {
+            do {
+                try check()
+            } catch {
+                for write in writes { write.fail(error) }
+                return
+            }
+        }
+        var ready: [Write] = []
+        ready.reserveCapacity(writes.count)
+        for write in writes {
+            do {
+                try write.prepare?(c)
+                ready.append(write)
+            } catch {
+                write.fail(error)
+            }
+        }
+        if ready.count == 1 {
+            // Alone: a plain transaction, without the savepoint.
+            let write = ready[0]
+            do {
+                let finish = try c.transaction { try write.body(c) }
+                finish(nil)
+            } catch {
+                write.fail(error)
+            }
+            return
+        }
+        guard !ready.isEmpty else { return }
+        // Per write, either its hand-over (it ran) or its own error (undone alone).
+        var outcomes: [Result<@Sendable ((any Error)?) -> Void, any Error>] = []
+        outcomes.reserveCapacity(ready.count)
+        do {
+            try c.transaction {
+                for write in ready {
+                    do {
+                        outcomes.append(.success(try c.savepoint { try write.body(c) }))
+                    } catch {
+                        // libsqlite3 rolled the whole transaction back (SQLITE_FULL, an I/O error):
+                        // nothing of the batch is written, so every write gets this error.
+                        guard c.isInTransaction else { throw error }
+                        outcomes.append(.failure(error))
+                    }
+                }
+            }
+        } catch {
+            for (index, write) in ready.enumerated() {
+                if index < outcomes.count, case .failure(let own) = outcomes[index] {
+                    write.fail(own)
+                } else {
+                    write.fail(error)
+                }
+            }
+            return
+        }
+        for (write, outcome) in zip(ready, outcomes) {
+            switch outcome {
+            case .success(let finish): finish(nil)
+            case .failure(let error): write.fail(error)
+            }
         }
     }
 
@@ -80,10 +193,47 @@ final class DatabaseThread: Sendable {
     func enqueue(_ job: @escaping Job) {
         let accepted = state.withLock { state -> Bool in
             if state.stopped { return false }
-            state.jobs.append(job)
+            state.jobs.append(.job(job))
             return true
         }
         if accepted { available.signal() }
+    }
+
+    /// How many jobs and writes wait in the queue (not counting the one running); for tests.
+    var queuedCount: Int { state.withLock { $0.jobs.count - $0.head } }
+
+    /// Sets a check that runs before every write transaction (and fails all its writes when it throws).
+    func setBatchCheck(_ check: @escaping @Sendable () throws -> Void) {
+        batchCheck.withLock { $0 = check }
+    }
+
+    /// Runs `body` in a write transaction on the thread, possibly shared with other queued writes
+    /// (see the type's documentation), and returns its result once the transaction committed.
+    /// - Parameter prepare: runs before the shared transaction, outside it.
+    func write<T: Sendable>(
+        prepare: (@Sendable (Connection) throws -> Void)? = nil, _ body: @escaping @Sendable (Connection) throws -> T
+    ) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let write = Write(
+                prepare: prepare,
+                body: { connection in
+                    let value = try body(connection)
+                    return { error in
+                        if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: value) }
+                    }
+                },
+                fail: { error in continuation.resume(throwing: error) })
+            let accepted = state.withLock { state -> Bool in
+                if state.stopped { return false }
+                state.jobs.append(.write(write))
+                return true
+            }
+            if accepted {
+                available.signal()
+            } else {
+                continuation.resume(throwing: DurableTaskError(.storage, "the SQLite connection \(name) is closed"))
+            }
+        }
     }
 
     /// Runs `body` on the thread and returns its result.
@@ -91,7 +241,7 @@ final class DatabaseThread: Sendable {
         try await withCheckedThrowingContinuation { continuation in
             let accepted = state.withLock { state -> Bool in
                 if state.stopped { return false }
-                state.jobs.append { connection in continuation.resume(with: Result { try body(connection) }) }
+                state.jobs.append(.job { connection in continuation.resume(with: Result { try body(connection) }) })
                 return true
             }
             if accepted {

@@ -171,6 +171,10 @@ public final class SQLiteBackend: Backend {
             // Only for a plain path (not a `file:` URI), where the side directory can be named.
             liveness = identity == nil ? nil : OwnerLiveness(databasePath: absolute, log: options.logHandler)
         }
+        if let fileCheck {
+            // Once per write transaction, however many writes it holds.
+            writer.setBatchCheck { try fileCheck.verify() }
+        }
         let signals = self.signals
         // A jump of the clock may make timers due and leases expire.
         clock.onAdvance { signals.leasesReleased() }
@@ -222,17 +226,14 @@ public final class SQLiteBackend: Backend {
 
     // MARK: Running on the connections
 
-    /// Runs a write transaction on the writer thread.
+    /// Runs a write transaction on the writer thread, sharing its commit with the writes queued beside
+    /// it (see ``DatabaseThread``); returns once it committed.
     private func write<T: Sendable>(_ body: @escaping @Sendable (Connection, Date) throws -> T) async throws -> T {
         let clock = self.clock
-        let fileCheck = self.fileCheck
         do {
-            return try await writer.run { c in
-                try fileCheck?.verify()
-                return try c.transaction {
-                    // Read inside the write lock, so "now" is never older than a row another writer just committed.
-                    try body(c, clock.now())
-                }
+            return try await writer.write { c in
+                // Read inside the write lock, so "now" is never older than a row another writer just committed.
+                try body(c, clock.now())
             }
         } catch let error as SQLiteError {
             throw storageError(error)
@@ -246,15 +247,14 @@ public final class SQLiteBackend: Backend {
         let liveness = self.liveness
         let signals = self.signals
         let log = options.logHandler
-        let fileCheck = self.fileCheck
         do {
-            return try await writer.run { c in
-                try fileCheck?.verify()
-                if let preparation = liveness?.prepareLease(owner: owner), !preparation.isEmpty {
-                    try Self.release(preparation, c, clock: clock, signals: signals, log: log)
-                }
-                return try c.transaction { try body(c, clock.now()) }
-            }
+            return try await writer.write(
+                prepare: { c in
+                    if let preparation = liveness?.prepareLease(owner: owner), !preparation.isEmpty {
+                        try Self.release(preparation, c, clock: clock, signals: signals, log: log)
+                    }
+                },
+                { c in try body(c, clock.now()) })
         } catch let error as SQLiteError {
             throw storageError(error)
         }
