@@ -356,6 +356,7 @@ public struct Dashboard: Sendable {
         case let .continuedAsNew(input): fields += [("input", JSON.payload(input))]
         case let .executionCompleted(status, result, failure):
             fields += [("status", JSON.string(status.rawValue)), ("result", JSON.payload(result)), ("failure", JSON.failure(failure))]
+        case let .versionMarker(changeID): fields += [("changeID", JSON.string(changeID))]
         }
         if let started = e.startedAt { fields.append(("startedAt", JSON.date(started))) }
         return JSON.object(fields)

@@ -275,7 +275,7 @@ public struct InstanceSummary: Sendable {
                     Phase(
                         kind: .end, title: "Continued as new", episodes: max(1, episodeCount)...max(1, episodeCount),
                         start: event.timestamp, end: event.timestamp, scheduled: [], completed: 0, failed: 0))
-            case .executionSuspended, .executionResumed, .executionTerminated, .eventSent:
+            case .executionSuspended, .executionResumed, .executionTerminated, .eventSent, .versionMarker:
                 episode?.other += 1
             case .orchestratorCompleted:
                 break

@@ -337,6 +337,7 @@ struct Pages {
                 "", "\(status.rawValue)" + (result.map { " output=\(p($0))" } ?? "") + (failure.map { " \($0.errorType): \(shorten($0.message, 200))" } ?? "")
             )
         case .orchestratorStarted, .orchestratorCompleted: return ("", "")
+        case let .versionMarker(changeID): return ("#\(event.eventID)", "new path of change '\(changeID)'")
         }
     }
 

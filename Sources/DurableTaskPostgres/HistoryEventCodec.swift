@@ -33,7 +33,7 @@ enum HistoryEventCodec {
         case orchestratorStarted = 1, executionStarted, taskScheduled, taskCompleted, taskFailed, timerCreated,
             timerFired, eventRaised, eventSent, subOrchestrationCreated, subOrchestrationCompleted,
             subOrchestrationFailed, executionSuspended, executionResumed, executionTerminated, continuedAsNew,
-            executionCompleted, orchestratorCompleted
+            executionCompleted, orchestratorCompleted, versionMarker
     }
 
     /// Encodes an event.
@@ -86,6 +86,8 @@ enum HistoryEventCodec {
             if let failure { w.byte(1); w.failure(failure) } else { w.byte(0) }
         case .orchestratorCompleted:
             w.header(Tag.orchestratorCompleted.rawValue, event)
+        case let .versionMarker(changeID):
+            w.header(Tag.versionMarker.rawValue, event); w.string(changeID)
         }
         if let startedAt = event.startedAt {
             w.byte(Extension.startedAt.rawValue); w.date(startedAt)
@@ -139,6 +141,7 @@ enum HistoryEventCodec {
             let failure = try r.byte() == 1 ? try r.failure() : nil
             kind = .executionCompleted(status: status, result: result, failure: failure)
         case .orchestratorCompleted: kind = .orchestratorCompleted
+        case .versionMarker: kind = .versionMarker(changeID: try r.string())
         }
         var startedAt: Date?
         while !r.isAtEnd {

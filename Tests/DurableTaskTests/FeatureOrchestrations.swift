@@ -178,6 +178,8 @@ struct Gate: Activity {
 /// Holds activities until the test opens it.
 actor AsyncGate {
     private var open = false
+    /// Whether ``release()`` was called.
+    var isOpen: Bool { open }
     private var waiters: [CheckedContinuation<Void, Never>] = []
     func wait() async {
         if open { return }

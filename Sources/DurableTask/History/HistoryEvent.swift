@@ -91,6 +91,9 @@ public struct HistoryEvent: Sendable, Codable, Equatable, CustomStringConvertibl
         indirect case executionCompleted(status: OrchestrationStatus, result: Payload?, failure: FailureDetails?)
         /// An episode ended.
         case orchestratorCompleted
+        /// The instance took the new path of a code change (``OrchestrationContext/isPatched(_:)``): from
+        /// this position on, it runs the code written after the change `changeID`.
+        case versionMarker(changeID: String)
     }
 
     /// A short name of the event's kind, for messages.
@@ -114,6 +117,7 @@ public struct HistoryEvent: Sendable, Codable, Equatable, CustomStringConvertibl
         case .continuedAsNew: "continuedAsNew"
         case .executionCompleted: "executionCompleted"
         case .orchestratorCompleted: "orchestratorCompleted"
+        case .versionMarker: "versionMarker"
         }
     }
 

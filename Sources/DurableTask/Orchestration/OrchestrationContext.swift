@@ -122,6 +122,32 @@ public final class OrchestrationContext: @unchecked Sendable {  // Safe: only th
         engine.sendEvent(instanceID: target, name: name, data: data)
     }
 
+    // MARK: Changing code safely
+
+    /// Whether this instance runs the code written after the change `changeID` — so that code can change
+    /// while instances run:
+    ///
+    /// ```swift
+    /// if context.isPatched("reserve-before-charge") {
+    ///     _ = try await context.callActivity(ReserveStock.self, input: order).value   // the new order
+    ///     _ = try await context.callActivity(ChargeCard.self, input: order).value
+    /// } else {
+    ///     _ = try await context.callActivity(ChargeCard.self, input: order).value     // the old order
+    ///     _ = try await context.callActivity(ReserveStock.self, input: order).value
+    /// }
+    /// ```
+    ///
+    /// `true` for an instance that reaches this point on the new code (a `versionMarker` event is recorded
+    /// at this position, and replays find it); `false` for an instance whose history shows it went past
+    /// this point before the change. When no instance from before the change runs any more, delete the old
+    /// branch and replace the call with ``deprecatePatch(_:)``; when no instance with the marker runs any
+    /// more, delete that call too.
+    public func isPatched(_ changeID: String) -> Bool { engine.isPatched(changeID) }
+
+    /// The second step of removing a change (see ``isPatched(_:)``): instances whose history holds the
+    /// change's marker at this point still replay, and new instances record none.
+    public func deprecatePatch(_ changeID: String) { engine.deprecatePatch(changeID) }
+
     // MARK: Continue-as-new
 
     /// Ends this generation and restarts the instance with a fresh history and a new input, so an eternal

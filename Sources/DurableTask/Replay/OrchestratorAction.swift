@@ -7,6 +7,7 @@ package enum OrchestratorAction: Sendable, Equatable, CustomStringConvertible {
     case createTimer(fireAt: Date)
     case createSubOrchestration(name: String, instanceID: String, input: Payload?)
     case sendEvent(targetInstanceID: String, name: String, input: Payload?)
+    case recordVersionMarker(changeID: String)
 
     package var description: String {
         switch self {
@@ -14,6 +15,7 @@ package enum OrchestratorAction: Sendable, Equatable, CustomStringConvertible {
         case .createTimer: "create a timer"
         case let .createSubOrchestration(name, id, _): "call sub-orchestrator '\(name)' (instance '\(id)')"
         case let .sendEvent(target, name, _): "send event '\(name)' to '\(target)'"
+        case let .recordVersionMarker(changeID): "take the new path of change '\(changeID)' (isPatched)"
         }
     }
 
@@ -24,6 +26,7 @@ package enum OrchestratorAction: Sendable, Equatable, CustomStringConvertible {
         case (.createTimer, .timerCreated): true
         case let (.createSubOrchestration(name, _, _), .subOrchestrationCreated(historyName, _, _)): name == historyName
         case let (.sendEvent(target, name, _), .eventSent(historyTarget, historyName, _)): name == historyName && target == historyTarget
+        case let (.recordVersionMarker(changeID), .versionMarker(historyChangeID)): changeID == historyChangeID
         default: false
         }
     }

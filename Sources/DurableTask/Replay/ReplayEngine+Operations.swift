@@ -189,6 +189,33 @@ extension ReplayEngine {
         }
     }
 
+    /// See ``OrchestrationContext/isPatched(_:)``. Positional: the answer depends on what history holds
+    /// at the sequence number the call would take, so a replay gives the same answer as the first run.
+    func isPatched(_ changeID: String) -> Bool {
+        let sequence = nextSequence
+        // History covers this position: the first run either took the new path here (and recorded the
+        // marker) or did something else (it ran the code from before the change).
+        if sequence < recordedActionCount, recordedMarkers[sequence] != changeID { return false }
+        // The marker is here, or this is the first run of this position, on the new code.
+        recordVersionMarker(changeID)
+        return true
+    }
+
+    /// See ``OrchestrationContext/deprecatePatch(_:)``: consumes a marker that history holds here, records
+    /// none, so instances that took the new path replay and new instances carry no marker.
+    func deprecatePatch(_ changeID: String) {
+        let sequence = nextSequence
+        guard sequence < recordedActionCount, recordedMarkers[sequence] == changeID else { return }
+        recordVersionMarker(changeID)
+    }
+
+    /// A marker is an action history confirms, like a scheduled task, but nothing completes it.
+    private func recordVersionMarker(_ changeID: String) {
+        let slot = schedule(.recordVersionMarker(changeID: changeID), name: "version marker '\(changeID)'")
+        openSlots.removeValue(forKey: slot.sequence)
+        slot.resolve(.success(nil))
+    }
+
     func continueAsNew<T: Encodable>(input: T, preserveUnprocessedEvents: Bool) throws {
         let payload = try PayloadCodec.encode(input, limit: options.maxPayloadBytes, what: "continue-as-new input of instance '\(instanceID)'")
         continueAsNewRequest = (payload, preserveUnprocessedEvents)

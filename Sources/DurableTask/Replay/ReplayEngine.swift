@@ -76,6 +76,12 @@ package final class ReplayEngine: @unchecked Sendable {  // Safe: one thread at 
     var customStatus: Payload?
     var continueAsNewRequest: (input: Payload?, preserveEvents: Bool)?
     var typeNames: [ObjectIdentifier: String] = [:]
+    /// The disagreement between code and history, once found.
+    private(set) var nondeterminism: NonDeterminismError?
+    /// How many sequence numbers the replayed history holds (its actions are numbered from 0).
+    var recordedActionCount = 0
+    /// The version markers in the replayed history, by sequence number.
+    var recordedMarkers: [Int: String] = [:]
     /// Events applied since the engine was created (old and new): the replay counter.
     private(set) var eventsApplied = 0
     /// History events this engine has replayed or committed; validates a cached engine against the
@@ -115,6 +121,11 @@ package final class ReplayEngine: @unchecked Sendable {  // Safe: one thread at 
     /// Replays committed history: the orchestrator runs again from the start, history confirms its
     /// actions and resolves its futures. No action is emitted.
     func replay(_ history: [HistoryEvent]) {
+        // What `isPatched` looks ahead at: the code asks before the event at its position is applied.
+        for event in history where event.eventID >= 0 {
+            recordedActionCount = max(recordedActionCount, event.eventID + 1)
+            if case let .versionMarker(changeID) = event.kind { recordedMarkers[event.eventID] = changeID }
+        }
         isReplaying = true
         for event in history {
             apply(event)
@@ -316,6 +327,8 @@ package final class ReplayEngine: @unchecked Sendable {  // Safe: one thread at 
                 kind: .executionStarted(
                     name: name, executionID: UUID().uuidString, input: input, parent: parentRef, scheduledStart: nil))
             result.newInstances.append(NewOrchestrationInstance(instanceID: childID, startEvent: start, replaceIfFinished: true))
+        case let .recordVersionMarker(changeID):
+            history.append(HistoryEvent(eventID: sequence, timestamp: now, kind: .versionMarker(changeID: changeID)))
         case let .sendEvent(target, name, input):
             history.append(HistoryEvent(eventID: sequence, timestamp: now, kind: .eventSent(targetInstanceID: target, name: name, input: input)))
             result.messages.append(
@@ -335,7 +348,8 @@ package final class ReplayEngine: @unchecked Sendable {  // Safe: one thread at 
         case .suspended:
             switch event.kind {
             case .executionResumed, .executionTerminated, .orchestratorStarted, .orchestratorCompleted,
-                .taskScheduled, .timerCreated, .subOrchestrationCreated, .eventSent, .executionCompleted, .continuedAsNew:
+                .taskScheduled, .timerCreated, .subOrchestrationCreated, .eventSent, .executionCompleted, .continuedAsNew,
+                .versionMarker:
                 break
             default:
                 // A suspended instance keeps its events and processes them after it is resumed.
@@ -350,7 +364,7 @@ package final class ReplayEngine: @unchecked Sendable {  // Safe: one thread at 
             currentDate = event.timestamp
         case let .executionStarted(name, executionID, input, parent, _):
             start(name: name, executionID: executionID, input: input, parent: parent)
-        case .taskScheduled, .timerCreated, .subOrchestrationCreated, .eventSent:
+        case .taskScheduled, .timerCreated, .subOrchestrationCreated, .eventSent, .versionMarker:
             confirm(event)
         case let .taskCompleted(id, result):
             resolveSlot(id, event: event, with: .success(result))
@@ -456,6 +470,7 @@ package final class ReplayEngine: @unchecked Sendable {  // Safe: one thread at 
     private func failNonDeterministic(sequence: Int, expected: String, actual: String) {
         let error = NonDeterminismError(instanceID: instanceID, sequenceNumber: sequence, expected: expected, actual: actual)
         options.log(.error, error.message)
+        nondeterminism = error
         lifecycle = .nondeterministic(FailureDetails(error: error))
     }
 
@@ -494,6 +509,48 @@ package final class ReplayEngine: @unchecked Sendable {  // Safe: one thread at 
         for slot in waiters { slot.resolve(.failure(CancellationError())) }
         executor.drain()
         orchestratorTask = nil
+    }
+
+    /// Replays a history against the orchestrators and reports whether the code still matches it: the
+    /// first nondeterminism, including code that, at the end of the history, has taken an action the
+    /// history does not hold (every episode records all the actions its code took, so none may be left).
+    /// - Returns: the nondeterminism, or the failure that kept the replay from running (an unknown
+    ///   orchestrator); both `nil` when the code matches.
+    package static func check(
+        instanceID: String, orchestrators: [OrchestratorEntry], history: [HistoryEvent]
+    )
+        -> (nondeterminism: NonDeterminismError?, problem: FailureDetails?)
+    {
+        let byName = Dictionary(orchestrators.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for event in history {
+            guard case let .executionStarted(name, _, _, _, _) = event.kind else { continue }
+            if byName[name] == nil {
+                return (
+                    nil,
+                    FailureDetails(
+                        error: DurableTaskError(
+                            .orchestratorNotRegistered,
+                            "no orchestrator named '\(name)' was given to the replayer (instance '\(instanceID)')"))
+                )
+            }
+            break
+        }
+        let engine = ReplayEngine(instanceID: instanceID, options: EngineOptions(), resolveOrchestrator: { byName[$0] })
+        defer { engine.tearDown() }
+        engine.replay(history)
+        if let nondeterminism = engine.nondeterminism { return (nondeterminism, nil) }
+        var leftover: (sequence: Int, action: OrchestratorAction)?
+        engine.pendingActions.forEach { sequence, action in
+            if leftover == nil { leftover = (sequence, action) }
+        }
+        if let leftover, history.last.map({ if case .orchestratorCompleted = $0.kind { true } else { false } }) ?? false {
+            return (
+                NonDeterminismError(
+                    instanceID: instanceID, sequenceNumber: leftover.sequence,
+                    expected: "nothing (the history ends before this position)", actual: "\(leftover.action)"), nil
+            )
+        }
+        return (nil, nil)
     }
 
     /// Runs one episode with no worker and no backend: replays `oldEvents`, applies `newEvents`, and

@@ -71,19 +71,16 @@ extension DurableTaskWorker {
 
     func activityRunner(
         queue: WorkQueue<ActivityWorkItem>, activities snapshot: [String: ActivityEntry],
-        completions: CompletionBuffer, running: RunningActivities
+        completions: CompletionBuffer, outbox: RunnerOutbox, running: RunningActivities
     ) async {
         var activities = snapshot
-        // Results are handed to the writer in small batches: one lock per batch instead of one per
-        // activity. A batch goes out when it is full, when the runner is about to wait for work, and
-        // when its oldest result has waited 2 ms, so a slow activity never holds finished ones back long.
-        var finished: [ActivityCompletion] = []
-        var oldest = ContinuousClock.now
+        // Results go to the writer in small batches (see CompletionBuffer): when the outbox is full,
+        // when the runner is about to wait for work, or swept by the writer when they wait too long.
         func handOver() {
+            let finished = completions.take(from: outbox)
             guard !finished.isEmpty else { return }
             running.finished(finished.lazy.map(\.item))
             completions.append(contentsOf: finished)
-            finished.removeAll(keepingCapacity: true)
         }
         while true {
             let item: ActivityWorkItem
@@ -142,18 +139,23 @@ extension DurableTaskWorker {
                 kind = .taskFailed(scheduledID: item.taskID, failure: FailureDetails(error: error))
             }
             counters.activitiesExecuted.add(1, ordering: .relaxed)
-            let now = ContinuousClock.now
-            if finished.isEmpty { oldest = now }
-            finished.append(ActivityCompletion(item: item, event: HistoryEvent(timestamp: backend.clock.now(), kind: kind, startedAt: startedAt)))
-            if finished.count >= 32 || now - oldest > .milliseconds(2) { handOver() }
+            let completion = ActivityCompletion(item: item, event: HistoryEvent(timestamp: backend.clock.now(), kind: kind, startedAt: startedAt))
+            if completions.keep(completion, in: outbox) >= 32 { handOver() }
         }
         handOver()
     }
 
     /// Group commit: writes every completion buffered since the previous write in one call.
-    func completionWriter(_ completions: CompletionBuffer) async {
+    func completionWriter(_ completions: CompletionBuffer, running: RunningActivities) async {
         while !Task.isCancelled {
             await completions.waitForItems()
+            // Results a busy runner has held too long.
+            for outbox in completions.outboxes {
+                let stale = completions.take(from: outbox, olderThan: CompletionBuffer.maxHold)
+                guard !stale.isEmpty else { continue }
+                running.finished(stale.lazy.map(\.item))
+                completions.append(contentsOf: stale)
+            }
             await flush(completions)
         }
     }

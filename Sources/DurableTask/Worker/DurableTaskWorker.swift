@@ -193,7 +193,7 @@ public final class DurableTaskWorker: Sendable {
         let engineOptions = EngineOptions(maxPayloadBytes: options.maxPayloadBytes, log: options.logHandler)
         let cache = OrchestrationCache(capacity: options.cacheCapacity)
         let activityQueue = WorkQueue<ActivityWorkItem>()
-        let completions = CompletionBuffer()
+        let completions = CompletionBuffer(runners: options.maxConcurrentActivities)
         // One redelivery in flight per worker, orchestration or activity (see `orchestrationLoop`).
         let redelivery = Flag()
         let running = RunningActivities(redelivery: redelivery)
@@ -210,12 +210,13 @@ public final class DurableTaskWorker: Sendable {
                 // Nothing more will be queued: let the runners drain the queue and finish.
                 activityQueue.close()
             }
-            for _ in 0..<options.maxConcurrentActivities {
+            for outbox in completions.outboxes {
                 group.addTask {
-                    await self.activityRunner(queue: activityQueue, activities: snapshot.activities, completions: completions, running: running)
+                    await self.activityRunner(
+                        queue: activityQueue, activities: snapshot.activities, completions: completions, outbox: outbox, running: running)
                 }
             }
-            group.addTask { await self.completionWriter(completions) }
+            group.addTask { await self.completionWriter(completions, running: running) }
             group.addTask { await self.leaseRenewer(running) }
             await group.waitForAll()
         }
