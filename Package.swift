@@ -41,7 +41,7 @@ let package = Package(
                           path: "Examples/LoadTest"),
         .executableTarget(name: "DurableTaskBench", dependencies: ["DurableTask", "DurableTaskSQLite"]),
         .executableTarget(name: "DurableTaskTorture", dependencies: ["DurableTask", "DurableTaskSQLite", "CSQLite"]),
-        .testTarget(name: "DurableTaskTests", dependencies: ["DurableTask", "DurableTaskSQLite"], exclude: ["Fixtures"]),
+        .testTarget(name: "DurableTaskTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTesting", "DurableTaskPostgres"], exclude: ["Fixtures"]),
         .testTarget(name: "DurableTaskSQLiteTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTesting"]),
         .testTarget(name: "DurableTaskReliabilityTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTorture"]),
         .target(name: "DurableTaskDashboard", dependencies: ["DurableTask"]),
