@@ -17,6 +17,7 @@ public enum DurableTaskCommand {
                                   instances, newest first within the page (ordered by ID), at most N (default 50)
           show ID                 one instance: status, times, input/output, failure, phases, what it waits for
           history ID [--limit N]  its history events
+          export ID               its whole history as a HistoryExport JSON document (for the replayer)
           timeline ID [--width W] [--lanes N]
                                   its activities as bars in time (grouped into N lanes when there are more)
         Managing:
@@ -164,6 +165,12 @@ public enum DurableTaskCommand {
             } else {
                 output(TextReport.history(shown, total: history.count))
             }
+            return 0
+        case "export":
+            try args.check(allowed: [], positional: 1...1, usage: "export ID")
+            let id = args.positional[1]
+            let data = try HistoryExport.encode(HistoryExport.Document(instanceID: id, events: try await client.getHistory(id)))
+            output(String(decoding: data, as: UTF8.self) + "\n")
             return 0
         case "timeline":
             try args.check(allowed: ["width", "lanes"], positional: 1...1, usage: "timeline ID [--width W] [--lanes N]")

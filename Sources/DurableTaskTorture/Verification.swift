@@ -72,6 +72,12 @@ enum Verification {
             verdict.falsePositives += 1
             verdict.problem("\(instanceID): replay against unchanged code gave \(replay.status) \(replay.failure?.message ?? "")")
         }
+        // And the check the replayer (DurableTaskTesting) makes before a deploy: no false report either.
+        let check = ReplayEngine.check(instanceID: instanceID, orchestrators: [OrchestratorEntry(TortureFanOut())], history: history)
+        if check.nondeterminism != nil || check.problem != nil {
+            verdict.falsePositives += 1
+            verdict.problem("\(instanceID): the replayer reported \(check.nondeterminism?.message ?? check.problem?.message ?? "")")
+        }
         if doubleScheduled + doubleCompleted + missing > 0 {
             verdict.problem("\(instanceID): \(doubleScheduled) tasks scheduled twice, \(doubleCompleted) results recorded twice, \(missing) missing")
         }

@@ -281,6 +281,19 @@ final class Output: Sendable {
         #expect(showJSON.contains(#""status":"completed""#))
     }
 
+    @Test func exportWritesAHistoryTheExportFormatReadsBack() async throws {
+        let (client, _) = try await FixedHub.make()
+        let (status, out, _) = await run(["export", "fixed"], client)
+        #expect(status == 0)
+        let document = try HistoryExport.decode(Data(out.utf8))
+        #expect(document.instanceID == "fixed")
+        #expect(document.name == "Pipeline")
+        #expect(document.events == (try await client.getHistory("fixed")))
+        let (unknown, _, err) = await run(["export", "nobody"], client)
+        #expect(unknown == 1)
+        #expect(err.contains("nobody"))
+    }
+
     @Test func errorsAndUsage() async throws {
         let (client, _) = try await FixedHub.make()
         let (s1, _, e1) = await run(["show", "nope"], client)
