@@ -42,7 +42,7 @@ import Testing
         first.addOrchestrator(SumOfSquares())
         first.addActivity(Square())
         let running = Task { await first.run() }
-        try await eventually("half of the results recorded") {
+        try await eventually(timeout: .seconds(60), "half of the results recorded") {
             try await client.getHistory(id).filter { $0.kindName == "taskCompleted" }.count >= Self.n / 2
         }
         first.stop()
