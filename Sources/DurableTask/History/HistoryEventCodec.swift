@@ -1,11 +1,7 @@
-import DurableTask
 import Foundation
 
-/// A compact binary encoding of ``HistoryEvent`` for history and inbox rows (`bytea`).
-///
-/// The same format as the SQLite backend's, copied here because that codec is internal to
-/// `DurableTaskSQLite` and this module must not depend on libsqlite3; it belongs in the core (as a
-/// `package` type) so both backends share one copy.
+/// A compact binary encoding of ``HistoryEvent`` for the history and inbox rows of the database
+/// backends (SQLite, PostgreSQL): one format, shared, so a row means the same in every store.
 ///
 /// Why not JSON through `Codable`: Foundation's coders cost microseconds per event, which at a
 /// 100,000-activity fan-out is most of the per-item budget. This encoding is a version byte, a kind
@@ -22,8 +18,8 @@ import Foundation
 /// without them is byte for byte the version-1 encoding, so rows written before the field existed decode
 /// unchanged and an unset field costs nothing; a reader that meets an extension tag it does not know
 /// rejects the row rather than dropping data.
-enum HistoryEventCodec {
-    static let formatVersion: UInt8 = 1
+package enum HistoryEventCodec {
+    package static let formatVersion: UInt8 = 1
 
     private enum Extension: UInt8 {
         case startedAt = 1
@@ -37,7 +33,7 @@ enum HistoryEventCodec {
     }
 
     /// Encodes an event.
-    static func encode(_ event: HistoryEvent) -> [UInt8] {
+    package static func encode(_ event: HistoryEvent) -> [UInt8] {
         var w = ByteWriter()
         w.buffer.reserveCapacity(32)
         w.byte(formatVersion)
@@ -97,7 +93,7 @@ enum HistoryEventCodec {
 
     /// Decodes an event.
     /// - Throws: ``CodecError`` when the bytes are not a valid encoding.
-    static func decode(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> HistoryEvent {
+    package static func decode(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> HistoryEvent {
         var r = ByteReader(bytes)
         let version = try r.byte()
         guard version == formatVersion else { throw CodecError("unknown event format version \(version)") }
@@ -158,7 +154,7 @@ enum HistoryEventCodec {
     }
 
     /// Encodes failure details on their own (the `failure` column of `instances`).
-    static func encodeFailure(_ failure: FailureDetails) -> [UInt8] {
+    package static func encodeFailure(_ failure: FailureDetails) -> [UInt8] {
         var w = ByteWriter()
         w.byte(formatVersion)
         w.failure(failure)
@@ -166,7 +162,7 @@ enum HistoryEventCodec {
     }
 
     /// Decodes failure details encoded by ``encodeFailure(_:)``.
-    static func decodeFailure(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> FailureDetails {
+    package static func decodeFailure(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> FailureDetails {
         var r = ByteReader(bytes)
         let version = try r.byte()
         guard version == formatVersion else { throw CodecError("unknown failure format version \(version)") }
@@ -177,9 +173,9 @@ enum HistoryEventCodec {
 }
 
 /// Why stored bytes could not be decoded.
-struct CodecError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+package struct CodecError: Error, CustomStringConvertible {
+    package var description: String
+    package init(_ description: String) { self.description = description }
 }
 
 private struct ByteWriter {
