@@ -6,7 +6,7 @@ import Synchronization
 /// share it.
 ///
 /// ```swift
-/// let backend = try await PostgresBackend(url: "postgresql://app@db.internal:5432/app", schema: "orders")
+/// let backend = try PostgresBackend(url: "postgresql://app@db.internal:5432/app", schema: "orders")
 /// let worker = DurableTaskWorker(backend: backend)
 /// ```
 ///
@@ -86,6 +86,9 @@ public final class PostgresBackend: Backend {
     private let lastLivenessCheck = Mutex<ContinuousClock.Instant?>(nil)
 
     /// Opens (or creates) a task hub in a PostgreSQL database.
+    ///
+    /// Connects, and checks or sets up the schema, on the calling thread before returning (as
+    /// `SQLiteBackend` opens its file): one connection and one transaction, normally milliseconds.
     /// - Parameters:
     ///   - url: a libpq connection URL or string, e.g. `postgresql://user@host:5432/db`, or for a unix
     ///     socket `postgresql:///db?host=/var/run/postgresql`.
@@ -94,7 +97,7 @@ public final class PostgresBackend: Backend {
     /// - Throws: `DurableTaskError(.invalidArgument)` for a bad schema name; `DurableTaskError(.corruptData)`
     ///   when the schema exists but is not a DurableTask task hub (it is not modified), or was written by a
     ///   newer version; `DurableTaskError(.storage)` when the server cannot be reached or refuses the login.
-    public init(url: String, options: Options = .init(), clock: any DurableClock = SystemClock()) async throws {
+    public init(url: String, options: Options = .init(), clock: any DurableClock = SystemClock()) throws {
         guard PostgresSchema.isValidName(options.schema) else {
             throw DurableTaskError(
                 .invalidArgument,

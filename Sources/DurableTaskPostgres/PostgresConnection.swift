@@ -201,6 +201,9 @@ final class PostgresConnection {
             close()
             throw PostgresError(sqlState: "08001", message: message.trimmingCharacters(in: .whitespacesAndNewlines), connectionFailure: true)
         }
+        // libpq prints the server's notices (and the FATAL a terminated session gets) to standard
+        // error by default; the errors that matter reach the caller as PostgresError.
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
         for setting in settings { try execute(setting) }
     }
 

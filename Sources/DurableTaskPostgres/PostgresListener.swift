@@ -40,7 +40,7 @@ final class PostgresListener: Sendable {
     /// - Parameters:
     ///   - open: opens a connection.
     ///   - onNotification: called on the listener's thread with each payload on the channel.
-    ///   - onReconnect: called after a (re)connection, when notifications may have been missed.
+    ///   - onReconnect: called after a reconnection, when notifications may have been missed.
     init(
         schema: PostgresSchema, serverName: String, log: @escaping @Sendable (LogLevel, String) -> Void,
         open: @escaping @Sendable () throws -> PostgresConnection,
@@ -100,6 +100,7 @@ final class PostgresListener: Sendable {
     ) {
         var connection: PostgresConnection?
         var failures = 0
+        var everConnected = false
         while !state.withLock({ $0.stopped }) {
             if connection == nil || connection?.isOpen != true {
                 connection?.close()
@@ -121,10 +122,13 @@ final class PostgresListener: Sendable {
                         state.locks = locks
                         state.connected = true
                     }
-                    if failures > 0 { log(.info, "reconnected to \(serverName) (listener)") }
                     connection = c
+                    if everConnected {
+                        log(.info, "reconnected to \(serverName) (listener)")
+                        onReconnect()
+                    }
+                    everConnected = true
                     failures = 0
-                    onReconnect()
                 } catch {
                     failures += 1
                     let storage = (error as? PostgresError)?.storageError(server: serverName) ?? error

@@ -9,6 +9,6 @@ import Testing
 struct PostgresConformanceTests {
     @Test(arguments: BackendConformance.checks)
     func conformance(check: BackendConformance.Check) async throws {
-        try await check.run { clock in try await PostgresTestServer.backend(clock: clock) }
+        try await check.run { clock in try PostgresTestServer.backend(clock: clock) }
     }
 }

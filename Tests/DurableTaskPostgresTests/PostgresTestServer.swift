@@ -24,26 +24,46 @@ enum PostgresTestServer {
     static func backend(
         schema: String = freshSchema(), clock: any DurableClock = SystemClock(),
         configure: (inout PostgresBackend.Options) -> Void = { _ in }
-    ) async throws -> PostgresBackend {
+    ) throws -> PostgresBackend {
         guard let url else { throw DurableTaskError(.invalidState, "DURABLETASK_POSTGRES_URL is not set") }
         var options = PostgresBackend.Options(schema: schema, connections: 2, logHandler: { _, _ in })
         configure(&options)
-        return try await PostgresBackend(url: url, options: options, clock: clock)
+        return try PostgresBackend(url: url, options: options, clock: clock)
     }
 
-    /// Runs SQL as an administrator of the test server (through a backend's URL), e.g. to kill sessions.
-    static func admin(_ sql: String) throws -> String {
+    /// Runs SQL as an administrator of the test server, e.g. to kill sessions; returns psql's output.
+    static func admin(_ sql: String) async throws -> String {
         guard let url else { return "" }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        process.arguments = [url, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let quoted = { (s: String) in "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let (status, output) = await shell("/usr/bin/psql \(quoted(url)) -X -q -t -A -v ON_ERROR_STOP=1 -c \(quoted(sql))")
+        guard status == 0 else { throw DurableTaskError(.invalidState, "psql failed (\(status)): \(output)") }
+        return output
+    }
+
+    /// Runs a shell command to its end on a thread of its own (it blocks; the cooperative pool must
+    /// not) and returns its exit status and output. posix_spawn and waitpid rather than Foundation's
+    /// `Process`, whose `waitUntilExit` spun at full CPU without ever returning once the command had
+    /// restarted the server (a daemon that outlives it).
+    static func shell(_ command: String) async -> (status: Int32, output: String) {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("dt-pg-\(UUID().uuidString)").path
+                defer { try? FileManager.default.removeItem(atPath: outputPath) }
+                let arguments: [String] = ["/bin/sh", "-c", "(\(command)) > '\(outputPath)' 2>&1 < /dev/null"]
+                let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+                defer { argv.forEach { free($0) } }
+                var pid: pid_t = 0
+                guard posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0 else {
+                    continuation.resume(returning: (-1, "posix_spawn failed"))
+                    return
+                }
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+                let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                continuation.resume(returning: (exit, output.trimmingCharacters(in: .whitespacesAndNewlines)))
+            }
+        }
     }
 }
 

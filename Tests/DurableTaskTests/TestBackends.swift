@@ -1,4 +1,5 @@
 import DurableTask
+import DurableTaskPostgres
 import DurableTaskSQLite
 import Foundation
 import Testing
@@ -8,6 +9,12 @@ enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case memory
     case sqliteFile
     case sqliteMemory
+    /// A fresh schema on the server named by `DURABLETASK_POSTGRES_URL`; run only when it is set
+    /// (`.ci/run` sets it; see Tests/DurableTaskPostgresTests for how to run one locally).
+    case postgres
+
+    static let postgresURL = ProcessInfo.processInfo.environment["DURABLETASK_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    static let allCases: [TestBackend] = [.memory, .sqliteFile, .sqliteMemory] + (postgresURL == nil ? [] : [.postgres])
 
     var testDescription: String { rawValue }
 
@@ -18,6 +25,10 @@ enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
             return (InMemoryBackend(clock: clock), {})
         case .sqliteMemory:
             return (try SQLiteBackend.inMemory(clock: clock), {})
+        case .postgres:
+            let schema = "ft_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
+            let options = PostgresBackend.Options(schema: schema, connections: 2, logHandler: { _, _ in })
+            return (try PostgresBackend(url: Self.postgresURL ?? "", options: options, clock: clock), {})
         case .sqliteFile:
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dt-test-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
