@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "DurableTaskTesting", dependencies: ["DurableTask"]),
         .executableTarget(
             name: "WordCount",
-            dependencies: ["DurableTask", "DurableTaskSQLite"],
+            dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskPostgres"],
             path: "Examples/WordCount",
             resources: [.copy("texts")]
         ),
@@ -39,7 +39,7 @@ let package = Package(
                           path: "Examples/FanOutPatterns"),
         .executableTarget(name: "LoadTest", dependencies: ["DurableTask", "DurableTaskSQLite"],
                           path: "Examples/LoadTest"),
-        .executableTarget(name: "DurableTaskBench", dependencies: ["DurableTask", "DurableTaskSQLite"]),
+        .executableTarget(name: "DurableTaskBench", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskPostgres"]),
         .executableTarget(name: "DurableTaskTorture", dependencies: ["DurableTask", "DurableTaskSQLite", "CSQLite"]),
         .testTarget(name: "DurableTaskTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTesting", "DurableTaskPostgres"], exclude: ["Fixtures"]),
         .testTarget(name: "DurableTaskSQLiteTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTesting"]),

@@ -34,6 +34,10 @@ struct Arguments {
               subdirectories included.
           swift run WordCount worker --db PATH [--ms-per-word MS]
               Run a worker on the SQLite file PATH until Ctrl-C.
+          swift run WordCount worker --postgres URL [--ms-per-word MS]
+          swift run WordCount client --postgres URL [--items N | FILE_OR_DIR ...]
+              The same on a PostgreSQL task hub (schema "wordcount"), so workers and clients on
+              several machines share it.
           swift run WordCount client --db PATH [--items N | FILE_OR_DIR ...]
               Schedule a word count on PATH, wait until a worker has finished it, print the result.
               It prints the instance ID first, and the command that re-attaches to it.
@@ -46,6 +50,8 @@ struct Arguments {
         Options:
           --db PATH    the SQLite task hub file (one-process default: a fresh file in the temp directory)
           --memory     use InMemoryBackend instead of SQLite (one-process mode only)
+          --postgres URL
+                       the PostgreSQL task hub, e.g. postgresql://user@host:5432/db (worker and client modes)
           --items N    count N generated sentences instead of files
           --instance ID
                        the word count to re-attach to (client mode)
@@ -65,6 +71,8 @@ struct Arguments {
     var mode = Mode.oneProcess
     /// The SQLite file given with `--db`.
     var databasePath: String?
+    /// The URL given with `--postgres`.
+    var postgresURL: String?
     /// Whether `--memory` was given.
     var inMemory = false
     /// The N of `--items N`.
@@ -99,6 +107,9 @@ struct Arguments {
             case "--db":
                 guard let path = remaining.popFirst() else { throw UsageError(description: "--db needs a file path") }
                 result.databasePath = path
+            case "--postgres":
+                guard let url = remaining.popFirst(), !url.isEmpty else { throw UsageError(description: "--postgres needs a connection URL") }
+                result.postgresURL = url
             case "--items":
                 guard let text = remaining.popFirst(), let count = Int(text), count > 0 else {
                     throw UsageError(description: "--items needs a positive number")
@@ -135,17 +146,21 @@ struct Arguments {
         }
         switch result.mode {
         case .oneProcess:
-            break
+            if result.postgresURL != nil { throw UsageError(description: "--postgres is for worker and client modes") }
         case .status:
             if result.inMemory { throw UsageError(description: "status reads a task hub file: use --db, not --memory") }
             if result.databasePath == nil { throw UsageError(description: "status needs --db FILE") }
+            if result.postgresURL != nil { throw UsageError(description: "status reads a task hub file: use --db") }
             if result.items != nil || !result.paths.isEmpty || result.millisecondsPerWord > 0 {
                 throw UsageError(description: "status takes only --db FILE")
             }
         case .worker, .client:
             // A worker and a client in different processes meet only in a shared file.
             if result.inMemory { throw UsageError(description: "worker and client share work through a file: use --db, not --memory") }
-            if result.databasePath == nil { throw UsageError(description: "worker and client need --db FILE (the same file in both)") }
+            if result.databasePath != nil && result.postgresURL != nil { throw UsageError(description: "choose one of --db and --postgres") }
+            if result.databasePath == nil && result.postgresURL == nil {
+                throw UsageError(description: "worker and client need --db FILE or --postgres URL (the same in both)")
+            }
             if result.mode == .worker && (result.items != nil || !result.paths.isEmpty) {
                 throw UsageError(description: "the worker takes no documents: give them to the client")
             }

@@ -12,6 +12,7 @@
     @preconcurrency import Darwin
 #endif
 import DurableTask
+import DurableTaskPostgres
 import DurableTaskSQLite
 import Foundation
 
@@ -63,7 +64,8 @@ func count(
 /// client, and prints its report; schedules nothing.
 /// - Returns: the exit status: 0 when every document was counted, 1 otherwise or when there is no
 ///   word count with that ID.
-func reattach(to instanceID: String, path: String, client: DurableTaskClient) async throws -> Int32 {
+func reattach(to instanceID: String, path: String, client: DurableTaskClient, hubOption: String? = nil) async throws -> Int32 {
+    let hubOption = hubOption ?? "--db \(path)"
     guard let metadata = try await client.getInstance(instanceID), metadata.name == WordCountOrchestrator.name else {
         printError("there is no word count '\(instanceID)' in \(path); `swift run WordCount status --db \(path)` lists them")
         return 1
@@ -72,7 +74,7 @@ func reattach(to instanceID: String, path: String, client: DurableTaskClient) as
     print(
         "Attached to \(instanceID) (\(metadata.status.rawValue)), counting \(documents.map(String.init) ?? "?") "
             + "document\(documents == 1 ? "" : "s"), scheduled \(timestamp(metadata.createdAt))")
-    let final = try await waitShowingProgress(instanceID, client: client, workerHint: "swift run WordCount worker --db \(path)")
+    let final = try await waitShowingProgress(instanceID, client: client, workerHint: "swift run WordCount worker \(hubOption)")
     // This client did not see the start: time it from the instance's own record.
     let elapsed = (final.completedAt ?? Date()).timeIntervalSince(final.createdAt)
     return try printOutcome(final, timing: String(format: "Done %.2f s after it was scheduled.", elapsed))
@@ -217,11 +219,24 @@ func runInOneProcess(_ arguments: Arguments) async throws -> Int32 {
     return try outcome.get()
 }
 
-/// `worker --db FILE`: runs a worker on the file until Ctrl-C.
+/// The PostgreSQL task hub of `--postgres URL` (schema `wordcount`).
+func openPostgres(_ url: String) throws -> PostgresBackend {
+    try PostgresBackend(url: url, options: .init(schema: "wordcount"))
+}
+
+/// `worker --db FILE` or `worker --postgres URL`: runs a worker on the task hub until Ctrl-C.
 func runWorker(_ arguments: Arguments) async throws -> Int32 {
+    if let url = arguments.postgresURL {
+        let backend = try openPostgres(url)
+        return await runWorker(arguments, backend: backend, name: backend.serverName) { await backend.close() }
+    }
     let path = arguments.databasePath ?? ""
     let database = try openDatabase(path)
-    let worker = makeWorker(backend: database, verbose: true, millisecondsPerWord: arguments.millisecondsPerWord)
+    return await runWorker(arguments, backend: database, name: path) { await database.close() }
+}
+
+func runWorker(_ arguments: Arguments, backend: any Backend, name path: String, close: () async -> Void) async -> Int32 {
+    let worker = makeWorker(backend: backend, verbose: true, millisecondsPerWord: arguments.millisecondsPerWord)
 
     // Ctrl-C stops the worker instead of killing the process, so it finishes the episode it is in and
     // closes the database: ignore the signal's default action and handle it on a dispatch source.
@@ -236,7 +251,7 @@ func runWorker(_ arguments: Arguments) async throws -> Int32 {
     print("Worker running on \(path). Press Ctrl-C to stop.")
     await worker.run()
     interrupt.cancel()
-    await database.close()
+    await close()
     print("Worker stopped.")
     return 0
 }
@@ -244,6 +259,25 @@ func runWorker(_ arguments: Arguments) async throws -> Int32 {
 /// `client --db FILE [...]`: schedules a word count on the file and waits for a worker to finish it;
 /// with `--instance ID`, waits for one scheduled earlier instead.
 func runClient(_ arguments: Arguments) async throws -> Int32 {
+    if let url = arguments.postgresURL {
+        let backend = try openPostgres(url)
+        let client = DurableTaskClient(backend: backend)
+        let outcome: Result<Int32, any Error>
+        do {
+            if let instanceID = arguments.instanceID {
+                outcome = .success(try await reattach(to: instanceID, path: backend.serverName, client: client, hubOption: "--postgres \(url)"))
+            } else {
+                outcome = .success(
+                    try await count(
+                        try arguments.documents(), client: client, workerHint: "swift run WordCount worker --postgres \(url)",
+                        reattachCommand: { "swift run WordCount client --postgres \(url) --instance \($0)" }))
+            }
+        } catch {
+            outcome = .failure(error)
+        }
+        await backend.close()
+        return try outcome.get()
+    }
     let path = arguments.databasePath ?? ""
     if let instanceID = arguments.instanceID {
         let database = try openDatabase(path, mustExist: true)
