@@ -1,22 +1,27 @@
 import DurableTask
+import DurableTaskPostgres
 import DurableTaskSQLite
 import Foundation
 
 /// Which backend a run uses, and its durability setting.
 struct BackendChoice {
-    /// `memory` or `sqlite`.
+    /// `memory`, `sqlite` or `postgres`.
     enum Kind: String {
-        case memory, sqlite
+        case memory, sqlite, postgres
     }
 
     let kind: Kind
     let synchronous: SQLiteBackend.Synchronous
+    /// The server of `--backend postgres` (`--url`, or `DURABLETASK_POSTGRES_URL`).
+    var postgresURL: String?
 
     /// The `sync` figure in reports: `full`/`normal` for SQLite, `none` for the in-memory backend.
     var syncLabel: String {
         switch kind {
         case .memory: return "none"
         case .sqlite: return synchronous == .full ? "full" : "normal"
+        // The server's synchronous_commit decides (on by default).
+        case .postgres: return "server"
         }
     }
 
@@ -25,10 +30,17 @@ struct BackendChoice {
     init(_ arguments: inout Arguments, defaultKind: Kind = .memory) throws {
         let backend = arguments.string("backend", default: defaultKind.rawValue)
         guard let kind = Kind(rawValue: backend) else {
-            throw BenchError("--backend must be 'memory' or 'sqlite', got '\(backend)'")
+            throw BenchError("--backend must be 'memory', 'sqlite' or 'postgres', got '\(backend)'")
         }
-        if kind == .memory, arguments.has("sync") {
+        if kind != .sqlite, arguments.has("sync") {
             throw BenchError("--sync applies to --backend sqlite only")
+        }
+        if kind == .postgres {
+            let url = arguments.string("url", default: ProcessInfo.processInfo.environment["DURABLETASK_POSTGRES_URL"] ?? "")
+            if url.isEmpty { throw BenchError("--backend postgres needs --url URL (or DURABLETASK_POSTGRES_URL)") }
+            postgresURL = url
+        } else if arguments.has("url") {
+            throw BenchError("--url applies to --backend postgres only")
         }
         switch arguments.string("sync", default: "full") {
         case "full": synchronous = .full
@@ -61,7 +73,16 @@ final class BenchStore {
                 .appendingPathComponent("durabletask-bench-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8)).sqlite").path
             path = file
             backend = try BenchStore.openSQLite(file, choice)
+        case .postgres:
+            // A fresh schema (task hub) per run; `path` holds its name so `reopen()` finds it again.
+            let schema = "bench_\(ProcessInfo.processInfo.processIdentifier)_\(UUID().uuidString.prefix(8).lowercased())"
+            path = schema
+            backend = try BenchStore.openPostgres(schema, choice)
         }
+    }
+
+    private static func openPostgres(_ schema: String, _ choice: BackendChoice) throws -> PostgresBackend {
+        try PostgresBackend(url: choice.postgresURL ?? "", options: .init(schema: schema))
     }
 
     private static func openSQLite(_ path: String, _ choice: BackendChoice) throws -> SQLiteBackend {
@@ -77,18 +98,19 @@ final class BenchStore {
     func reopen() async throws {
         guard let path else { return }
         await close()
-        backend = try BenchStore.openSQLite(path, choice)
+        backend = choice.kind == .postgres ? try BenchStore.openPostgres(path, choice) : try BenchStore.openSQLite(path, choice)
     }
 
     /// Closes the SQLite connections (a no-op for the in-memory backend).
     func close() async {
         if let sqlite = backend as? SQLiteBackend { await sqlite.close() }
+        if let postgres = backend as? PostgresBackend { await postgres.close() }
     }
 
     /// Closes the backend and deletes the database files.
     func dispose() async {
         await close()
-        guard let path else { return }
+        guard let path, choice.kind == .sqlite else { return }
         for suffix in ["", "-wal", "-shm", "-journal"] {
             try? FileManager.default.removeItem(atPath: path + suffix)
         }
@@ -96,7 +118,7 @@ final class BenchStore {
 
     /// The size of the database file plus its WAL, in bytes (0 for the in-memory backend).
     func fileBytes() -> Int {
-        guard let path else { return 0 }
+        guard let path, choice.kind == .sqlite else { return 0 }
         return ["", "-wal"].reduce(0) { total, suffix in
             let attributes = try? FileManager.default.attributesOfItem(atPath: path + suffix)
             return total + ((attributes?[.size] as? NSNumber)?.intValue ?? 0)
