@@ -150,7 +150,9 @@ struct RawClient {
         // Meanwhile ordinary requests are answered at once.
         let started = ContinuousClock.now
         for _ in 0..<20 { #expect(try healthy(port)) }
-        #expect(ContinuousClock.now - started < .seconds(1), "served while 301 clients stalled")
+        // Well before the stalled clients' 10 s deadline: they did not have to time out first (a loaded
+        // 2-core host took 1.35 s once, so no tighter figure is asserted).
+        #expect(ContinuousClock.now - started < .seconds(5), "served while 301 clients stalled")
         // The stalled ones are answered 408 at their deadline and closed.
         #expect(idle[0].statusLine() == "HTTP/1.1 408 Request Timeout")
         #expect(idle[299].statusLine() == "HTTP/1.1 408 Request Timeout")
