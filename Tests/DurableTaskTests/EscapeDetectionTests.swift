@@ -28,10 +28,22 @@ import Testing
         return EngineTests.run([entry], old: [], new: [EngineTests.started("Escapes", input: "0")])
     }
 
-    @Test func awaitingTheMainActorIsDetected() {
-        let result = Self.run { _ in await MainActor.run {} }
+    @Test func aContinuationResumedElsewhereIsDetected() async {
+        // Nothing in the engine will ever resume it: the stand-in for I/O or a callback API.
+        let parked = Parked()
+        let result = Self.run { _ in
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in parked.keep(continuation) }
+        }
         #expect(result.status == .failed)
         #expect(result.failure?.errorType == "DurableTaskError.orchestratorEscaped")
+        parked.resume()
+    }
+
+    /// Holds a continuation until the test resumes it.
+    final class Parked: Sendable {
+        private let continuation = Mutex<CheckedContinuation<Void, Never>?>(nil)
+        func keep(_ c: CheckedContinuation<Void, Never>) { continuation.withLock { $0 = c } }
+        func resume() { continuation.withLock { $0.take() }?.resume() }
     }
 
     @Test func awaitingABusyActorIsDetected() async {
