@@ -14,7 +14,7 @@ let package = Package(
         .executable(name: "durabletask", targets: ["DurableTaskCLI"]),
         .executable(name: "BackupSiteContent", targets: ["BackupSiteContent"]),
         .executable(name: "FanOutPatterns", targets: ["FanOutPatterns"]),
-        .executable(name: "LoadTest", targets: ["LoadTest"]),
+        .executable(name: "LoadTest", targets: ["LoadTest"])
     ],
     targets: [
         .target(name: "DurableTask"),
@@ -33,21 +33,26 @@ let package = Package(
             path: "Examples/WordCount",
             resources: [.copy("texts")]
         ),
-        .executableTarget(name: "BackupSiteContent", dependencies: ["DurableTask", "DurableTaskSQLite"],
-                          path: "Examples/BackupSiteContent"),
-        .executableTarget(name: "FanOutPatterns", dependencies: ["DurableTask", "DurableTaskSQLite"],
-                          path: "Examples/FanOutPatterns"),
-        .executableTarget(name: "LoadTest", dependencies: ["DurableTask", "DurableTaskSQLite"],
-                          path: "Examples/LoadTest"),
+        .executableTarget(
+            name: "BackupSiteContent", dependencies: ["DurableTask", "DurableTaskSQLite"],
+            path: "Examples/BackupSiteContent"),
+        .executableTarget(
+            name: "FanOutPatterns", dependencies: ["DurableTask", "DurableTaskSQLite"],
+            path: "Examples/FanOutPatterns"),
+        .executableTarget(
+            name: "LoadTest", dependencies: ["DurableTask", "DurableTaskSQLite"],
+            path: "Examples/LoadTest"),
         .executableTarget(name: "DurableTaskBench", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskPostgres"]),
         .executableTarget(name: "DurableTaskTorture", dependencies: ["DurableTask", "DurableTaskSQLite", "CSQLite"]),
-        .testTarget(name: "DurableTaskTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTesting", "DurableTaskPostgres"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "DurableTaskTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTesting", "DurableTaskPostgres"], exclude: ["Fixtures"]),
         .testTarget(name: "DurableTaskSQLiteTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTesting"]),
         .testTarget(name: "DurableTaskReliabilityTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTorture"]),
         .target(name: "DurableTaskDashboard", dependencies: ["DurableTask"]),
         .executableTarget(name: "DurableTaskCLI", dependencies: ["DurableTask", "DurableTaskDashboard", "DurableTaskSQLite"]),
-        .testTarget(name: "DurableTaskDashboardTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskDashboard"],
-                    resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "DurableTaskDashboardTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskDashboard"],
+            resources: [.copy("Fixtures")])
     ],
     swiftLanguageModes: [.v6]
 )
