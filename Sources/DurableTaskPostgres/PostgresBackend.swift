@@ -137,7 +137,11 @@ public final class PostgresBackend: Backend {
         listener = PostgresListener(
             schema: schema, serverName: serverName, log: options.logHandler, open: open,
             onNotification: { payload in Self.received(payload, backendID: backendID, signals: signals) },
-            onReconnect: { signals.leasesReleased() })
+            onReconnect: {
+                // Notifications sent while the listener was away are lost: everything may have changed.
+                signals.leasesReleased()
+                signals.instances.notifyAll()
+            })
         // A jump of the clock may make timers due and leases expire.
         clock.onAdvance { signals.leasesReleased() }
     }
@@ -273,6 +277,21 @@ public final class PostgresBackend: Backend {
         let store = self.store
         return try await lease(owner: owner) { c, now in
             try store.leaseOrchestration(c, owner: owner, leaseDuration: leaseDuration, includeRedelivered: includeRedelivered, now: now)
+        }
+    }
+
+    /// Leases what is ready, up to `maxCount`, in one transaction; see
+    /// ``Backend/getOrchestrationWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``.
+    public func getOrchestrationWorkItems(
+        owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration
+    ) async throws
+        -> [OrchestrationWorkItem]
+    {
+        let store = self.store
+        return try await lease(owner: owner) { c, now in
+            try Redelivery.batch(maxCount: maxCount, maxRedelivered: maxRedelivered) { includeRedelivered in
+                try store.leaseOrchestration(c, owner: owner, leaseDuration: leaseDuration, includeRedelivered: includeRedelivered, now: now)
+            }
         }
     }
 
@@ -413,7 +432,7 @@ public final class PostgresBackend: Backend {
 
     /// Watches one instance, woken by its own changes, in this process or another; see ``Backend/watchInstance(_:)``.
     public func watchInstance(_ instanceID: String) -> InstanceWatch {
-        InstanceWatch(instanceID, waiters: signals.instances)
+        InstanceWatch(instanceID, waiters: signals.instances, seesOtherProcesses: true)
     }
 
     /// The change counter; see ``Backend/changeGeneration(_:)``.

@@ -109,6 +109,8 @@ public final class SQLiteBackend: Backend {
     /// Notices the file deleted or replaced under the backend; `nil` for in-memory databases.
     private let fileCheck: DatabaseFileCheck?
     private let signals = BackendSignals()
+    /// Wakes waits for other processes' commits; `nil` for in-memory databases, which have none.
+    private let foreignChanges: ForeignChanges?
 
     /// Opens (or creates) a task hub database.
     /// - Parameters:
@@ -135,6 +137,7 @@ public final class SQLiteBackend: Backend {
             watchesForSharing = false
             liveness = nil
             fileCheck = nil
+            foreignChanges = nil
         } else {
             // Right after the writer opened it: the file libsqlite3 has open.
             // Absolute, as libsqlite3 keeps it: a later chdir of the process must not move the checks.
@@ -170,6 +173,18 @@ public final class SQLiteBackend: Backend {
             watchesForSharing = acquired != nil && DatabaseSetup.libraryHasWALResetBug && !DatabaseSetup.walWarningSilenced
             // Only for a plain path (not a `file:` URI), where the side directory can be named.
             liveness = identity == nil ? nil : OwnerLiveness(databasePath: absolute, log: options.logHandler)
+            // The writer's connection: its data_version moves only for other connections' commits.
+            let writer = self.writer
+            let reader = reader
+            foreignChanges = ForeignChanges(
+                waiters: signals.instances,
+                dataVersion: { try await writer.run { c in try c.scalarInt("PRAGMA data_version") } },
+                markers: { ids in
+                    try await (reader ?? writer).run { c in try c.transaction(immediate: false) { try Store.changeMarkers(c, instanceIDs: ids) } }
+                })
+        }
+        if options.synchronous == .full && !DatabaseSetup.isInMemory(path) {
+            writer.setRelaxedSynchronous(restoring: "FULL")
         }
         if let fileCheck {
             // Once per write transaction, however many writes it holds.
@@ -187,6 +202,7 @@ public final class SQLiteBackend: Backend {
     }
 
     deinit {
+        foreignChanges?.stop()
         writer.stop()
         reader?.stop()
         releaseLockFile()
@@ -198,6 +214,7 @@ public final class SQLiteBackend: Backend {
     /// Releasing the backend closes them too, but in the background; call this when the file must be
     /// closed at a known point (before copying or deleting it).
     public func close() async {
+        foreignChanges?.stop()
         for thread in [reader, writer].compactMap({ $0 }) {
             _ = try? await thread.run { c in c.close() }
             thread.stop()
@@ -254,6 +271,7 @@ public final class SQLiteBackend: Backend {
                         try Self.release(preparation, c, clock: clock, signals: signals, log: log)
                     }
                 },
+                durable: false,
                 { c in try body(c, clock.now()) })
         } catch let error as SQLiteError {
             throw storageError(error)
@@ -371,6 +389,20 @@ public final class SQLiteBackend: Backend {
         }
     }
 
+    /// Leases what is ready, up to `maxCount`, in one transaction; see
+    /// ``Backend/getOrchestrationWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``.
+    public func getOrchestrationWorkItems(
+        owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration
+    ) async throws
+        -> [OrchestrationWorkItem]
+    {
+        try await lease(owner: owner) { c, now in
+            try Redelivery.batch(maxCount: maxCount, maxRedelivered: maxRedelivered) { includeRedelivered in
+                try Store.leaseOrchestration(c, owner: owner, leaseDuration: leaseDuration, includeRedelivered: includeRedelivered, now: now)
+            }
+        }
+    }
+
     /// The committed history; see ``Backend/getOrchestrationHistory(instanceID:)``.
     public func getOrchestrationHistory(instanceID: String) async throws -> [HistoryEvent] {
         try await read { c in try Store.history(c, instanceID: instanceID) }
@@ -433,6 +465,17 @@ public final class SQLiteBackend: Backend {
         try await read { c in try Store.metadata(c, instanceID: instanceID) }
     }
 
+    /// The metadata of several instances, 500 per statement; see ``Backend/getOrchestrationMetadata(instanceIDs:)``.
+    public func getOrchestrationMetadata(instanceIDs: [String]) async throws -> [OrchestrationMetadata?] {
+        var result: [OrchestrationMetadata?] = []
+        result.reserveCapacity(instanceIDs.count)
+        for start in stride(from: 0, to: instanceIDs.count, by: 500) {
+            let chunk = Array(instanceIDs[start..<min(start + 500, instanceIDs.count)])
+            result += try await read { c in try Store.metadata(c, instanceIDs: chunk) }
+        }
+        return result
+    }
+
     /// Lists instances, ordered by ID; see ``Backend/queryOrchestrations(_:)``.
     public func queryOrchestrations(_ query: OrchestrationQuery) async throws -> OrchestrationQueryResult {
         try await read { c in try Store.query(c, query) }
@@ -475,7 +518,7 @@ public final class SQLiteBackend: Backend {
 
     /// Watches one instance, woken by its own changes only; see ``Backend/watchInstance(_:)``.
     public func watchInstance(_ instanceID: String) -> InstanceWatch {
-        InstanceWatch(instanceID, waiters: signals.instances)
+        InstanceWatch(instanceID, waiters: signals.instances, seesOtherProcesses: true)
     }
 
     /// The change counter; see ``Backend/changeGeneration(_:)``.

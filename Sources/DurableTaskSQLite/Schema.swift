@@ -105,6 +105,13 @@ enum Schema {
         completed_at, parent_instance_id
         """
     static let selectMetadata = "SELECT \(metadataColumns) FROM instances WHERE instance_id = ?1"
+    /// ?1 is a JSON array of instance IDs: one cached statement for any number of them.
+    static let selectManyMetadata = "SELECT \(metadataColumns) FROM instances WHERE instance_id IN (SELECT value FROM json_each(?1))"
+    /// What a client's wait cares about, for noticing another process's change without reading blobs.
+    static let selectChangeMarkers = """
+        SELECT instance_id, status, updated_at, history_length, execution_id FROM instances \
+        WHERE instance_id IN (SELECT value FROM json_each(?1))
+        """
     static let insertInstance = """
         INSERT OR REPLACE INTO instances (instance_id, name, execution_id, status, input, created_at, updated_at, \
         parent_instance_id, history_length, dequeue_count, ready_at)

@@ -428,6 +428,34 @@ enum Store {
         return try select.firstRow { try metadata(select) }
     }
 
+    /// The metadata of several instances in one statement, in the order asked (`nil` for unknown IDs).
+    static func metadata(_ c: Connection, instanceIDs: [String]) throws -> [OrchestrationMetadata?] {
+        let select = try c.cached(Schema.selectManyMetadata)
+        select.bind(1, try jsonArray(instanceIDs))
+        var byID: [String: OrchestrationMetadata] = [:]
+        try select.forEachRow {
+            let metadata = try metadata(select)
+            byID[metadata.instanceID] = metadata
+        }
+        return instanceIDs.map { byID[$0] }
+    }
+
+    /// A marker per existing instance that changes whenever its metadata does (a commit of an episode,
+    /// a create, a purge removes the row).
+    static func changeMarkers(_ c: Connection, instanceIDs: [String]) throws -> [String: String] {
+        let select = try c.cached(Schema.selectChangeMarkers)
+        select.bind(1, try jsonArray(instanceIDs))
+        var markers: [String: String] = [:]
+        try select.forEachRow {
+            markers[select.text(0)] = "\(select.text(1)) \(select.double(2)) \(select.int(3)) \(select.text(4))"
+        }
+        return markers
+    }
+
+    private static func jsonArray(_ strings: [String]) throws -> String {
+        String(decoding: try JSONEncoder().encode(strings), as: UTF8.self)
+    }
+
     static func query(_ c: Connection, _ query: OrchestrationQuery) throws -> OrchestrationQueryResult {
         let statuses = query.statuses.map { $0.map(\.rawValue).sorted() }
         let pageSize = max(1, query.pageSize)

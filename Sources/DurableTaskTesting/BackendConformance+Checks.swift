@@ -265,6 +265,32 @@ extension BackendConformance {
         #expect(rest.count == 2)
     }
 
+    static func orchestrationBatchLeasesDistinctInstancesWithinItsLimits(_ h: BackendHarness) async throws {
+        for id in ["r1", "r2"] { try await h.create(id) }
+        // Two leases run out on r1 and r2 without a result: both are redeliveries now.
+        for _ in 0..<2 {
+            let lost = try await h.backend.getOrchestrationWorkItems(owner: "w1", maxCount: 10, maxRedelivered: 10, leaseDuration: .seconds(10))
+            #expect(Set(lost.map(\.instanceID)) == ["r1", "r2"])
+            h.clock.advance(by: 11)
+        }
+        for index in 0..<5 { try await h.create("f\(index)") }
+        let first = try await h.backend.getOrchestrationWorkItems(owner: "w2", maxCount: 4, maxRedelivered: 1, leaseDuration: .seconds(10))
+        #expect(first.count == 4)
+        #expect(Set(first.map(\.instanceID)).count == 4, "an instance leased twice in one batch")
+        #expect(first.filter { $0.deliveryCount > 2 }.count <= 1, "more redeliveries than asked: \(first.map(\.deliveryCount))")
+        // The rest: nothing leased above again, and at most one more redelivery when asked for one.
+        let second = try await h.backend.getOrchestrationWorkItems(owner: "w2", maxCount: 10, maxRedelivered: 0, leaseDuration: .seconds(10))
+        #expect(Set(second.map(\.instanceID)).isDisjoint(with: first.map(\.instanceID)))
+        #expect(second.allSatisfy { $0.deliveryCount == 1 })
+        let third = try await h.backend.getOrchestrationWorkItems(owner: "w2", maxCount: 10, maxRedelivered: 1, leaseDuration: .seconds(10))
+        let all = first + second + third
+        #expect(Set(all.map(\.instanceID)).count == all.count)
+        #expect(third.count <= 1)
+        let last = try await h.backend.getOrchestrationWorkItems(owner: "w2", maxCount: 10, maxRedelivered: 10, leaseDuration: .seconds(10))
+        #expect(Set((all + last).map(\.instanceID)) == ["r1", "r2", "f0", "f1", "f2", "f3", "f4"])
+        #expect(try await h.backend.getOrchestrationWorkItems(owner: "w2", maxCount: 10, maxRedelivered: 10, leaseDuration: .seconds(10)).isEmpty)
+    }
+
     static func timersAreInvisibleUntilDue(_ h: BackendHarness) async throws {
         try await h.create("a")
         let fired = try await h.scheduleTimer("a", after: 60)

@@ -59,6 +59,7 @@ public enum BackendConformance {
         Check("orchestrationHandBackIsUncountedAndAFailedDeliveryCounts", orchestrationHandBackIsUncountedAndAFailedDeliveryCounts),
         Check("redeliveriesAreLeasedOnlyWhenAsked", redeliveriesAreLeasedOnlyWhenAsked),
         Check("activityLeaseTakesAtMostTheAskedNumberOfRedeliveries", activityLeaseTakesAtMostTheAskedNumberOfRedeliveries),
+        Check("orchestrationBatchLeasesDistinctInstancesWithinItsLimits", orchestrationBatchLeasesDistinctInstancesWithinItsLimits),
         Check("timersAreInvisibleUntilDue", timersAreInvisibleUntilDue),
         Check("eventIsNotHeldBackByAPendingTimer", eventIsNotHeldBackByAPendingTimer),
         Check("scheduledStartIsInvisibleUntilDue", scheduledStartIsInvisibleUntilDue),

@@ -37,6 +37,13 @@ public protocol Backend: Sendable {
     ///     time, so that when one of them crashes the process again, only that one is counted against it.
     func getOrchestrationWorkItem(owner: String, leaseDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem?
 
+    /// Leases up to `maxCount` orchestration work items (each on its own instance) in one call, of which
+    /// at most `maxRedelivered` are redeliveries (see ``getOrchestrationWorkItem(owner:leaseDuration:includeRedelivered:)``).
+    ///
+    /// A worker with many episodes in flight leases what is ready in one transaction rather than one
+    /// transaction per episode; the default implementation makes single leases.
+    func getOrchestrationWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration) async throws -> [OrchestrationWorkItem]
+
     /// The instance's committed history (its old events), in order.
     /// - Throws: `DurableTaskError(.instanceNotFound)`; `DurableTaskError(.corruptData)` for an undecodable row.
     func getOrchestrationHistory(instanceID: String) async throws -> [HistoryEvent]
@@ -137,6 +144,26 @@ extension Backend {
     /// ``getOrchestrationWorkItem(owner:leaseDuration:includeRedelivered:)``.
     public func getOrchestrationWorkItem(owner: String, leaseDuration: Duration) async throws -> OrchestrationWorkItem? {
         try await getOrchestrationWorkItem(owner: owner, leaseDuration: leaseDuration, includeRedelivered: true)
+    }
+
+    /// Single leases until `maxCount` or nothing is ready; see
+    /// ``getOrchestrationWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``.
+    public func getOrchestrationWorkItems(
+        owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration
+    ) async throws
+        -> [OrchestrationWorkItem]
+    {
+        var items: [OrchestrationWorkItem] = []
+        var redeliveries = 0
+        while items.count < maxCount {
+            guard
+                let item = try await getOrchestrationWorkItem(
+                    owner: owner, leaseDuration: leaseDuration, includeRedelivered: redeliveries < maxRedelivered)
+            else { break }
+            if Redelivery.isRedelivery(leasedCount: item.deliveryCount) { redeliveries += 1 }
+            items.append(item)
+        }
+        return items
     }
 
     /// Leases up to `maxCount` activity work items, redeliveries included; see

@@ -137,41 +137,60 @@ public final class InMemoryBackend: Backend {
 
     /// Leases the next orchestration work item; see ``Backend/getOrchestrationWorkItem(owner:leaseDuration:includeRedelivered:)``.
     public func getOrchestrationWorkItem(owner: String, leaseDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem? {
+        try await getOrchestrationWorkItems(owner: owner, maxCount: 1, maxRedelivered: includeRedelivered ? 1 : 0, leaseDuration: leaseDuration).first
+    }
+
+    /// Leases what is ready, up to `maxCount`, under one lock; see
+    /// ``Backend/getOrchestrationWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``.
+    public func getOrchestrationWorkItems(
+        owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration
+    ) async throws
+        -> [OrchestrationWorkItem]
+    {
         let now = clock.now()
-        return state.withLock { state -> OrchestrationWorkItem? in
+        return state.withLock { state -> [OrchestrationWorkItem] in
             Self.promoteDueTimers(now: now, in: &state)
             Self.scanExpiredLeases(now: now, interval: leaseScanInterval, in: &state)
             // Redeliveries passed over stay ready for a caller that takes them.
             var passedOver: [String] = []
             defer { for id in passedOver { Self.markReady(id, in: &state) } }
-            while state.readyHead < state.readyInstances.count {
-                let instanceID = state.readyInstances[state.readyHead]
-                state.readyHead += 1
-                state.readySet.remove(instanceID)
-                if state.readyHead > 1024, state.readyHead * 2 > state.readyInstances.count {
-                    state.readyInstances.removeFirst(state.readyHead)
-                    state.readyHead = 0
-                }
-                guard let record = state.instances[instanceID] else { continue }
-                if let lease = record.lease, lease.expires > now { continue }
-                if !includeRedelivered && record.deliveryCount >= Redelivery.isolatedAfter {
-                    passedOver.append(instanceID)
-                    continue
-                }
-                let visible = record.inbox.filter { $0.visibleAt.map { $0 <= now } ?? true }
-                guard let last = visible.last else { continue }
-                let token = Self.newToken(&state)
-                record.lease = Lease(owner: owner, token: token, expires: now.addingTimeInterval(leaseDuration.timeInterval), leasedAt: now)
-                record.deliveryCount += 1
-                let item = OrchestrationWorkItem(
-                    instanceID: instanceID, executionID: record.metadata.executionID,
-                    newEvents: visible.map(\.event), historyLength: record.history.count,
-                    leaseToken: token, deliveryCount: record.deliveryCount, receipt: last.id)
-                state.instances[instanceID] = record
-                return item
+            return Redelivery.batch(maxCount: maxCount, maxRedelivered: maxRedelivered) { includeRedelivered in
+                Self.leaseNext(
+                    owner: owner, leaseDuration: leaseDuration, includeRedelivered: includeRedelivered, now: now, passedOver: &passedOver, in: &state)
             }
-            return nil
         }
+    }
+
+    private static func leaseNext(
+        owner: String, leaseDuration: Duration, includeRedelivered: Bool, now: Date, passedOver: inout [String], in state: inout State
+    ) -> OrchestrationWorkItem? {
+        while state.readyHead < state.readyInstances.count {
+            let instanceID = state.readyInstances[state.readyHead]
+            state.readyHead += 1
+            state.readySet.remove(instanceID)
+            if state.readyHead > 1024, state.readyHead * 2 > state.readyInstances.count {
+                state.readyInstances.removeFirst(state.readyHead)
+                state.readyHead = 0
+            }
+            guard let record = state.instances[instanceID] else { continue }
+            if let lease = record.lease, lease.expires > now { continue }
+            if !includeRedelivered && record.deliveryCount >= Redelivery.isolatedAfter {
+                passedOver.append(instanceID)
+                continue
+            }
+            let visible = record.inbox.filter { $0.visibleAt.map { $0 <= now } ?? true }
+            guard let last = visible.last else { continue }
+            let token = Self.newToken(&state)
+            record.lease = Lease(owner: owner, token: token, expires: now.addingTimeInterval(leaseDuration.timeInterval), leasedAt: now)
+            record.deliveryCount += 1
+            let item = OrchestrationWorkItem(
+                instanceID: instanceID, executionID: record.metadata.executionID,
+                newEvents: visible.map(\.event), historyLength: record.history.count,
+                leaseToken: token, deliveryCount: record.deliveryCount, receipt: last.id)
+            state.instances[instanceID] = record
+            return item
+        }
+        return nil
     }
 
     private static func promoteDueTimers(now: Date, in state: inout State) {
@@ -457,7 +476,7 @@ public final class InMemoryBackend: Backend {
 
     /// Watches one instance, woken by its own changes only; see ``Backend/watchInstance(_:)``.
     public func watchInstance(_ instanceID: String) -> InstanceWatch {
-        InstanceWatch(instanceID, waiters: signals.instances)
+        InstanceWatch(instanceID, waiters: signals.instances, seesOtherProcesses: true)
     }
 
     /// The change counter; see ``Backend/changeGeneration(_:)``.

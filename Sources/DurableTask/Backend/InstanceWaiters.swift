@@ -63,6 +63,21 @@ package final class InstanceWaiters: Sendable {
         for continuation in woken { continuation.resume() }
     }
 
+    /// Wakes every waiter: after a backend may have missed other processes' changes (a lost
+    /// `LISTEN` connection).
+    package func notifyAll() {
+        guard registered.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        for instanceID in watchedInstanceIDs() { notify(instanceID) }
+    }
+
+    /// Whether anybody waits; one atomic load.
+    package var hasWaiters: Bool { registered.load(ordering: .sequentiallyConsistent) > 0 }
+
+    /// The instances somebody waits on now.
+    package func watchedInstanceIDs() -> [String] {
+        state.withLock { Array($0.waiters.keys) }
+    }
+
     /// Returns once the instance was notified since the registration (or the previous wait), or after
     /// `timeout`; clears the mark for the next wait.
     package func wait(_ instanceID: String, token: UInt64, timeout: Duration) async {
@@ -123,16 +138,26 @@ public final class InstanceWatch: Sendable {
     private let source: Source
     /// For `.taskHub`: the task-hub generation the next wait starts from.
     private let generation = Atomic<UInt64>(0)
+    /// Whether a change made by another process (or another backend on the same store) wakes the
+    /// wait too. When it does, a client waits without polling; otherwise it re-reads the instance
+    /// every ``DurableTaskClient/pollInterval``.
+    public let seesOtherProcesses: Bool
 
     /// A watch on a backend's per-instance waiters.
-    package init(_ instanceID: String, waiters: InstanceWaiters) {
+    /// - Parameter seesOtherProcesses: whether the backend also notifies the waiters of other
+    ///   processes' changes (by `LISTEN`/`NOTIFY`, by watching the database file, or because there are
+    ///   none, as in memory).
+    package init(_ instanceID: String, waiters: InstanceWaiters, seesOtherProcesses: Bool) {
         self.instanceID = instanceID
+        self.seesOtherProcesses = seesOtherProcesses
         source = .instance(waiters, token: waiters.register(instanceID))
     }
 
-    /// A watch that falls back to the backend's task-hub-wide ``BackendChange/instanceState`` signal.
+    /// A watch that falls back to the backend's task-hub-wide ``BackendChange/instanceState`` signal,
+    /// which covers this process only.
     public init(_ instanceID: String, backend: any Backend) {
         self.instanceID = instanceID
+        seesOtherProcesses = false
         source = .taskHub(backend)
         generation.store(backend.changeGeneration(.instanceState), ordering: .relaxed)
     }

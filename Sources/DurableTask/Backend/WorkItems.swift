@@ -10,6 +10,20 @@ package enum Redelivery {
 
     /// Whether a freshly leased item (its count includes this lease) is a redelivery.
     package static func isRedelivery(leasedCount: Int) -> Bool { leasedCount > isolatedAfter }
+
+    /// A batch of single leases inside one transaction of a backend: `leaseOne(includeRedelivered)`
+    /// until `maxCount` items or nothing is ready, with at most `maxRedelivered` redeliveries.
+    package static func batch(
+        maxCount: Int, maxRedelivered: Int, _ leaseOne: (_ includeRedelivered: Bool) throws -> OrchestrationWorkItem?
+    ) rethrows -> [OrchestrationWorkItem] {
+        var items: [OrchestrationWorkItem] = []
+        var redeliveries = 0
+        while items.count < maxCount, let item = try leaseOne(redeliveries < maxRedelivered) {
+            if isRedelivery(leasedCount: item.deliveryCount) { redeliveries += 1 }
+            items.append(item)
+        }
+        return items
+    }
 }
 
 /// An orchestration work item: the new events waiting for one instance, leased to one worker.

@@ -12,8 +12,12 @@ public struct DurableTaskClient: Sendable {
     public let backend: any Backend
     /// The maximum size of a payload the client sends (inputs, event data).
     public let maxPayloadBytes: Int
-    /// How often waits re-read the instance when this process saw no change (to notice other processes).
+    /// How often waits re-read the instance when the backend cannot tell about other processes'
+    /// changes (``InstanceWatch/seesOtherProcesses`` is `false`). The bundled backends can: their
+    /// waits re-read only when the instance changed, and every few seconds as a safety net.
     public let pollInterval: Duration
+    /// The longest a wait goes without re-reading, whatever the backend says it sees.
+    static let safetyRereadInterval = Duration.seconds(5)
 
     /// Creates a client.
     public init(backend: any Backend, maxPayloadBytes: Int = 16 * 1024 * 1024, pollInterval: Duration = .milliseconds(200)) {
@@ -148,7 +152,9 @@ public struct DurableTaskClient: Sendable {
                 throw DurableTaskError(.timeout, "instance '\(instanceID)' did not \(what) within \(timeout) (status \(metadata.status.rawValue))")
             }
             try Task.checkCancellation()
-            await watch.wait(timeout: min(remaining, pollInterval))
+            // A watch that sees other processes' changes needs no polling; the re-read every few
+            // seconds only bounds the wait should a wake-up be lost.
+            await watch.wait(timeout: min(remaining, watch.seesOtherProcesses ? Self.safetyRereadInterval : pollInterval))
         }
     }
 

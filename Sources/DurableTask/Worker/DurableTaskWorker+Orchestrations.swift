@@ -1,15 +1,21 @@
 import Foundation
+import Synchronization
 
-// Orchestration dispatch: lease a work item, run its episode on a cached or replayed engine, commit
-// it; and the poison policy for items that cannot be processed.
+// Orchestration dispatch: lease work items, run their episodes on cached or replayed engines, commit
+// them; and the poison policy for items that cannot be processed.
 extension DurableTaskWorker {
     // MARK: Orchestrations
 
+    /// Leases ready instances in batches, up to ``DurableTaskWorker/Options/maxConcurrentOrchestrations``
+    /// in flight, and runs each episode in a task of its own. One leaser per worker: loops that each
+    /// leased one item all raced for the same ready row on every change, and a backend made one lease
+    /// transaction per episode; a batch of what is ready costs one.
+    ///
     /// - Parameter redelivery: set while the worker runs a redelivery — an episode or an activity whose
     ///   previous delivery ended without a result, maybe because it crashed the process. Only one runs
     ///   at a time, so if it crashes the process again, the other items in flight are fresh ones whose
     ///   count the crash does not push towards the poison limit: the count singles out the culprit.
-    func orchestrationLoop(
+    func orchestrationDispatcher(
         orchestrators: [String: OrchestratorEntry], engineOptions: EngineOptions, cache: OrchestrationCache,
         redelivery: Flag
     ) async {
@@ -18,29 +24,45 @@ extension DurableTaskWorker {
         let resolve: @Sendable (String) -> OrchestratorEntry? = { name in
             orchestrators[name] ?? self.registry.withLock { $0.orchestrators[name] }
         }
-        while !Task.isCancelled {
-            let generation = backend.changeGeneration(.orchestrationWork)
-            // The slot is taken before leasing, so no two loops can lease a redelivery at once.
-            let mayTakeRedelivery = redelivery.trySet()
-            let item: OrchestrationWorkItem?
-            do {
-                item = try await backend.getOrchestrationWorkItem(
-                    owner: options.workerID, leaseDuration: options.orchestrationLeaseDuration,
-                    includeRedelivered: mayTakeRedelivery)
-            } catch {
-                if mayTakeRedelivery { redelivery.clear() }
-                options.logHandler(.error, "could not fetch an orchestration work item: \(error)")
-                try? await Task.sleep(for: options.pollInterval)
-                continue
+        let slots = EpisodeSlots(capacity: options.maxConcurrentOrchestrations)
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled {
+                let freedGeneration = slots.generation
+                let free = slots.free
+                guard free > 0 else {
+                    await slots.waitForFree(since: freedGeneration, timeout: options.pollInterval)
+                    continue
+                }
+                let generation = backend.changeGeneration(.orchestrationWork)
+                // The slot is taken before leasing, so no two leases can take a redelivery at once.
+                let mayTakeRedelivery = redelivery.trySet()
+                let items: [OrchestrationWorkItem]
+                do {
+                    items = try await backend.getOrchestrationWorkItems(
+                        owner: options.workerID, maxCount: free, maxRedelivered: mayTakeRedelivery ? 1 : 0,
+                        leaseDuration: options.orchestrationLeaseDuration)
+                } catch {
+                    if mayTakeRedelivery { redelivery.clear() }
+                    options.logHandler(.error, "could not fetch orchestration work items: \(error)")
+                    try? await Task.sleep(for: options.pollInterval)
+                    continue
+                }
+                if mayTakeRedelivery && !items.contains(where: { Redelivery.isRedelivery(leasedCount: $0.deliveryCount) }) {
+                    redelivery.clear()
+                }
+                guard !items.isEmpty else {
+                    await backend.waitForChange(.orchestrationWork, since: generation, timeout: options.pollInterval)
+                    continue
+                }
+                slots.take(items.count)
+                for item in items {
+                    group.addTask {
+                        await self.process(item, resolve: resolve, engineOptions: engineOptions, cache: cache)
+                        if Redelivery.isRedelivery(leasedCount: item.deliveryCount) { redelivery.clear() }
+                        slots.release()
+                    }
+                }
             }
-            let isRedelivery = item.map { Redelivery.isRedelivery(leasedCount: $0.deliveryCount) } ?? false
-            if mayTakeRedelivery && !isRedelivery { redelivery.clear() }
-            guard let item else {
-                await backend.waitForChange(.orchestrationWork, since: generation, timeout: options.pollInterval)
-                continue
-            }
-            await process(item, resolve: resolve, engineOptions: engineOptions, cache: cache)
-            if isRedelivery { redelivery.clear() }
         }
     }
 
@@ -166,5 +188,28 @@ extension DurableTaskWorker {
             }
             return false
         }
+    }
+}
+
+/// The episodes a worker has in flight, against its capacity; a finished one wakes the dispatcher.
+final class EpisodeSlots: Sendable {
+    private let capacity: Int
+    private let inFlight = Atomic<Int>(0)
+    private let freed = ChangeSignal()
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    var free: Int { capacity - inFlight.load(ordering: .acquiring) }
+    var generation: UInt64 { freed.generation }
+
+    func take(_ count: Int) { inFlight.add(count, ordering: .acquiringAndReleasing) }
+
+    func release() {
+        inFlight.subtract(1, ordering: .acquiringAndReleasing)
+        freed.notify()
+    }
+
+    func waitForFree(since generation: UInt64, timeout: Duration) async {
+        await freed.wait(since: generation, timeout: timeout)
     }
 }

@@ -24,10 +24,11 @@ public final class DurableTaskWorker: Sendable {
         public var activityPrefetch: Int
         /// How many orchestration episodes run at once (each on its own instance).
         ///
-        /// A database backend commits the episodes that are ready together in one transaction, so with
-        /// many small orchestrations more episodes in flight mean fewer commits (fsyncs) per episode
-        /// (64 gives several times the throughput of 2 on SQLite). It is not the default yet: every
-        /// idle loop tries to lease on every change, which raises single-instance latency.
+        /// One dispatcher leases what is ready in batches up to this many, so a database backend makes
+        /// one lease transaction for a batch, and commits the episodes that finish together in one
+        /// transaction: with many small orchestrations, more episodes in flight mean fewer commits
+        /// (fsyncs) per episode — on SQLite 64 gives about six times the throughput of 2, and a single
+        /// instance's latency is the same.
         public var maxConcurrentOrchestrations: Int
         /// How long an orchestration work item is leased.
         public var orchestrationLeaseDuration: Duration
@@ -80,7 +81,7 @@ public final class DurableTaskWorker: Sendable {
         public init(
             maxConcurrentActivities: Int = 64,
             activityPrefetch: Int = 512,
-            maxConcurrentOrchestrations: Int = max(2, ProcessInfo.processInfo.activeProcessorCount),
+            maxConcurrentOrchestrations: Int = 64,
             orchestrationLeaseDuration: Duration = .seconds(60),
             activityLeaseDuration: Duration = .seconds(30),
             cacheCapacity: Int = 10_000,
@@ -198,12 +199,9 @@ public final class DurableTaskWorker: Sendable {
         let redelivery = Flag()
         let running = RunningActivities(redelivery: redelivery)
         await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<options.maxConcurrentOrchestrations {
-                group.addTask {
-                    await self.orchestrationLoop(
-                        orchestrators: snapshot.orchestrators, engineOptions: engineOptions, cache: cache,
-                        redelivery: redelivery)
-                }
+            group.addTask {
+                await self.orchestrationDispatcher(
+                    orchestrators: snapshot.orchestrators, engineOptions: engineOptions, cache: cache, redelivery: redelivery)
             }
             group.addTask {
                 await self.activityFetchLoop(queue: activityQueue, running: running)
