@@ -134,7 +134,7 @@ struct PostgresStore: Sendable {
                 try c.query(sql.repairReadyAt, [.text(instanceID)])
                 continue
             }
-            let token = UUID().uuidString
+            let token = UniqueID.string()
             try c.query(
                 sql.lockInstance,
                 [.text(instanceID), .text(owner), .text(token), .double(t + leaseDuration.timeInterval), .double(t)])
@@ -273,7 +273,7 @@ struct PostgresStore: Sendable {
         _ c: PostgresConnection, owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration, now: Date
     ) throws -> [ActivityWorkItem] {
         guard maxCount > 0 else { return [] }
-        let token = UUID().uuidString
+        let token = UniqueID.string()
         let t = now.timeIntervalSinceReferenceDate
         var items: [ActivityWorkItem] = []
         func lease(redelivered: Bool, limit: Int) throws {

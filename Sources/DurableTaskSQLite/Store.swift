@@ -130,7 +130,7 @@ enum Store {
                 try repair.run()
                 continue
             }
-            let token = UUID().uuidString
+            let token = UniqueID.string()
             let lock = try c.cached(Schema.lockInstance)
             lock.bind(1, instanceID)
             lock.bind(2, owner)
@@ -297,7 +297,7 @@ enum Store {
         now: Date
     ) throws -> [ActivityWorkItem] {
         guard maxCount > 0 else { return [] }
-        let token = UUID().uuidString
+        let token = UniqueID.string()
         var rows: [(id: Int64, item: ActivityWorkItem)] = []
         var previous: ActivityWorkItem?
         func lease(_ sql: String, limit: Int) throws {

@@ -55,7 +55,7 @@ public struct DurableTaskClient: Sendable {
         name: String, input: Input, instanceID: String? = nil,
         startAt: Date? = nil, replaceIfFinished: Bool = false
     ) async throws -> String {
-        let id = instanceID ?? UUID().uuidString
+        let id = instanceID ?? UniqueID.string()
         try ArgumentCheck.identifier(id, "instance ID")
         try ArgumentCheck.identifier(name, "orchestrator name")
         if let startAt { try ArgumentCheck.date(startAt, "start time of instance '\(id)'") }
@@ -63,7 +63,7 @@ public struct DurableTaskClient: Sendable {
         let start = HistoryEvent(
             timestamp: backend.clock.now(),
             kind: .executionStarted(
-                name: name, executionID: UUID().uuidString, input: payload, parent: nil, scheduledStart: startAt))
+                name: name, executionID: UniqueID.string(), input: payload, parent: nil, scheduledStart: startAt))
         try await backend.createOrchestrationInstance(
             NewOrchestrationInstance(instanceID: id, startEvent: start, replaceIfFinished: replaceIfFinished))
         return id

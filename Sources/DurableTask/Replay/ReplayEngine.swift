@@ -243,7 +243,7 @@ package final class ReplayEngine: @unchecked Sendable {  // Safe: one thread at 
             let startEvent = HistoryEvent(
                 timestamp: now,
                 kind: .executionStarted(
-                    name: name, executionID: UUID().uuidString, input: input, parent: parent, scheduledStart: nil))
+                    name: name, executionID: UniqueID.string(), input: input, parent: parent, scheduledStart: nil))
             var carried: [HistoryEvent] = []
             if preserveEvents {
                 for eventName in receivedEventOrder {
@@ -325,7 +325,7 @@ package final class ReplayEngine: @unchecked Sendable {  // Safe: one thread at 
             let start = HistoryEvent(
                 timestamp: now,
                 kind: .executionStarted(
-                    name: name, executionID: UUID().uuidString, input: input, parent: parentRef, scheduledStart: nil))
+                    name: name, executionID: UniqueID.string(), input: input, parent: parentRef, scheduledStart: nil))
             result.newInstances.append(NewOrchestrationInstance(instanceID: childID, startEvent: start, replaceIfFinished: true))
         case let .recordVersionMarker(changeID):
             history.append(HistoryEvent(eventID: sequence, timestamp: now, kind: .versionMarker(changeID: changeID)))
