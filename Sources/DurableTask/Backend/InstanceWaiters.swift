@@ -65,17 +65,17 @@ package final class InstanceWaiters: Sendable {
     package func notify(_ instanceID: String) {
         guard registered.load(ordering: .sequentiallyConsistent) > 0 else { return }
         let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            guard var waiters = state.waiters[instanceID] else { return [] }
+            // Changed in place: a copy of the instance's table written back allocated on every commit.
+            // (The keys are copied out first: a live view of them would share the table's storage.)
+            guard let tokens = state.waiters[instanceID].map({ Array($0.keys) }) else { return [] }
             var woken: [CheckedContinuation<Void, Never>] = []
-            for (token, var waiter) in waiters {
-                waiter.notified = true
-                if let continuation = waiter.continuation {
+            for token in tokens {
+                state.waiters[instanceID]?[token]?.notified = true
+                if let continuation = state.waiters[instanceID]?[token]?.continuation {
                     woken.append(continuation)
-                    waiter.continuation = nil
+                    state.waiters[instanceID]?[token]?.continuation = nil
                 }
-                waiters[token] = waiter
             }
-            state.waiters[instanceID] = waiters
             return woken
         }
         for continuation in woken { continuation.resume() }
