@@ -8,7 +8,8 @@ import Synchronization
 ///
 /// While anybody waits, every ``interval`` it reads `PRAGMA data_version` on the writer's connection,
 /// which changes only when *another* connection committed. Only then does it read a small change marker
-/// of every watched instance (one statement per 500) and notify the instances whose marker moved.
+/// of every watched instance (one statement per 500) and notify the instances whose marker moved;
+/// otherwise it reads the markers of the newly watched instances alone.
 ///
 /// Order matters for not losing a change: the version is read before the markers, so a commit between
 /// the two shows in the markers now or in the version next time. An instance seen for the first time is
@@ -30,48 +31,67 @@ final class ForeignChanges: Sendable {
         dataVersion: @escaping @Sendable () async throws -> Int64,
         markers: @escaping @Sendable ([String]) async throws -> [String: String]
     ) {
+        waiters.trackNewlyWatched()
         let loop = Task.detached(priority: .utility) {
             var lastVersion: Int64?
             // The marker last seen per watched instance; "" for an instance without a row.
             var known: [String: String] = [:]
+            // Newly watched instances whose first read failed, for the next tick.
+            var pending: [String] = []
+            func read(_ ids: [String]) async -> [String: String]? {
+                var read: [String: String] = [:]
+                for start in stride(from: 0, to: ids.count, by: 500) {
+                    guard let chunk = try? await markers(Array(ids[start..<min(start + 500, ids.count)])) else { return nil }
+                    read.merge(chunk) { first, _ in first }
+                }
+                return read
+            }
             while !Task.isCancelled {
                 try? await Task.sleep(for: Self.interval)
+                let newlyWatched = pending + waiters.takeNewlyWatched()
+                pending = []
                 guard waiters.hasWaiters else {
                     known.removeAll()
                     continue
                 }
-                guard let version = try? await dataVersion() else { continue }
-                let watched = waiters.watchedInstanceIDs()
-                let changed = version != lastVersion
-                let toRead = changed ? watched : watched.filter { known[$0] == nil }
-                guard !toRead.isEmpty else {
-                    lastVersion = version
+                guard let version = try? await dataVersion() else {
+                    pending = newlyWatched
                     continue
                 }
-                var read: [String: String] = [:]
-                var failed = false
-                for start in stride(from: 0, to: toRead.count, by: 500) {
-                    guard let chunk = try? await markers(Array(toRead[start..<min(start + 500, toRead.count)])) else {
-                        failed = true
-                        break
-                    }
-                    read.merge(chunk) { first, _ in first }
-                }
-                // A failed read (the file is busy, being replaced) is tried again next time.
-                if failed { continue }
-                lastVersion = version
-                var next: [String: String] = [:]
-                next.reserveCapacity(watched.count)
-                for id in watched {
-                    guard toRead.count == watched.count || known[id] == nil else {
-                        next[id] = known[id]
+                if version != lastVersion {
+                    // Another connection committed: every watched instance may have changed.
+                    let watched = waiters.watchedInstanceIDs()
+                    guard let read = await read(watched) else {
+                        pending = newlyWatched
                         continue
                     }
-                    let marker = read[id] ?? ""
-                    if known[id] != marker { waiters.notify(id) }
-                    next[id] = marker
+                    var next: [String: String] = [:]
+                    next.reserveCapacity(watched.count)
+                    for id in watched {
+                        let marker = read[id] ?? ""
+                        if known[id] != marker { waiters.notify(id) }
+                        next[id] = marker
+                    }
+                    known = next
+                    lastVersion = version
+                } else if !newlyWatched.isEmpty {
+                    // Nothing committed elsewhere: only the new instances need a first marker.
+                    let ids = Array(Set(newlyWatched).subtracting(known.keys))
+                    guard let read = await read(ids) else {
+                        pending = newlyWatched
+                        continue
+                    }
+                    for id in ids {
+                        waiters.notify(id)
+                        known[id] = read[id] ?? ""
+                    }
+                    // Instances nobody waits on any more leave the table now and then, so it stays
+                    // the size of the waits, not of every instance ever waited on.
+                    if known.count > 4_096 {
+                        let watched = Set(waiters.watchedInstanceIDs())
+                        if known.count > 2 * watched.count { known = known.filter { watched.contains($0.key) } }
+                    }
                 }
-                known = next
             }
         }
         task.withLock { $0 = loop }

@@ -26,6 +26,9 @@ package final class InstanceWaiters: Sendable {
         /// Timeouts of the long waits, by the sweep tick they are due at.
         var deadlines: [Int64: [Deadline]] = [:]
         var sweeping = false
+        /// Instances that got their first waiter since the last ``takeNewlyWatched()``, when tracked.
+        var newlyWatched: [String] = []
+        var tracksNewlyWatched = false
     }
     private let state = Mutex(State())
     private let registered = Atomic<Int>(0)
@@ -44,8 +47,23 @@ package final class InstanceWaiters: Sendable {
         registered.add(1, ordering: .sequentiallyConsistent)
         return state.withLock { state in
             state.nextToken &+= 1
+            if state.tracksNewlyWatched && state.waiters[instanceID] == nil { state.newlyWatched.append(instanceID) }
             state.waiters[instanceID, default: [:]][state.nextToken] = Waiter()
             return state.nextToken
+        }
+    }
+
+    /// Starts recording the instances that get their first waiter, for ``takeNewlyWatched()``: a
+    /// backend that looks for other processes' changes reads only those when nothing else changed.
+    package func trackNewlyWatched() {
+        state.withLock { $0.tracksNewlyWatched = true }
+    }
+
+    /// The instances that got their first waiter since the previous call (some may have none left).
+    package func takeNewlyWatched() -> [String] {
+        state.withLock { state in
+            defer { state.newlyWatched.removeAll() }
+            return state.newlyWatched
         }
     }
 
