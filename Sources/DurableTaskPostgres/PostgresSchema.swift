@@ -1,4 +1,4 @@
-import DurableTask
+@_spi(Backend) import DurableTask
 
 /// The task hub's tables and every SQL statement of the Postgres backend, in one place, for one schema.
 ///

@@ -1,4 +1,4 @@
-import DurableTask
+@_spi(Backend) import DurableTask
 import Foundation
 
 /// The backend's operations as functions of a connection, each run inside one transaction by

@@ -4,7 +4,7 @@ import Foundation
 /// and what completing an episode changes. A backend reads the facts these functions need inside its
 /// transaction, asks, and stores what it is told — it has no rule of its own, so every backend behaves
 /// the same and a new one is storage plus leasing.
-public enum TaskHubRules {
+@_spi(Backend) public enum TaskHubRules {
     // MARK: Instances and events
 
     /// Whether a new instance may be created, given the status of an instance with the same ID.
@@ -175,7 +175,7 @@ public enum TaskHubRules {
 /// history, add ``inbox``, enqueue ``activities``, create ``children`` (or tell the parent, see
 /// ``TaskHubRules/childConflict(_:existing:now:)``), deliver ``messages``
 /// (``TaskHubRules/delivers(to:)``), clear the inbox if asked, update the instance, release the lease.
-public struct EpisodeCommit: Sendable {
+@_spi(Backend) public struct EpisodeCommit: Sendable {
     /// An event for this instance's own inbox, visible from `visibleAt`.
     public struct InboxEntry: Sendable {
         /// The event.
