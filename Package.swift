@@ -43,7 +43,7 @@ let package = Package(
             name: "LoadTest", dependencies: ["DurableTask", "DurableTaskSQLite"],
             path: "Examples/LoadTest"),
         .executableTarget(name: "DurableTaskBench", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskPostgres"]),
-        .executableTarget(name: "DurableTaskTorture", dependencies: ["DurableTask", "DurableTaskSQLite", "CSQLite"]),
+        .executableTarget(name: "DurableTaskTorture", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskPostgres", "CSQLite", "CLibPQ"]),
         .testTarget(
             name: "DurableTaskTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTesting", "DurableTaskPostgres"], exclude: ["Fixtures"]),
         .testTarget(name: "DurableTaskSQLiteTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTesting"]),

@@ -1,9 +1,10 @@
 import DurableTask
-import DurableTaskSQLite
 import Foundation
 
-/// P worker processes share one database file and finish M fan-outs of F activities while one of
-/// them is killed every few seconds; every orchestration must complete exactly once.
+/// P worker processes share one task hub and finish M fan-outs of F activities while one of them is
+/// killed every few seconds; every orchestration must complete exactly once.
+///
+/// The hub is an SQLite file by default; `--postgres URL` puts it in a fresh schema on that server.
 struct CompetingTorture {
     let arguments: Arguments
 
@@ -21,19 +22,20 @@ struct CompetingTorture {
         var random = SeededRandom(seed: UInt64(arguments.int("seed", 1)))
         let directory = try runDirectory(arguments, "competing")
         defer { if !arguments.flag("keep") { try? FileManager.default.removeItem(at: directory) } }
-        let db = directory.appendingPathComponent("hub.sqlite").path
+        let hub = TortureHub.forParent(arguments, directory: directory)
+        defer { if !arguments.flag("keep") { hub.drop() } }
         let ledger = directory.appendingPathComponent("ledger.txt").path
         let started = Date()
 
-        let backend = try SQLiteBackend(path: db)
+        let backend = try hub.open()
         let client = DurableTaskClient(backend: backend)
         let ids = (0..<orchestrations).map { "comp-\($0)" }
         for id in ids { try await client.scheduleNewOrchestration(TortureFanOut.self, input: fanout, instanceID: id) }
 
         func spawn(_ index: Int) throws -> ChildProcess {
             try ChildProcess(
-                arguments: [
-                    "child-worker", "--db", db, "--ledger", ledger, "--delay-ms", arguments.string("delay-ms", "20"),
+                arguments: ["child-worker"] + hub.childArguments + [
+                    "--ledger", ledger, "--delay-ms", arguments.string("delay-ms", "20"),
                     "--lease-ms", arguments.string("lease-ms", "1000")
                 ],
                 stderrPath: directory.appendingPathComponent("worker-\(index).log").path)
@@ -82,7 +84,7 @@ struct CompetingTorture {
         for id in ids {
             try await Verification.checkFanOut(backend: backend, instanceID: id, items: fanout, into: &verdict)
         }
-        await backend.close()
+        await TortureHub.close(backend)
         var fenced = 0
         var busyErrors = 0
         for index in 0..<processes {
@@ -94,7 +96,7 @@ struct CompetingTorture {
                 }
             }
         }
-        let integrity = Verification.integrityCheck(path: db)
+        let integrity = hub.integrityCheck()
         // A process frozen with SIGSTOP while it holds the write lock keeps the others out for as long as
         // it is frozen; past the busy timeout their writes fail with a storage error and are retried, as
         // documented. Only without pauses is a busy error a failure.
@@ -102,7 +104,7 @@ struct CompetingTorture {
         let seconds = Date().timeIntervalSince(started)
         let executions = Ledger.lines(at: ledger).count
         report(
-            "competing processes: P=\(processes) M=\(orchestrations) F=\(fanout): \(orchestrations - verdict.notCompleted)/\(orchestrations) completed, "
+            "competing processes (\(hub.isPostgres ? "postgres" : "sqlite")): P=\(processes) M=\(orchestrations) F=\(fanout): \(orchestrations - verdict.notCompleted)/\(orchestrations) completed, "
                 + "\(verdict.completedMoreThanOnce) completed more than once, \(verdict.duplicateCompletions) duplicate completion events, "
                 + "\(verdict.notCompleted) lost, \(verdict.wrongResults) wrong, \(busyErrors) busy errors, \(kills) kills, \(pauses) pauses, "
                 + "\(fenced) late completions fenced (from workers stopped cleanly), \(executions - orchestrations * fanout) extra executions, "
@@ -110,7 +112,8 @@ struct CompetingTorture {
                 + String(format: "%.1f s", seconds)
                 + (verdict.problems.isEmpty ? "" : "\nproblems: " + verdict.problems.joined(separator: "\n  ")),
             [
-                "mode": "competing", "processes": processes, "orchestrations": orchestrations, "fanout": fanout,
+                "mode": "competing", "backend": hub.isPostgres ? "postgres" : "sqlite", "processes": processes, "orchestrations": orchestrations,
+                "fanout": fanout,
                 "completed": orchestrations - verdict.notCompleted, "completed_more_than_once": verdict.completedMoreThanOnce,
                 "duplicate_completions": verdict.duplicateCompletions, "lost": verdict.notCompleted, "wrong_results": verdict.wrongResults,
                 "busy_errors": busyErrors, "kills": kills, "pauses": pauses, "fenced": fenced, "extra_executions": executions - orchestrations * fanout,

@@ -1,9 +1,10 @@
 import DurableTask
-import DurableTaskSQLite
 import Foundation
 
 /// Kills a process running a fan-out with SIGKILL at seeded random moments, restarts it, and checks
 /// the result, the history and the file after it finally completes.
+///
+/// On SQLite by default; `--postgres URL` runs each seed on a fresh schema of that server instead.
 struct CrashTorture {
     let arguments: Arguments
 
@@ -23,12 +24,14 @@ struct CrashTorture {
         for seed in firstSeed..<(firstSeed + seeds) {
             let directory = try runDirectory(arguments, "crash-\(seed)")
             defer { if !arguments.flag("keep") { try? FileManager.default.removeItem(at: directory) } }
-            let db = directory.appendingPathComponent("hub.sqlite").path
+            let hub = TortureHub.forParent(arguments, directory: directory)
+            defer { if !arguments.flag("keep") { hub.drop() } }
             let ledger = directory.appendingPathComponent("ledger.txt").path
-            let childArguments = [
-                "child-fanout", "--db", db, "--instance", "crash-\(seed)", "--items", "\(items)",
-                "--ledger", ledger, "--delay-ms", arguments.string("delay-ms", "3")
-            ]
+            let childArguments =
+                ["child-fanout"] + hub.childArguments + [
+                    "--instance", "crash-\(seed)", "--items", "\(items)",
+                    "--ledger", ledger, "--delay-ms", arguments.string("delay-ms", "3")
+                ]
             var random = SeededRandom(seed: UInt64(seed))
             var kills = 0
             for _ in 0..<killsPerSeed {
@@ -62,10 +65,10 @@ struct CrashTorture {
                 continue
             }
             totalKills += kills
-            let backend = try SQLiteBackend(path: db)
+            let backend = try hub.open()
             try await Verification.checkFanOut(backend: backend, instanceID: "crash-\(seed)", items: items, into: &verdict)
-            await backend.close()
-            let integrity = Verification.integrityCheck(path: db)
+            await TortureHub.close(backend)
+            let integrity = hub.integrityCheck()
             if integrity != "ok" {
                 integrityFailures += 1
                 verdict.problem("seed \(seed): integrity_check says \(integrity)")
@@ -74,16 +77,17 @@ struct CrashTorture {
         }
 
         let ok = verdict.isClean && integrityFailures == 0
+        let backendName = arguments.string("postgres", "").isEmpty ? "sqlite" : "postgres"
         let seconds = Date().timeIntervalSince(started)
         report(
-            "crash torture: \(seeds) seed(s) from \(firstSeed), \(items) activities, \(totalKills) kills, "
+            "crash torture (\(backendName)): \(seeds) seed(s) from \(firstSeed), \(items) activities, \(totalKills) kills, "
                 + "\(verdict.wrongResults) wrong results, \(verdict.duplicateCompletions) duplicated and \(verdict.missingCompletions) lost completions, "
                 + "\(verdict.completedMoreThanOnce) double completions, \(integrityFailures) integrity failures, "
                 + "\(verdict.replayed) histories replayed with \(verdict.falsePositives) false nondeterminism reports, "
                 + "\(extraExecutions) extra activity executions (\(String(format: "%.2f", Double(extraExecutions) / Double(max(1, totalKills)))) per kill), "
                 + String(format: "%.1f s", seconds) + (verdict.problems.isEmpty ? "" : "\nproblems: " + verdict.problems.joined(separator: "\n  ")),
             [
-                "mode": "crash", "seeds": seeds, "first_seed": firstSeed, "items": items, "kills": totalKills,
+                "mode": "crash", "backend": backendName, "seeds": seeds, "first_seed": firstSeed, "items": items, "kills": totalKills,
                 "wrong_results": verdict.wrongResults, "not_completed": verdict.notCompleted,
                 "duplicate_completions": verdict.duplicateCompletions, "lost_completions": verdict.missingCompletions,
                 "duplicate_schedules": verdict.duplicateSchedules, "orchestration_completed_more_than_once": verdict.completedMoreThanOnce,

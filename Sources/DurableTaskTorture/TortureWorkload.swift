@@ -9,13 +9,45 @@ struct TortureFanOut: Orchestrator {
     }
 }
 
+/// `iterations` sequential rounds of `parallel` activities (the benchmark's shape); each round waits
+/// for the previous one, so it measures episode turnaround as well as throughput.
+struct TortureRounds: Orchestrator {
+    /// The shape of one instance.
+    struct Input: Codable, Sendable {
+        var iterations: Int
+        var parallel: Int
+        /// Offsets the activity inputs, so that instances return different results.
+        var offset: Int
+    }
+
+    /// Returns the sum of 2i + 1 over the instance's activity inputs.
+    func run(context: OrchestrationContext, input: Input) async throws -> Int {
+        var total = 0
+        for round in 0..<input.iterations {
+            let base = input.offset + round * input.parallel
+            let futures = (0..<input.parallel).map { context.callActivity(TortureWork.self, input: base + $0) }
+            total += try await context.whenAll(futures).reduce(0, +)
+        }
+        return total
+    }
+
+    /// The result an instance must return: the sum of 2i + 1 over offset..<offset + iterations × parallel.
+    static func expected(_ input: Input) -> Int {
+        (input.offset..<(input.offset + input.iterations * input.parallel)).reduce(0) { $0 + 2 * $1 + 1 }
+    }
+}
+
 /// Records every execution in the ledger, takes a little time so kills land mid-way, and returns 2i + 1.
 struct TortureWork: Activity {
     let ledger: Ledger
     let delay: Duration
+    /// Appends the wall-clock time of the execution to its ledger line (`multihost` measures
+    /// take-over times with it); off by default, as other modes match the line's last field.
+    var timestamps = false
 
     func run(context: ActivityContext, input: Int) async throws -> Int {
-        ledger.append("\(context.instanceID) \(context.taskID) \(context.deliveryCount) \(getpid())")
+        let line = "\(context.instanceID) \(context.taskID) \(context.deliveryCount) \(getpid())"
+        ledger.append(timestamps ? line + String(format: " %.3f", Date().timeIntervalSince1970) : line)
         if delay > .zero { try await Task.sleep(for: delay) }
         return 2 * input + 1
     }

@@ -30,16 +30,35 @@ struct Verdict {
 enum Verification {
     /// Checks a finished fan-out instance: exact result, each task scheduled once and its result
     /// recorded once, the orchestration completed once.
-    static func checkFanOut(backend: SQLiteBackend, instanceID: String, items: Int, into verdict: inout Verdict) async throws {
+    static func checkFanOut(backend: any Backend, instanceID: String, items: Int, into verdict: inout Verdict) async throws {
+        try await checkInstance(
+            backend: backend, instanceID: instanceID, expected: items * items, tasks: items,
+            orchestrator: OrchestratorEntry(TortureFanOut()), into: &verdict)
+    }
+
+    /// Checks a finished ``TortureRounds`` instance the same way.
+    static func checkRounds(backend: any Backend, instanceID: String, input: TortureRounds.Input, into verdict: inout Verdict) async throws {
+        try await checkInstance(
+            backend: backend, instanceID: instanceID, expected: TortureRounds.expected(input),
+            tasks: input.iterations * input.parallel, orchestrator: OrchestratorEntry(TortureRounds()), into: &verdict)
+    }
+
+    /// The checks of a finished instance whose activities are numbered 0..<tasks: exact result, each
+    /// task scheduled once and its result recorded once, the orchestration completed once, and a replay
+    /// of its history against the unchanged code with no false nondeterminism report.
+    private static func checkInstance(
+        backend: any Backend, instanceID: String, expected: Int, tasks: Int, orchestrator: OrchestratorEntry,
+        into verdict: inout Verdict
+    ) async throws {
         guard let metadata = try await backend.getOrchestrationMetadata(instanceID: instanceID), metadata.status == .completed else {
             verdict.notCompleted += 1
             verdict.problem("\(instanceID) did not complete")
             return
         }
         let output = try metadata.output(as: Int.self)
-        if output != items * items {
+        if output != expected {
             verdict.wrongResults += 1
-            verdict.problem("\(instanceID): result \(output), expected \(items * items)")
+            verdict.problem("\(instanceID): result \(output), expected \(expected)")
         }
         let history = try await backend.getOrchestrationHistory(instanceID: instanceID)
         var scheduled: [Int: Int] = [:]
@@ -55,7 +74,7 @@ enum Verification {
         }
         let doubleScheduled = scheduled.values.filter { $0 > 1 }.count
         let doubleCompleted = completed.values.filter { $0 > 1 }.count
-        let missing = (0..<items).filter { completed[$0] == nil }.count
+        let missing = (0..<tasks).filter { completed[$0] == nil }.count
         verdict.duplicateSchedules += doubleScheduled
         verdict.duplicateCompletions += doubleCompleted
         verdict.missingCompletions += missing
@@ -65,15 +84,14 @@ enum Verification {
         }
         // The unchanged code must replay the recorded history to the same result, with no false alarm.
         let replay = ReplayEngine.execute(
-            instanceID: instanceID, orchestrators: [OrchestratorEntry(TortureFanOut())],
-            oldEvents: history, newEvents: [], now: Date())
+            instanceID: instanceID, orchestrators: [orchestrator], oldEvents: history, newEvents: [], now: Date())
         verdict.replayed += 1
         if replay.status != .completed || replay.output != metadata.output || !replay.activities.isEmpty {
             verdict.falsePositives += 1
             verdict.problem("\(instanceID): replay against unchanged code gave \(replay.status) \(replay.failure?.message ?? "")")
         }
         // And the check the replayer (DurableTaskTesting) makes before a deploy: no false report either.
-        let check = ReplayEngine.check(instanceID: instanceID, orchestrators: [OrchestratorEntry(TortureFanOut())], history: history)
+        let check = ReplayEngine.check(instanceID: instanceID, orchestrators: [orchestrator], history: history)
         if check.nondeterminism != nil || check.problem != nil {
             verdict.falsePositives += 1
             verdict.problem("\(instanceID): the replayer reported \(check.nondeterminism?.message ?? check.problem?.message ?? "")")

@@ -2,12 +2,17 @@ import DurableTask
 import DurableTaskSQLite
 import Foundation
 
-// DurableTaskTorture: fault injection against the SQLite backend. Parent modes spawn this same
-// executable in child modes and kill them with SIGKILL; then they check every promise in the database.
+// DurableTaskTorture: fault injection against the SQLite backend (and, with `--postgres URL`, the
+// PostgreSQL backend on a fresh schema per run). Parent modes spawn this same executable in child
+// modes and kill them with SIGKILL; then they check every promise in the database.
 //
-//   DurableTaskTorture crash     [--items 200] [--kills 20] [--seeds 1] [--seed 1] [--dir DIR]
+//   DurableTaskTorture crash     [--items 200] [--kills 20] [--seeds 1] [--seed 1] [--dir DIR] [--postgres URL]
 //   DurableTaskTorture competing [--processes 4] [--orchestrations 500] [--fanout 10] [--kill-every 1]
-//                                [--pause-every 0] [--pause-ms 2500] [--delay-ms 20]
+//                                [--pause-every 0] [--pause-ms 2500] [--delay-ms 20] [--postgres URL]
+//   DurableTaskTorture scale     [--workers 1] [--iterations 10] [--parallel 10] [--orchestrations 40]
+//                                [--repeat 1] [--server-pid PID] [--postgres URL]
+//   DurableTaskTorture schedule  --postgres URL --schema NAME [--orchestrations 200] [--fanout 10]
+//                                (the client of .ci/multihost; its workers are `child-worker`s)
 //   DurableTaskTorture timers    [--timers 20] [--window 3]
 //   DurableTaskTorture open-race [--runs 100] [--processes 2]
 //   DurableTaskTorture recovery  [--runs 3] [--items 60] [--kill-after 12] [--delay-ms 200] [--limit 1]
@@ -28,9 +33,11 @@ do {
     case "child-worker": try await ChildModes.worker(arguments)
     case "child-open": try await ChildModes.open(arguments)
     case "poison": try await PoisonTorture(arguments).run()
+    case "scale": try await ScaleRun(arguments).run()
+    case "schedule": try await ScheduleAndVerify(arguments).run()
     case "child-poison": try await ChildModes.poisonWorker(arguments)
     default:
-        print("usage: DurableTaskTorture crash|competing|timers|open-race|recovery|poison [options] (see the comment at the top of main.swift)")
+        print("usage: DurableTaskTorture crash|competing|timers|open-race|recovery|poison|scale|schedule [options] (see the comment at the top of main.swift)")
         exit(2)
     }
 } catch {
@@ -82,12 +89,16 @@ func runDirectory(_ arguments: Arguments, _ name: String) throws -> URL {
 }
 
 /// Worker settings for children: short leases (`--lease-ms`, 1 s by default; 0 for the library's
-/// defaults) so a killed child's work is taken over quickly, and a short poll so processes notice
-/// each other's work.
+/// defaults) so a killed child's work is taken over quickly, and a short poll (`--poll-ms`, 20 ms by
+/// default) so processes notice each other's work.
 func childWorkerOptions(_ arguments: Arguments) -> DurableTaskWorker.Options {
     var options = DurableTaskWorker.Options(
         maxConcurrentActivities: arguments.int("concurrency", 8),
-        pollInterval: .milliseconds(20))
+        pollInterval: .milliseconds(arguments.int("poll-ms", 20)))
+    // `--prefetch N`: how many activities a worker leases ahead of running them (the library's 512 by
+    // default); what a worker that drops off the network is holding.
+    let prefetch = arguments.int("prefetch", 0)
+    if prefetch > 0 { options.activityPrefetch = prefetch }
     let leaseMilliseconds = arguments.int("lease-ms", 1000)
     if leaseMilliseconds > 0 {
         options.orchestrationLeaseDuration = .milliseconds(leaseMilliseconds)
