@@ -92,14 +92,14 @@ struct ScaleRun {
         await TortureHub.close(backend)
         let extra = Ledger.lines(at: ledger).count - activities
         let ok = verdict.isClean && extra == 0
-        let server = serverPID > 0 ? String(format: "server %.1f s", serverSeconds) : "server not measured"
+        let server = serverPID > 0 ? String(format: "server %.2f s", serverSeconds) : "server not measured"
         report(
             "scale (\(hub.isPostgres ? "postgres" : "sqlite")) run \(index): K=\(workers) worker process(es), I=\(iterations) P=\(parallel) "
                 + "O=\(orchestrations) (\(activities) activities): "
                 + String(format: "%.2f s, %.0f activities/s", elapsed, Double(activities) / elapsed)
                 + "; \(verdict.wrongResults) wrong, \(verdict.missingCompletions + verdict.notCompleted) lost, "
                 + "\(verdict.duplicateCompletions) duplicated, \(extra) extra executions; CPU: "
-                + String(format: "workers %.1f s, client %.1f s, ", workerSeconds, selfSeconds) + server
+                + String(format: "workers %.2f s, client %.2f s, ", workerSeconds, selfSeconds) + server
                 + (verdict.problems.isEmpty ? "" : "\nproblems: " + verdict.problems.joined(separator: "\n  ")),
             [
                 "mode": "scale", "backend": hub.isPostgres ? "postgres" : "sqlite", "run": index, "workers": workers,
