@@ -197,6 +197,31 @@ struct PostgresFaultTests {
         await second.close()
     }
 
+    /// Work a gone worker had leased ahead runs first, not after everything that became ready meanwhile.
+    @Test func aGoneWorkersActivitiesGoToTheFrontOfTheQueue() async throws {
+        let schema = PostgresTestServer.freshSchema("front")
+        let first = try PostgresTestServer.backend(schema: schema)
+        let second = try PostgresTestServer.backend(schema: schema)
+        let request = NewOrchestrationInstance(
+            instanceID: "a",
+            startEvent: HistoryEvent(timestamp: Date(), kind: .executionStarted(name: "O", executionID: "e", input: nil, parent: nil, scheduledStart: nil)))
+        try await first.createOrchestrationInstance(request)
+        let item = try #require(try await first.getOrchestrationWorkItem(owner: "first", leaseDuration: .seconds(3600)))
+        try await first.completeOrchestrationWorkItem(
+            item,
+            result: OrchestrationWorkItemResult(
+                newHistory: item.newEvents, activities: (0..<4).map { ActivityRequest(taskID: $0, name: "Act", input: nil) }, status: .running))
+        let leased = try await first.getActivityWorkItems(owner: "first", maxCount: 2, leaseDuration: .seconds(3600))
+        #expect(leased.map(\.taskID) == [0, 1])
+        await first.close()
+        // Tasks 2 and 3 were ready before the first worker went; its 0 and 1 still come first. (The
+        // lease releases a gone owner's leases first; the first backend's session ended with close.)
+        let taken = try await second.getActivityWorkItems(owner: "second", maxCount: 2, leaseDuration: .seconds(60))
+        #expect(taken.map(\.taskID).sorted() == [0, 1], "leased \(taken.map(\.taskID)) first")
+        #expect(taken.allSatisfy { $0.deliveryCount == 2 })
+        await second.close()
+    }
+
     @Test func anotherProcessesChangeWakesAWaiterAtOnce() async throws {
         let schema = PostgresTestServer.freshSchema("notify")
         let waiter = try PostgresTestServer.backend(schema: schema)
