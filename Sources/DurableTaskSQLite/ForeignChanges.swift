@@ -76,7 +76,7 @@ final class ForeignChanges: Sendable {
                     lastVersion = version
                 } else if !newlyWatched.isEmpty {
                     // Nothing committed elsewhere: only the new instances need a first marker.
-                    let ids = Array(Set(newlyWatched).subtracting(known.keys))
+                    let ids = Array(Set(newlyWatched.filter { known[$0] == nil }))
                     guard let read = await read(ids) else {
                         pending = newlyWatched
                         continue
