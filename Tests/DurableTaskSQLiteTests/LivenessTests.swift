@@ -92,6 +92,23 @@ struct LivenessTests {
         await backend.close()
     }
 
+    /// A gone worker's activities are leased before work that became ready after they were scheduled.
+    @Test func aGoneWorkersActivitiesGoToTheFrontOfTheQueue() async throws {
+        let fixture = try await Fixture(activities: 4)
+        let doomed = try fixture.open()
+        let leased = try await doomed.getActivityWorkItems(owner: "crashed", maxCount: 2, leaseDuration: .seconds(60))
+        #expect(leased.map(\.taskID) == [0, 1])
+        await doomed.close()
+        #expect(FileManager.default.createFile(atPath: fixture.ownerFile("crashed"), contents: Data("crashed".utf8)))
+        fixture.clock.advance(by: 1)
+        let backend = try fixture.open()
+        // Tasks 2 and 3 were ready all along; the crashed worker's 0 and 1 still come first.
+        let next = try await backend.getActivityWorkItems(owner: "next", maxCount: 2, leaseDuration: .seconds(60))
+        #expect(next.map(\.taskID).sorted() == [0, 1], "leased \(next.map(\.taskID)) first")
+        #expect(next.allSatisfy { $0.deliveryCount == 2 })
+        await backend.close()
+    }
+
     @Test func leasesOfALiveWorkerAreNeverTakenOver() async throws {
         let fixture = try await Fixture()
         let live = try fixture.open()
