@@ -7,7 +7,7 @@ struct UniqueIDTests {
     @Test func identifiersAreVersionFourUUIDsThatDoNotRepeat() async throws {
         // From several tasks at once, as the worker and the client make them.
         let batches = await withTaskGroup(of: [String].self) { group in
-            for _ in 0..<4 { group.addTask { (0..<25_000).map { _ in UniqueID.string() } } }
+            for _ in 0..<4 { group.addTask { (0..<10_000).map { _ in UniqueID.string() } } }
             return await group.reduce(into: []) { $0.append($1) }
         }
         let all = batches.flatMap { $0 }
