@@ -31,6 +31,13 @@ struct PostgresFaultTests {
 
     static func expectedSum(_ n: Int) -> Int { n * (n + 1) * (2 * n + 1) / 6 }
 
+    /// A request for a new instance of orchestrator "O", for tests that drive the backend directly.
+    static func newInstance(_ id: String) -> NewOrchestrationInstance {
+        NewOrchestrationInstance(
+            instanceID: id,
+            startEvent: HistoryEvent(timestamp: Date(), kind: .executionStarted(name: "O", executionID: "e", input: nil, parent: nil, scheduledStart: nil)))
+    }
+
     /// Checks that the history records each of `count` activities exactly once.
     static func expectEachResultOnce(_ client: DurableTaskClient, _ id: String, count: Int) async throws {
         let history = try await client.getHistory(id)
@@ -115,9 +122,7 @@ struct PostgresFaultTests {
             guard ContinuousClock.now < locked else { throw DurableTaskError(.timeout, "the lock was never taken") }
             try await Task.sleep(for: .milliseconds(20))
         }
-        let request = NewOrchestrationInstance(
-            instanceID: "a",
-            startEvent: HistoryEvent(timestamp: Date(), kind: .executionStarted(name: "O", executionID: "e", input: nil, parent: nil, scheduledStart: nil)))
+        let request = Self.newInstance("a")
         do {
             try await backend.createOrchestrationInstance(request)
             Issue.record("the create did not time out")
@@ -172,9 +177,7 @@ struct PostgresFaultTests {
         let schema = PostgresTestServer.freshSchema("owner")
         let first = try PostgresTestServer.backend(schema: schema)
         let second = try PostgresTestServer.backend(schema: schema)
-        let request = NewOrchestrationInstance(
-            instanceID: "a",
-            startEvent: HistoryEvent(timestamp: Date(), kind: .executionStarted(name: "O", executionID: "e", input: nil, parent: nil, scheduledStart: nil)))
+        let request = Self.newInstance("a")
         try await first.createOrchestrationInstance(request)
         let item = try #require(try await first.getOrchestrationWorkItem(owner: "first", leaseDuration: .seconds(3600)))
         #expect(item.instanceID == "a")
@@ -202,9 +205,7 @@ struct PostgresFaultTests {
         let schema = PostgresTestServer.freshSchema("front")
         let first = try PostgresTestServer.backend(schema: schema)
         let second = try PostgresTestServer.backend(schema: schema)
-        let request = NewOrchestrationInstance(
-            instanceID: "a",
-            startEvent: HistoryEvent(timestamp: Date(), kind: .executionStarted(name: "O", executionID: "e", input: nil, parent: nil, scheduledStart: nil)))
+        let request = Self.newInstance("a")
         try await first.createOrchestrationInstance(request)
         let item = try #require(try await first.getOrchestrationWorkItem(owner: "first", leaseDuration: .seconds(3600)))
         try await first.completeOrchestrationWorkItem(
