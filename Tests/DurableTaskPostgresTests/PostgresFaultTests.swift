@@ -223,6 +223,33 @@ struct PostgresFaultTests {
         await second.close()
     }
 
+    /// A client's watch on an instance sees another backend's episode commit through `NOTIFY`, so waits
+    /// need no polling: without it the watch would return after its 30 s timeout.
+    @Test func anotherProcessesEpisodeWakesAWatchOnItsInstance() async throws {
+        let schema = PostgresTestServer.freshSchema("watch")
+        let watching = try PostgresTestServer.backend(schema: schema)
+        let writing = try PostgresTestServer.backend(schema: schema)
+        try await writing.createOrchestrationInstance(Self.newInstance("a"))
+        // The listener subscribes as the backend opens; a lease round trip makes sure it has.
+        _ = try await watching.getActivityWorkItems(owner: "watcher", maxCount: 1, leaseDuration: .seconds(60))
+        let watch = watching.watchInstance("a")
+        #expect(watch.seesOtherProcesses)
+        #expect(try await watching.getOrchestrationMetadata(instanceID: "a")?.status == .pending)
+        let started = ContinuousClock.now
+        let commit = Task {
+            try await Task.sleep(for: .milliseconds(100))
+            let item = try #require(try await writing.getOrchestrationWorkItem(owner: "w", leaseDuration: .seconds(60)))
+            try await writing.completeOrchestrationWorkItem(item, result: OrchestrationWorkItemResult(newHistory: item.newEvents, status: .running))
+        }
+        await watch.wait(timeout: .seconds(30))
+        let elapsed = ContinuousClock.now - started
+        try await commit.value
+        #expect(elapsed < .seconds(10), "the watch woke after \(elapsed), by its timeout")
+        #expect(try await watching.getOrchestrationMetadata(instanceID: "a")?.status == .running)
+        await watching.close()
+        await writing.close()
+    }
+
     @Test func anotherProcessesChangeWakesAWaiterAtOnce() async throws {
         let schema = PostgresTestServer.freshSchema("notify")
         let waiter = try PostgresTestServer.backend(schema: schema)
