@@ -67,11 +67,11 @@ struct Arguments {
     static let usage = """
         usage:
           DurableTaskBench fanout  --backend memory|sqlite|postgres --items N [--sync full|normal] [--url URL] [--repeat R]
-          DurableTaskBench fanout  --backend memory|sqlite --iterations I --parallel P --orchestrations O [--sync ...] [--repeat R]
+          DurableTaskBench fanout  --backend memory|sqlite|postgres --iterations I --parallel P --orchestrations O [--sync ...] [--repeat R]
           DurableTaskBench latency --backend memory|sqlite [--count C] [--sync full|normal]
           DurableTaskBench replay  --backend sqlite|memory|postgres [--items N] [--sync full|normal] [--url URL] [--repeat R]
         common options: --activities K (worker's maxConcurrentActivities, default 64),
-                    --orchestration-loops K (worker's maxConcurrentOrchestrations, default: the library's),
+                    --max-orchestrations K (worker's maxConcurrentOrchestrations: episodes in flight; default: the library's),
                     --timeout SECONDS (default 900), --client-poll-ms MS (the client's pollInterval, default: the library's);
                     latency also --warmup W (default 20)
         """

@@ -140,7 +140,7 @@ struct RunningWorker {
                 guard level >= .warning else { return }
                 FileHandle.standardError.write(Data("[worker] \(level): \(message)\n".utf8))
             })
-        if let loops = common.orchestrationLoops { options.maxConcurrentOrchestrations = loops }
+        if let episodes = common.maxOrchestrations { options.maxConcurrentOrchestrations = episodes }
         let worker = DurableTaskWorker(backend: backend, options: options)
         worker.addOrchestrator(WordCountFanOut())
         worker.addOrchestrator(WordCountFanOutThenWait())
@@ -164,17 +164,17 @@ struct CommonOptions {
     /// The worker's `maxConcurrentActivities`.
     let activities: Int
     /// The worker's `maxConcurrentOrchestrations`, when given; the library's default otherwise.
-    let orchestrationLoops: Int?
+    let maxOrchestrations: Int?
     /// How long to wait for one instance before giving up.
     let timeout: Duration
-    /// The client's `pollInterval` (how often each waiter re-reads its instance to notice other
-    /// processes), when given; the library's default otherwise. A diagnostic: the default is what users get.
+    /// The client's `pollInterval` (how often a waiter re-reads its instance when the backend cannot
+    /// tell about other processes' changes), when given; the library's default otherwise. A diagnostic: the default is what users get.
     let clientPoll: Duration?
 
-    /// Reads `--activities`, `--orchestration-loops`, `--timeout` and `--client-poll-ms`.
+    /// Reads `--activities`, `--max-orchestrations`, `--timeout` and `--client-poll-ms`.
     init(_ arguments: inout Arguments) throws {
         activities = try arguments.int("activities", default: 64)
-        orchestrationLoops = arguments.has("orchestration-loops") ? try arguments.int("orchestration-loops", default: 1) : nil
+        maxOrchestrations = arguments.has("max-orchestrations") ? try arguments.int("max-orchestrations", default: 1) : nil
         timeout = .seconds(try arguments.int("timeout", default: 900))
         clientPoll = arguments.has("client-poll-ms") ? .milliseconds(try arguments.int("client-poll-ms", default: 200)) : nil
     }

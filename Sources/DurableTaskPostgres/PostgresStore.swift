@@ -364,10 +364,9 @@ struct PostgresStore: Sendable {
         return try (0..<dead.count).map { row in
             let owner = dead.text(row, 0)
             let instances = try c.query(sql.releaseOwnerInstances, [.text(owner), .double(t)]).changes
-            // At the front of the queue (ordered by visible_at), as the oldest work there is: at "now"
-            // they went behind all that was ready, and a cut-off worker's prefetched activities ran
-            // last, tens of seconds after their leases were freed.
-            let activities = try c.query(sql.releaseOwnerActivities, [.text(owner), .double(0)]).changes
+            let activities = try c.query(
+                sql.releaseOwnerActivities, [.text(owner), .double(TaskHubRules.releasedActivitiesVisibleAt.timeIntervalSinceReferenceDate)]
+            ).changes
             return (owner, instances, activities)
         }
     }

@@ -379,11 +379,6 @@ enum Store {
         try abandon.run()
     }
 
-    /// Where a dead owner's activities go in the queue (ordered by `visible_at`): before everything, as
-    /// the oldest work there is. At "now" they went behind all that was ready, and a worker that had
-    /// leased ahead was redone last, tens of seconds after its leases were freed.
-    static let releasedActivitiesVisibleAt = Date(timeIntervalSinceReferenceDate: 0)
-
     /// Releases every lease of an owner that died, so its work is leased again at once.
     static func releaseLeases(_ c: Connection, owner: String, now: Date) throws -> (instances: Int, activities: Int) {
         let instances = try c.cached(Schema.releaseOwnerInstances)
@@ -391,7 +386,7 @@ enum Store {
         instances.bind(2, now)
         let activities = try c.cached(Schema.releaseOwnerActivities)
         activities.bind(1, owner)
-        activities.bind(2, releasedActivitiesVisibleAt)
+        activities.bind(2, TaskHubRules.releasedActivitiesVisibleAt)
         return (try instances.runChanges(), try activities.runChanges())
     }
 

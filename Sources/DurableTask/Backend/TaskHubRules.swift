@@ -161,6 +161,12 @@ import Foundation
 
     // MARK: Activities
 
+    /// When the activities of a lease owner that is gone become visible again: before everything else
+    /// in the queue (ordered by visibility), as the oldest work there is. At "now" they went behind all
+    /// that was ready, and a cut-off worker's leased-ahead work ran last, tens of seconds after its
+    /// leases were freed.
+    public static let releasedActivitiesVisibleAt = Date(timeIntervalSinceReferenceDate: 0)
+
     /// Whether an activity result is recorded, given the state of its instance (its lease already
     /// checked): results for a finished instance, or for an older execution (before continue-as-new),
     /// are fenced off.

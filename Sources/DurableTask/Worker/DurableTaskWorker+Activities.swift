@@ -18,7 +18,7 @@ extension DurableTaskWorker {
                 await running.waitForCapacity(since: capacityGeneration, timeout: options.pollInterval)
                 continue
             }
-            // At most one redelivery in flight (see `orchestrationLoop`): if it crashes the process
+            // At most one redelivery in flight (see `orchestrationDispatcher`): if it crashes the process
             // again, the crash counts against it, not against fresh items running beside it. The slot
             // is taken before leasing and kept only if a redelivery came back.
             let mayTakeRedelivery = running.redelivery.trySet()

@@ -195,7 +195,7 @@ public final class DurableTaskWorker: Sendable {
         let cache = OrchestrationCache(capacity: options.cacheCapacity)
         let activityQueue = WorkQueue<ActivityWorkItem>()
         let completions = CompletionBuffer(runners: options.maxConcurrentActivities)
-        // One redelivery in flight per worker, orchestration or activity (see `orchestrationLoop`).
+        // One redelivery in flight per worker, orchestration or activity (see `orchestrationDispatcher`).
         let redelivery = Flag()
         let running = RunningActivities(redelivery: redelivery)
         await withTaskGroup(of: Void.self) { group in
