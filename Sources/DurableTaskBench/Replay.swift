@@ -86,7 +86,7 @@ struct ReplayBenchmark {
             let second = RunningWorker(backend: store.backend, common: common)
             let client = DurableTaskClient(backend: store.backend)
             start = ContinuousClock.now
-            try await client.raiseEvent(instanceID: id, name: WordCountFanOutThenWait.finishEvent, data: 0)
+            try await client.raiseEvent(id, name: WordCountFanOutThenWait.finishEvent, data: 0)
             let total = try await client.waitForCompletion(WordCountFanOutThenWait.self, instanceID: id, timeout: common.timeout)
             let replaySeconds = seconds(since: start)
             let peak = Memory.peakRSS()

@@ -212,23 +212,23 @@ public struct Dashboard: Sendable {
             case "raise":
                 struct Body: Decodable { var name: String; var data: JSONValue? }
                 let body: Body = try decodeBody(request)
-                try await client.raiseEvent(instanceID: id, name: body.name, data: body.data ?? .null)
+                try await client.raiseEvent(id, name: body.name, data: body.data ?? .null)
             case "terminate":
                 let body: Reason = try decodeBody(request, allowEmpty: true) ?? Reason()
-                try await client.terminate(instanceID: id, reason: body.reason, recursive: body.recursive ?? true)
+                try await client.terminate(id, reason: body.reason, recursive: body.recursive ?? true)
             case "suspend":
                 let body: Reason = try decodeBody(request, allowEmpty: true) ?? Reason()
-                try await client.suspend(instanceID: id, reason: body.reason)
+                try await client.suspend(id, reason: body.reason)
             case "resume":
                 let body: Reason = try decodeBody(request, allowEmpty: true) ?? Reason()
-                try await client.resume(instanceID: id, reason: body.reason)
+                try await client.resume(id, reason: body.reason)
             default:
                 throw APIError(404, "no action '\(s[2])' (raise, terminate, suspend, resume)")
             }
             return .json(JSON.object([("instanceID", JSON.string(id)), ("accepted", JSON.string(s[2]))]) + "\n", status: 202)
         case ("DELETE", 2) where s[0] == "instances":
             try checkActionAllowed(request)
-            let purged = try await client.purge(instanceID: s[1])
+            let purged = try await client.purge(s[1])
             guard purged else { throw APIError(404, "no instance '\(s[1])'") }
             return .json(JSON.object([("instanceID", JSON.string(s[1])), ("purged", "true")]) + "\n")
         case ("GET", 1) where s[0] == "info":
@@ -352,7 +352,7 @@ public struct Dashboard: Sendable {
         case let .subOrchestrationCreated(name, instanceID, input):
             fields += [("name", JSON.string(name)), ("instanceID", JSON.string(instanceID)), ("input", JSON.payload(input))]
         case let .executionSuspended(reason), let .executionResumed(reason): fields += [("reason", JSON.optionalString(reason))]
-        case let .executionTerminated(reason, recurse): fields += [("reason", JSON.optionalString(reason)), ("recurse", recurse ? "true" : "false")]
+        case let .executionTerminated(reason, recursive): fields += [("reason", JSON.optionalString(reason)), ("recursive", recursive ? "true" : "false")]
         case let .continuedAsNew(input): fields += [("input", JSON.payload(input))]
         case let .executionCompleted(status, result, failure):
             fields += [("status", JSON.string(status.rawValue)), ("result", JSON.payload(result)), ("failure", JSON.failure(failure))]

@@ -190,9 +190,9 @@ public enum DurableTaskCommand {
             let id = args.positional[1]
             let reason = args.options["reason"]
             switch command {
-            case "terminate": try await client.terminate(instanceID: id, reason: reason)
-            case "suspend": try await client.suspend(instanceID: id, reason: reason)
-            default: try await client.resume(instanceID: id, reason: reason)
+            case "terminate": try await client.terminate(id, reason: reason)
+            case "suspend": try await client.suspend(id, reason: reason)
+            default: try await client.resume(id, reason: reason)
             }
             output(
                 json
@@ -208,7 +208,7 @@ public enum DurableTaskCommand {
                     throw UsageError(message: "event data '\(args.positional[3])' is not JSON (quote strings: '\"text\"')")
                 }
             }
-            try await client.raiseEvent(instanceID: id, name: name, data: data)
+            try await client.raiseEvent(id, name: name, data: data)
             output(
                 json
                     ? JSON.object([("instanceID", JSON.string(id)), ("accepted", JSON.string("raise"))]) + "\n"
@@ -217,7 +217,7 @@ public enum DurableTaskCommand {
         case "purge":
             try args.check(allowed: [], positional: 1...1, usage: "purge ID")
             let id = args.positional[1]
-            let purged = try await client.purge(instanceID: id)
+            let purged = try await client.purge(id)
             guard purged else { throw DurableTaskError(.instanceNotFound, "no instance '\(id)'") }
             output(json ? JSON.object([("instanceID", JSON.string(id)), ("purged", "true")]) + "\n" : "purged '\(id)'\n")
             return 0

@@ -214,9 +214,9 @@ struct BadInputTests {
         let running = Task { await worker.run() }
         defer { running.cancel() }
         let client = DurableTaskClient(backend: backend)
-        try await client.raiseEvent(instanceID: "damaged", name: "go", data: 2)
+        try await client.raiseEvent("damaged", name: "go", data: 2)
         _ = try await client.scheduleNewOrchestration(name: "Waiter", input: 5, instanceID: "healthy")
-        try await client.raiseEvent(instanceID: "healthy", name: "go", data: 1)
+        try await client.raiseEvent("healthy", name: "go", data: 1)
 
         let healthy = try await client.waitForCompletion("healthy", timeout: .seconds(10))
         #expect(healthy.status == .completed)

@@ -213,7 +213,7 @@ struct SQLiteBackendTests {
             .subOrchestrationFailed(scheduledID: 1, failure: failure),
             .executionSuspended(reason: nil),
             .executionResumed(reason: "r"),
-            .executionTerminated(reason: "stop", recurse: true),
+            .executionTerminated(reason: "stop", recursive: true),
             .continuedAsNew(input: Payload(json: "2")),
             .executionCompleted(status: .failed, result: nil, failure: failure),
             .executionCompleted(status: .completed, result: Payload(json: "3"), failure: nil),

@@ -311,7 +311,7 @@ extension EngineTests {
 
 extension EngineTests {
     @Test func terminatingAPendingInstanceSchedulesNothing() throws {
-        let terminate = HistoryEvent(timestamp: Self.t0, kind: .executionTerminated(reason: "stop", recurse: false))
+        let terminate = HistoryEvent(timestamp: Self.t0, kind: .executionTerminated(reason: "stop", recursive: false))
         let result = Self.run([OrchestratorEntry(SumOfSquares())], old: [], new: [Self.started("SumOfSquares", input: "3"), terminate])
         #expect(result.status == .terminated)
         #expect(result.activities.isEmpty)

@@ -110,7 +110,7 @@ import Testing
         _ = try await withWorker(backend: backend, options: quiet, register: { registerAll($0) }) { client, _ in
             try await client.waitForCompletion("pending-one", timeout: .seconds(20))
         }
-        #expect(try await client.purge(instanceID: "pending-one"))
+        #expect(try await client.purge("pending-one"))
         do {
             _ = try await client.getHistory("pending-one")
             Issue.record("a purged instance has no history")

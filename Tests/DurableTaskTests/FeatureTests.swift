@@ -79,7 +79,7 @@ import Testing
             clock.advance(by: 3599)
             // An event makes the worker run an episode at this time: had the timer been due, it would
             // have been delivered in that episode or an earlier one.
-            try await client.raiseEvent(instanceID: id, name: "probe", data: 0)
+            try await client.raiseEvent(id, name: "probe", data: 0)
             try await eventually("probe recorded") { try await historyContains(client, id, "eventRaised") }
             #expect(try await !historyContains(client, id, "timerFired"), "the timer must not fire early")
             #expect(try await client.getInstance(id)?.status == .running)
@@ -103,7 +103,7 @@ import Testing
                 let b = try await historyContains(client, approved, "timerCreated")
                 return a && b
             }
-            try await client.raiseEvent(instanceID: approved, name: "approval", data: "alice")
+            try await client.raiseEvent(approved, name: "approval", data: "alice")
             #expect(try await client.waitForCompletion(TimeoutRace.self, instanceID: approved, timeout: .seconds(20)) == "approved by alice")
             clock.advance(by: 61)
             #expect(try await client.waitForCompletion(TimeoutRace.self, instanceID: timedOut, timeout: .seconds(20)) == "timed out")
@@ -124,7 +124,7 @@ import Testing
         defer { cleanup() }
         try await withWorker(backend: backend, register: { registerAll($0) }) { client, _ in
             let id = try await client.scheduleNewOrchestration(EventCollector.self, input: 5)
-            for value in 1...5 { try await client.raiseEvent(instanceID: id, name: "item", data: value) }
+            for value in 1...5 { try await client.raiseEvent(id, name: "item", data: value) }
             #expect(try await client.waitForCompletion(EventCollector.self, instanceID: id, timeout: .seconds(20)) == [1, 2, 3, 4, 5])
         }
     }
@@ -137,7 +137,7 @@ import Testing
         try await withWorker(backend: backend, register: { registerAll($0) }) { client, _ in
             let id = try await client.scheduleNewOrchestration(EventAfterTimer.self, input: 10)
             try await eventually("timer created") { try await historyContains(client, id, "timerCreated") }
-            try await client.raiseEvent(instanceID: id, name: "greeting", data: "hello")
+            try await client.raiseEvent(id, name: "greeting", data: "hello")
             try await eventually("event recorded") { try await historyContains(client, id, "eventRaised") }
             clock.advance(by: 10)
             #expect(try await client.waitForCompletion(EventAfterTimer.self, instanceID: id, timeout: .seconds(20)) == "hello")
@@ -167,10 +167,10 @@ import Testing
             let id = try await client.scheduleNewOrchestration(SumOfSquares.self, input: 2)
             try await client.waitForCompletion(id, timeout: .seconds(20))
             await #expect(throws: DurableTaskError.self) {
-                try await client.raiseEvent(instanceID: id, name: "late", data: 1)
+                try await client.raiseEvent(id, name: "late", data: 1)
             }
             await #expect(throws: DurableTaskError.self) {
-                try await client.raiseEvent(instanceID: "no-such-instance", name: "late", data: 1)
+                try await client.raiseEvent("no-such-instance", name: "late", data: 1)
             }
         }
     }
@@ -187,7 +187,7 @@ import Testing
             for round in 0..<2 {
                 for id in ids {
                     do {
-                        try await client.raiseEvent(instanceID: id, name: "item", data: round)
+                        try await client.raiseEvent(id, name: "item", data: round)
                         accepted[id, default: 0] += 1
                     } catch let error as DurableTaskError {
                         #expect(error.code == .invalidState)
@@ -285,7 +285,7 @@ import Testing
         defer { cleanup() }
         try await withWorker(backend: backend, register: { registerAll($0) }) { client, _ in
             let id = try await client.scheduleNewOrchestration(EternalAccumulator.self, input: 0)
-            for value in 1...3 { try await client.raiseEvent(instanceID: id, name: "inc", data: value) }
+            for value in 1...3 { try await client.raiseEvent(id, name: "inc", data: value) }
             #expect(try await client.waitForCompletion(EternalAccumulator.self, instanceID: id, timeout: .seconds(20)) == 6)
         }
     }
@@ -299,7 +299,7 @@ import Testing
         try await withWorker(backend: backend, register: { registerAll($0) }) { client, _ in
             let id = try await client.scheduleNewOrchestration(ParentOfWaiter.self, input: 0, instanceID: "p-term")
             try await eventually("child started") { try await client.getInstance("p-term-child")?.status == .running }
-            try await client.terminate(instanceID: id, reason: "no longer needed")
+            try await client.terminate(id, reason: "no longer needed")
             let parent = try await client.waitForCompletion(id, timeout: .seconds(20))
             #expect(parent.status == .terminated)
             #expect(try parent.output(as: String.self) == "no longer needed")
@@ -315,13 +315,13 @@ import Testing
         try await withWorker(backend: backend, register: { registerAll($0) }) { client, _ in
             let id = try await client.scheduleNewOrchestration(EventCollector.self, input: 1)
             try await client.waitForStart(id, timeout: .seconds(20))
-            try await client.suspend(instanceID: id, reason: "maintenance")
+            try await client.suspend(id, reason: "maintenance")
             try await eventually("suspended") { try await client.getInstance(id)?.status == .suspended }
-            try await client.raiseEvent(instanceID: id, name: "item", data: 42)
+            try await client.raiseEvent(id, name: "item", data: 42)
             // Recorded in an episode that kept the instance suspended, not delivered to the code.
             try await eventually("event recorded") { try await historyContains(client, id, "eventRaised") }
             #expect(try await client.getInstance(id)?.status == .suspended)
-            try await client.resume(instanceID: id)
+            try await client.resume(id)
             #expect(try await client.waitForCompletion(EventCollector.self, instanceID: id, timeout: .seconds(20)) == [42])
         }
     }
@@ -359,8 +359,8 @@ import Testing
             let beforeW0 = try await client.query(OrchestrationQuery(createdTo: created, instanceIDPrefix: "w-"))
             #expect(beforeW0.instances.isEmpty)
 
-            await #expect(throws: DurableTaskError.self) { try await client.purge(instanceID: "w-0") }
-            #expect(try await client.purge(instanceID: "q-0"))
+            await #expect(throws: DurableTaskError.self) { try await client.purge("w-0") }
+            #expect(try await client.purge("q-0"))
             #expect(try await client.getInstance("q-0") == nil)
             let purged = try await client.purge(PurgeFilter(createdBefore: Date().addingTimeInterval(60), statuses: [.completed]))
             #expect(purged == 4)
@@ -395,7 +395,7 @@ import Testing
                 try await small.scheduleNewOrchestration(name: "BigPayload", input: String(repeating: "z", count: 500))
             }
             await #expect(throws: DurableTaskError.self) {
-                try await small.raiseEvent(instanceID: "too-big", name: "x", data: String(repeating: "y", count: 500))
+                try await small.raiseEvent("too-big", name: "x", data: String(repeating: "y", count: 500))
             }
         }
     }
@@ -424,8 +424,8 @@ import Testing
         first.stop()
         await running.value
 
-        try await client.raiseEvent(instanceID: event, name: "greeting", data: "after restart")
-        try await client.raiseEvent(instanceID: "restart-parent-child", name: "never", data: 7)
+        try await client.raiseEvent(event, name: "greeting", data: "after restart")
+        try await client.raiseEvent("restart-parent-child", name: "never", data: 7)
         clock.advance(by: 100)
 
         try await withWorker(backend: backend, register: { registerAll($0) }) { client, worker in

@@ -16,7 +16,7 @@ import Testing
         defer { cleanup() }
         let client = DurableTaskClient(backend: backend)
         let id = try await client.scheduleNewOrchestration(name: "AddsOne", input: 1)
-        try await client.terminate(instanceID: id, reason: "not wanted")
+        try await client.terminate(id, reason: "not wanted")
         let runs = Atomic<Int>(0)
         try await withWorker(
             backend: backend, options: quiet,
@@ -141,15 +141,15 @@ import Testing
         for id in ["a\0b", "tab\there", "new\nline", "", "bell\u{7}", "c1\u{85}"] {
             await expectInvalidArgument { try await client.scheduleNewOrchestration(SumOfSquares.self, input: 1, instanceID: id) }
             await expectInvalidArgument { _ = try await client.getInstance(id) }
-            await expectInvalidArgument { try await client.terminate(instanceID: id) }
-            await expectInvalidArgument { try await client.raiseEvent(instanceID: id, name: "e", data: 1) }
+            await expectInvalidArgument { try await client.terminate(id) }
+            await expectInvalidArgument { try await client.raiseEvent(id, name: "e", data: 1) }
         }
         await expectInvalidArgument { try await client.scheduleNewOrchestration(name: "bad\0name", input: 1) }
         // Unicode that is not a control character is fine, and stored whole.
         let id = "über-✓-\u{1F600}"
         try await client.scheduleNewOrchestration(SumOfSquares.self, input: 1, instanceID: id)
         #expect(try await client.getInstance(id)?.instanceID == id)
-        await expectInvalidArgument { try await client.raiseEvent(instanceID: id, name: "a\0b", data: 1) }
+        await expectInvalidArgument { try await client.raiseEvent(id, name: "a\0b", data: 1) }
         await expectInvalidArgument {
             try await client.scheduleNewOrchestration(SumOfSquares.self, input: 1, startAt: Date(timeIntervalSinceReferenceDate: .infinity))
         }

@@ -42,7 +42,7 @@ import Testing
     }
 
     static let sender: Body = { context, input in
-        context.sendEvent(instanceID: "target", name: "ping", data: input)
+        context.sendEvent("target", name: "ping", data: input)
         return "\(try await step(context, "Step1", input))"
     }
 
@@ -164,13 +164,13 @@ import Testing
         Mutation(
             name: "event target changed", fixture: "sender",
             body: { c, i in
-                c.sendEvent(instanceID: "other", name: "ping", data: i)
+                c.sendEvent("other", name: "ping", data: i)
                 return "\(try await step(c, "Step1", i))"
             }, sequence: 0, expected: "eventSent('ping' to 'target')", actual: "send event 'ping' to 'other'"),
         Mutation(
             name: "sent event renamed", fixture: "sender",
             body: { c, i in
-                c.sendEvent(instanceID: "target", name: "pong", data: i)
+                c.sendEvent("target", name: "pong", data: i)
                 return "\(try await step(c, "Step1", i))"
             }, sequence: 0, expected: "eventSent('ping' to 'target')", actual: "send event 'pong' to 'target'")
     ]
@@ -217,7 +217,7 @@ import Testing
             try await client.scheduleNewOrchestration(name: "Corpus-\(fixture)", input: 10, instanceID: id)
             if fixture == "approval" {
                 try await client.waitForStart(id, timeout: .seconds(10))
-                try await client.raiseEvent(instanceID: id, name: "approve", data: 1)
+                try await client.raiseEvent(id, name: "approve", data: 1)
             }
             let done = try await client.waitForCompletion(id, timeout: .seconds(10))
             #expect(done.status == .completed)

@@ -63,8 +63,8 @@ private struct EchoesUnsigned: Orchestrator {
             let bad = try await client.scheduleNewOrchestration(WaitsForNumber.self, input: 0)
             let good = try await client.scheduleNewOrchestration(WaitsForNumber.self, input: 0)
             _ = try await client.waitForStart(bad, timeout: .seconds(20))
-            try await client.raiseEvent(instanceID: bad, name: "number", data: Self.tooBigForInt)
-            try await client.raiseEvent(instanceID: good, name: "number", data: 7)
+            try await client.raiseEvent(bad, name: "number", data: Self.tooBigForInt)
+            try await client.raiseEvent(good, name: "number", data: 7)
 
             let failed = try await client.waitForCompletion(bad, timeout: .seconds(20))
             #expect(failed.status == .failed)

@@ -163,7 +163,7 @@ public struct DurableTaskClient: Sendable {
     /// Delivers an external event to a running instance; events are kept until the orchestrator waits for them.
     /// - Throws: `DurableTaskError(.instanceNotFound)`; `DurableTaskError(.invalidState)` when the instance
     ///   has finished (the event is reported, never silently dropped).
-    public func raiseEvent<T: Encodable>(instanceID: String, name: String, data: T) async throws {
+    public func raiseEvent<T: Encodable>(_ instanceID: String, name: String, data: T) async throws {
         try ArgumentCheck.identifier(instanceID, "instance ID")
         try ArgumentCheck.identifier(name, "event name")
         let payload = try PayloadCodec.encode(data, limit: maxPayloadBytes, what: "event '\(name)' for instance '\(instanceID)'")
@@ -178,16 +178,16 @@ public struct DurableTaskClient: Sendable {
     ///   - instanceID: the instance to terminate.
     ///   - reason: recorded as the instance's output.
     ///   - recursive: also terminate the sub-orchestrations it started and that are still running.
-    public func terminate(instanceID: String, reason: String? = nil, recursive: Bool = true) async throws {
+    public func terminate(_ instanceID: String, reason: String? = nil, recursive: Bool = true) async throws {
         try ArgumentCheck.identifier(instanceID, "instance ID")
         try await backend.addOrchestrationEvent(
             instanceID: instanceID,
             event: HistoryEvent(
-                timestamp: backend.clock.now(), kind: .executionTerminated(reason: reason, recurse: recursive)))
+                timestamp: backend.clock.now(), kind: .executionTerminated(reason: reason, recursive: recursive)))
     }
 
     /// Suspends an instance: it processes no events (they are kept) until resumed.
-    public func suspend(instanceID: String, reason: String? = nil) async throws {
+    public func suspend(_ instanceID: String, reason: String? = nil) async throws {
         try ArgumentCheck.identifier(instanceID, "instance ID")
         try await backend.addOrchestrationEvent(
             instanceID: instanceID,
@@ -196,7 +196,7 @@ public struct DurableTaskClient: Sendable {
     }
 
     /// Resumes a suspended instance.
-    public func resume(instanceID: String, reason: String? = nil) async throws {
+    public func resume(_ instanceID: String, reason: String? = nil) async throws {
         try ArgumentCheck.identifier(instanceID, "instance ID")
         try await backend.addOrchestrationEvent(
             instanceID: instanceID,
@@ -208,7 +208,7 @@ public struct DurableTaskClient: Sendable {
     /// - Returns: whether it existed.
     /// - Throws: `DurableTaskError(.invalidState)` when it has not finished.
     @discardableResult
-    public func purge(instanceID: String) async throws -> Bool {
+    public func purge(_ instanceID: String) async throws -> Bool {
         try ArgumentCheck.identifier(instanceID, "instance ID")
         return try await backend.purgeOrchestration(instanceID: instanceID)
     }
@@ -218,5 +218,41 @@ public struct DurableTaskClient: Sendable {
     @discardableResult
     public func purge(_ filter: PurgeFilter) async throws -> Int {
         try await backend.purgeOrchestrations(filter)
+    }
+
+    // MARK: Earlier spellings
+
+    // The instance ID is the first, unlabelled argument of every instance-addressed call, as in
+    // `getInstance(_:)`; these keep code written against the labelled spelling compiling.
+
+    /// Earlier spelling of ``raiseEvent(_:name:data:)``.
+    @available(*, deprecated, renamed: "raiseEvent(_:name:data:)")
+    public func raiseEvent<T: Encodable>(instanceID: String, name: String, data: T) async throws {
+        try await raiseEvent(instanceID, name: name, data: data)
+    }
+
+    /// Earlier spelling of ``terminate(_:reason:recursive:)``.
+    @available(*, deprecated, renamed: "terminate(_:reason:recursive:)")
+    public func terminate(instanceID: String, reason: String? = nil, recursive: Bool = true) async throws {
+        try await terminate(instanceID, reason: reason, recursive: recursive)
+    }
+
+    /// Earlier spelling of ``suspend(_:reason:)``.
+    @available(*, deprecated, renamed: "suspend(_:reason:)")
+    public func suspend(instanceID: String, reason: String? = nil) async throws {
+        try await suspend(instanceID, reason: reason)
+    }
+
+    /// Earlier spelling of ``resume(_:reason:)``.
+    @available(*, deprecated, renamed: "resume(_:reason:)")
+    public func resume(instanceID: String, reason: String? = nil) async throws {
+        try await resume(instanceID, reason: reason)
+    }
+
+    /// Earlier spelling of ``purge(_:)-(String)``.
+    @available(*, deprecated, renamed: "purge(_:)")
+    @discardableResult
+    public func purge(instanceID: String) async throws -> Bool {
+        try await purge(instanceID)
     }
 }

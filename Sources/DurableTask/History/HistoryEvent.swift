@@ -84,7 +84,7 @@ public struct HistoryEvent: Sendable, Codable, Equatable, CustomStringConvertibl
         /// The instance was resumed by a client.
         case executionResumed(reason: String?)
         /// The instance was terminated by a client.
-        indirect case executionTerminated(reason: String?, recurse: Bool)
+        indirect case executionTerminated(reason: String?, recursive: Bool)
         /// The orchestrator called continue-as-new; the next generation starts with this input.
         case continuedAsNew(input: Payload?)
         /// The orchestration finished.

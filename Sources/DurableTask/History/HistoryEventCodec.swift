@@ -73,8 +73,8 @@ package enum HistoryEventCodec {
             w.header(Tag.executionSuspended.rawValue, event); w.optionalString(reason)
         case let .executionResumed(reason):
             w.header(Tag.executionResumed.rawValue, event); w.optionalString(reason)
-        case let .executionTerminated(reason, recurse):
-            w.header(Tag.executionTerminated.rawValue, event); w.optionalString(reason); w.byte(recurse ? 1 : 0)
+        case let .executionTerminated(reason, recursive):
+            w.header(Tag.executionTerminated.rawValue, event); w.optionalString(reason); w.byte(recursive ? 1 : 0)
         case let .continuedAsNew(input):
             w.header(Tag.continuedAsNew.rawValue, event); w.payload(input)
         case let .executionCompleted(status, result, failure):
@@ -128,7 +128,7 @@ package enum HistoryEventCodec {
         case .subOrchestrationFailed: kind = .subOrchestrationFailed(scheduledID: try r.int(), failure: try r.failure())
         case .executionSuspended: kind = .executionSuspended(reason: try r.optionalString())
         case .executionResumed: kind = .executionResumed(reason: try r.optionalString())
-        case .executionTerminated: kind = .executionTerminated(reason: try r.optionalString(), recurse: try r.byte() != 0)
+        case .executionTerminated: kind = .executionTerminated(reason: try r.optionalString(), recursive: try r.byte() != 0)
         case .continuedAsNew: kind = .continuedAsNew(input: try r.payload())
         case .executionCompleted:
             let rawStatus = try r.string()

@@ -22,7 +22,7 @@ import Foundation
 ///   the names of ``HistoryEvent/Kind``'s labels: `name`, `executionID`, `input`, `parent` (an object
 ///   with `instanceID`, `executionID`, `taskID`, `name`), `scheduledStart`, `scheduledID`, `result`,
 ///   `failure` (an object with `errorType`, `message`, `isRetriable`, `inner`), `fireAt`,
-///   `targetInstanceID`, `instanceID`, `reason`, `recurse`, `status`, `changeID`.
+///   `targetInstanceID`, `instanceID`, `reason`, `recursive`, `status`, `changeID`.
 /// - Payloads (`input`, `result`) are strings holding the payload's JSON text, byte for byte.
 /// - A reader ignores fields it does not know; a new event kind or a change of meaning raises the version.
 public enum HistoryExport {
@@ -135,9 +135,9 @@ public enum HistoryExport {
             payload("input", input)
         case let .executionSuspended(reason), let .executionResumed(reason):
             if let reason { o["reason"] = reason }
-        case let .executionTerminated(reason, recurse):
+        case let .executionTerminated(reason, recursive):
             if let reason { o["reason"] = reason }
-            o["recurse"] = recurse
+            o["recursive"] = recursive
         case let .continuedAsNew(input):
             payload("input", input)
         case let .executionCompleted(status, result, failure):
@@ -206,7 +206,9 @@ public enum HistoryExport {
         case "subOrchestrationFailed": kind = .subOrchestrationFailed(scheduledID: try int("scheduledID"), failure: try failure("failure"))
         case "executionSuspended": kind = .executionSuspended(reason: o["reason"] as? String)
         case "executionResumed": kind = .executionResumed(reason: o["reason"] as? String)
-        case "executionTerminated": kind = .executionTerminated(reason: o["reason"] as? String, recurse: o["recurse"] as? Bool ?? true)
+        case "executionTerminated":
+            // "recurse": the key's name in exports written before the rename.
+            kind = .executionTerminated(reason: o["reason"] as? String, recursive: (o["recursive"] ?? o["recurse"]) as? Bool ?? true)
         case "continuedAsNew": kind = .continuedAsNew(input: payload("input"))
         case "executionCompleted":
             let raw = try string("status")

@@ -118,8 +118,15 @@ public final class OrchestrationContext: @unchecked Sendable {  // Safe: only th
     }
 
     /// Sends an event to another instance (fire and forget).
-    public func sendEvent<T: Encodable>(instanceID target: String, name: String, data: T) {
-        engine.sendEvent(instanceID: target, name: name, data: data)
+    public func sendEvent<T: Encodable>(_ instanceID: String, name: String, data: T) {
+        engine.sendEvent(instanceID: instanceID, name: name, data: data)
+    }
+
+    /// Earlier spelling of ``sendEvent(_:name:data:)``; the instance ID is the first, unlabelled argument
+    /// everywhere, as on the client.
+    @available(*, deprecated, renamed: "sendEvent(_:name:data:)")
+    public func sendEvent<T: Encodable>(instanceID: String, name: String, data: T) {
+        engine.sendEvent(instanceID: instanceID, name: name, data: data)
     }
 
     // MARK: Changing code safely

@@ -36,8 +36,8 @@ package enum OrchestratorAction: Sendable, Equatable, CustomStringConvertible {
 enum Completion {
     case completed(Payload?)
     case failed(FailureDetails)
-    /// `recurse`: also terminate the sub-orchestrations it started that are still running.
-    case terminated(reason: String?, recurse: Bool)
+    /// `recursive`: also terminate the sub-orchestrations it started that are still running.
+    case terminated(reason: String?, recursive: Bool)
     case continuedAsNew(input: Payload?, preserveEvents: Bool)
 }
 

@@ -220,7 +220,7 @@ package final class ReplayEngine: @unchecked Sendable {  // Safe: one thread at 
             result.failure = failure
             history.append(HistoryEvent(timestamp: now, kind: .executionCompleted(status: .failed, result: nil, failure: failure)))
             notifyParent(.subOrchestrationFailed(scheduledID: parent?.taskID ?? -1, failure: failure), now: now, into: &result)
-        case let .terminated(reason, recurse):
+        case let .terminated(reason, recursive):
             result.status = .terminated
             let output = reason.flatMap { try? PayloadCodec.encode($0) }
             result.output = output
@@ -228,13 +228,13 @@ package final class ReplayEngine: @unchecked Sendable {  // Safe: one thread at 
             let failure = FailureDetails(
                 errorType: "Terminated", message: "sub-orchestration '\(instanceID)' was terminated: \(reason ?? "no reason given")", isRetriable: false)
             notifyParent(.subOrchestrationFailed(scheduledID: parent?.taskID ?? -1, failure: failure), now: now, into: &result)
-            if recurse {
+            if recursive {
                 for childID in openSubOrchestrations.sorted(by: { $0.key < $1.key }).map(\.value) {
                     result.messages.append(
                         OrchestrationMessage(
                             targetInstanceID: childID,
                             event: HistoryEvent(
-                                timestamp: now, kind: .executionTerminated(reason: "parent '\(instanceID)' was terminated", recurse: true))))
+                                timestamp: now, kind: .executionTerminated(reason: "parent '\(instanceID)' was terminated", recursive: true))))
                 }
             }
         case .continuedAsNew(let input, let preserveEvents):
@@ -394,9 +394,9 @@ package final class ReplayEngine: @unchecked Sendable {  // Safe: one thread at 
             let buffered = suspendedEvents
             suspendedEvents = []
             for event in buffered { apply(event) }
-        case let .executionTerminated(reason, recurse):
+        case let .executionTerminated(reason, recursive):
             if lifecycle.isLive {
-                lifecycle = .finished(.terminated(reason: reason, recurse: recurse))
+                lifecycle = .finished(.terminated(reason: reason, recursive: recursive))
             }
         case let .executionCompleted(status, result, failure):
             lifecycle = .endedInHistory(status: status, output: result, failure: failure)
