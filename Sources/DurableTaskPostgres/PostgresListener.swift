@@ -1,5 +1,5 @@
 import CLibPQ
-import DurableTask
+@_spi(Backend) import DurableTask
 import Foundation
 import Synchronization
 

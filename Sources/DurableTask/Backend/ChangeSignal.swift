@@ -6,7 +6,7 @@ import Synchronization
 /// `notify()` is on hot paths (every activity result), so it takes the lock only when someone waits:
 /// the generation and the waiter count are atomics, ordered so that either a waiter sees the new
 /// generation or the notifier sees the waiter.
-package final class ChangeSignal: Sendable {
+@_spi(Backend) public final class ChangeSignal: Sendable {
     private struct Waiters {
         var nextID: UInt64 = 0
         var continuations: [UInt64: CheckedContinuation<Void, Never>] = [:]
@@ -15,13 +15,13 @@ package final class ChangeSignal: Sendable {
     private let currentGeneration = Atomic<UInt64>(0)
     private let waiterCount = Atomic<Int>(0)
 
-    package init() {}
+    @_spi(Backend) public init() {}
 
     /// The current generation; it increases on every `notify()`.
-    package var generation: UInt64 { currentGeneration.load(ordering: .sequentiallyConsistent) }
+    @_spi(Backend) public var generation: UInt64 { currentGeneration.load(ordering: .sequentiallyConsistent) }
 
     /// Wakes every waiter.
-    package func notify() {
+    @_spi(Backend) public func notify() {
         currentGeneration.add(1, ordering: .sequentiallyConsistent)
         guard waiterCount.load(ordering: .sequentiallyConsistent) > 0 else { return }
         let woken = waiters.withLock { state -> [CheckedContinuation<Void, Never>] in
@@ -33,7 +33,7 @@ package final class ChangeSignal: Sendable {
     }
 
     /// Returns when `notify()` is called after `generation` was read, or after `timeout`.
-    package func wait(since generation: UInt64, timeout: Duration) async {
+    @_spi(Backend) public func wait(since generation: UInt64, timeout: Duration) async {
         guard self.generation == generation else { return }
         let id = waiters.withLock { state -> UInt64 in
             state.nextID &+= 1
@@ -87,42 +87,42 @@ package final class ChangeSignal: Sendable {
 }
 
 /// The three wake-ups every backend keeps, one per ``BackendChange``.
-package struct BackendSignals: Sendable {
+@_spi(Backend) public struct BackendSignals: Sendable {
     /// New orchestration work may be available.
-    package let orchestration = ChangeSignal()
+    @_spi(Backend) public let orchestration = ChangeSignal()
     /// New activity work may be available.
-    package let activity = ChangeSignal()
+    @_spi(Backend) public let activity = ChangeSignal()
     /// An instance's status or custom status changed.
-    package let instance = ChangeSignal()
+    @_spi(Backend) public let instance = ChangeSignal()
     /// Waiters on single instances.
-    package let instances = InstanceWaiters()
+    @_spi(Backend) public let instances = InstanceWaiters()
 
-    package init() {}
+    @_spi(Backend) public init() {}
 
     // Who is woken by what, in one place: every backend calls these after it committed a change.
 
     /// An instance was created: a worker may start it, waiters may see it.
-    package func instanceCreated(_ instanceID: String) {
+    @_spi(Backend) public func instanceCreated(_ instanceID: String) {
         orchestration.notify()
         instance.notify()
         instances.notify(instanceID)
     }
 
     /// An instance was deleted: its waiters see it gone.
-    package func instancesPurged(_ instanceIDs: [String]) {
+    @_spi(Backend) public func instancesPurged(_ instanceIDs: [String]) {
         guard !instanceIDs.isEmpty else { return }
         instance.notify()
         for id in instanceIDs { instances.notify(id) }
     }
 
     /// An event was added to an instance's inbox (or a lease handed back): a worker may run an episode.
-    package func orchestrationWorkAdded() {
+    @_spi(Backend) public func orchestrationWorkAdded() {
         orchestration.notify()
     }
 
     /// An episode committed: its activities are ready, its instance (and others it messaged) may have
     /// more work, its status changed.
-    package func episodeCommitted(_ instanceID: String, scheduledActivities: Bool, children: [NewOrchestrationInstance]) {
+    @_spi(Backend) public func episodeCommitted(_ instanceID: String, scheduledActivities: Bool, children: [NewOrchestrationInstance]) {
         if scheduledActivities { activity.notify() }
         orchestration.notify()
         instance.notify()
@@ -131,24 +131,24 @@ package struct BackendSignals: Sendable {
     }
 
     /// Activity results were recorded: their instances have new events.
-    package func activityResultsRecorded(_ accepted: [Bool]) {
+    @_spi(Backend) public func activityResultsRecorded(_ accepted: [Bool]) {
         if accepted.contains(true) { orchestration.notify() }
     }
 
     /// Leases were released (time moved on, a dead worker's leases were taken over): any work may be
     /// available.
-    package func leasesReleased() {
+    @_spi(Backend) public func leasesReleased() {
         orchestration.notify()
         activity.notify()
     }
 
     /// An activity was handed back: a worker may lease it again.
-    package func activityWorkAdded() {
+    @_spi(Backend) public func activityWorkAdded() {
         activity.notify()
     }
 
     /// The signal for a kind of change.
-    package subscript(_ change: BackendChange) -> ChangeSignal {
+    @_spi(Backend) public subscript(_ change: BackendChange) -> ChangeSignal {
         switch change {
         case .orchestrationWork: orchestration
         case .activityWork: activity

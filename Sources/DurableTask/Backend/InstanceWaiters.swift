@@ -7,7 +7,7 @@ import Synchronization
 /// A waiter registers **before** it reads the instance and waits after; a change in between marks the
 /// registration, and the wait returns at once. Registrations exist only while someone waits, so the
 /// table holds waiters, not instances; ``notify(_:)`` is one atomic load when nobody waits.
-package final class InstanceWaiters: Sendable {
+@_spi(Backend) public final class InstanceWaiters: Sendable {
     private struct Waiter {
         var notified = false
         var continuation: CheckedContinuation<Void, Never>?
@@ -40,10 +40,10 @@ package final class InstanceWaiters: Sendable {
     /// How often the sweep runs: the lateness of a long wait's timeout.
     private static let sweepTick = Duration.milliseconds(100)
 
-    package init() {}
+    @_spi(Backend) public init() {}
 
     /// Registers interest in `instanceID`; pair with ``cancel(_:token:)``.
-    package func register(_ instanceID: String) -> UInt64 {
+    @_spi(Backend) public func register(_ instanceID: String) -> UInt64 {
         registered.add(1, ordering: .sequentiallyConsistent)
         return state.withLock { state in
             state.nextToken &+= 1
@@ -55,12 +55,12 @@ package final class InstanceWaiters: Sendable {
 
     /// Starts recording the instances that get their first waiter, for ``takeNewlyWatched()``: a
     /// backend that looks for other processes' changes reads only those when nothing else changed.
-    package func trackNewlyWatched() {
+    @_spi(Backend) public func trackNewlyWatched() {
         state.withLock { $0.tracksNewlyWatched = true }
     }
 
     /// The instances that got their first waiter since the previous call (some may have none left).
-    package func takeNewlyWatched() -> [String] {
+    @_spi(Backend) public func takeNewlyWatched() -> [String] {
         state.withLock { state in
             defer { state.newlyWatched.removeAll() }
             return state.newlyWatched
@@ -68,7 +68,7 @@ package final class InstanceWaiters: Sendable {
     }
 
     /// Ends a registration.
-    package func cancel(_ instanceID: String, token: UInt64) {
+    @_spi(Backend) public func cancel(_ instanceID: String, token: UInt64) {
         let waiter = state.withLock { state -> Waiter? in
             let waiter = state.waiters[instanceID]?.removeValue(forKey: token)
             if state.waiters[instanceID]?.isEmpty == true { state.waiters[instanceID] = nil }
@@ -80,7 +80,7 @@ package final class InstanceWaiters: Sendable {
     }
 
     /// Wakes the waiters of `instanceID` (or marks them, when they have not started waiting yet).
-    package func notify(_ instanceID: String) {
+    @_spi(Backend) public func notify(_ instanceID: String) {
         guard registered.load(ordering: .sequentiallyConsistent) > 0 else { return }
         let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             // Changed in place: a copy of the instance's table written back allocated on every commit.
@@ -101,22 +101,22 @@ package final class InstanceWaiters: Sendable {
 
     /// Wakes every waiter: after a backend may have missed other processes' changes (a lost
     /// `LISTEN` connection).
-    package func notifyAll() {
+    @_spi(Backend) public func notifyAll() {
         guard registered.load(ordering: .sequentiallyConsistent) > 0 else { return }
         for instanceID in watchedInstanceIDs() { notify(instanceID) }
     }
 
     /// Whether anybody waits; one atomic load.
-    package var hasWaiters: Bool { registered.load(ordering: .sequentiallyConsistent) > 0 }
+    @_spi(Backend) public var hasWaiters: Bool { registered.load(ordering: .sequentiallyConsistent) > 0 }
 
     /// The instances somebody waits on now.
-    package func watchedInstanceIDs() -> [String] {
+    @_spi(Backend) public func watchedInstanceIDs() -> [String] {
         state.withLock { Array($0.waiters.keys) }
     }
 
     /// Returns once the instance was notified since the registration (or the previous wait), or after
     /// `timeout`; clears the mark for the next wait.
-    package func wait(_ instanceID: String, token: UInt64, timeout: Duration) async {
+    @_spi(Backend) public func wait(_ instanceID: String, token: UInt64, timeout: Duration) async {
         let swept = timeout >= Self.sweptFrom
         let (wait, startSweep) = state.withLock { state -> (UInt64, Bool) in
             guard var waiter = state.waiters[instanceID]?[token] else { return (0, false) }
@@ -226,7 +226,7 @@ public final class InstanceWatch: Sendable {
     /// - Parameter seesOtherProcesses: whether the backend also notifies the waiters of other
     ///   processes' changes (by `LISTEN`/`NOTIFY`, by watching the database file, or because there are
     ///   none, as in memory).
-    package init(_ instanceID: String, waiters: InstanceWaiters, seesOtherProcesses: Bool) {
+    @_spi(Backend) public init(_ instanceID: String, waiters: InstanceWaiters, seesOtherProcesses: Bool) {
         self.instanceID = instanceID
         self.seesOtherProcesses = seesOtherProcesses
         source = .instance(waiters, token: waiters.register(instanceID))
