@@ -32,7 +32,9 @@ private struct FuzzRecord: Codable, Equatable {
 /// `.payloadInvalid` rather than trap.
 ///
 /// The seed is fixed so a failure reproduces; set `DURABLETASK_FUZZ_SEED` to explore other seeds.
-@Suite struct PayloadCodecFuzzTests {
+/// Serialized: each test keeps a core busy for seconds, and five at once starved the worker tests that
+/// run beside them on a two-core machine.
+@Suite(.serialized) struct PayloadCodecFuzzTests {
     static let seed: UInt64 =
         ProcessInfo.processInfo.environment["DURABLETASK_FUZZ_SEED"].flatMap { UInt64($0) }
         ?? 0x0D75_2A11_C0DE_C0DE

@@ -72,7 +72,9 @@ func registerAll(_ worker: DurableTaskWorker, ledger: Ledger = Ledger(), gate: A
 }
 
 /// Polls until `condition` holds (for states the client has no wait call for), failing after `timeout`.
-func eventually(timeout: Duration = .seconds(10), _ what: String, _ condition: () async throws -> Bool) async throws {
+/// The bound only decides how long a failing test takes: at the start of a run every suite starts at
+/// once on two cores, and a fresh worker's first episode has taken ten seconds there.
+func eventually(timeout: Duration = .seconds(30), _ what: String, _ condition: () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return }
