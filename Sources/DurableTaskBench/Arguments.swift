@@ -66,14 +66,16 @@ struct Arguments {
 
     static let usage = """
         usage:
-          DurableTaskBench fanout  --backend memory|sqlite|postgres --items N [--sync full|normal] [--url URL] [--repeat R]
+          DurableTaskBench fanout  --backend memory|sqlite|postgres --items N [--sync full|every-step|normal] [--url URL] [--repeat R]
           DurableTaskBench fanout  --backend memory|sqlite|postgres --iterations I --parallel P --orchestrations O [--sync ...] [--repeat R]
-          DurableTaskBench latency --backend memory|sqlite [--count C] [--sync full|normal]
-          DurableTaskBench replay  --backend sqlite|memory|postgres [--items N] [--sync full|normal] [--url URL] [--repeat R]
+          DurableTaskBench latency --backend memory|sqlite|postgres [--count C] [--sync full|every-step|normal] [--url URL]
+          DurableTaskBench replay  --backend sqlite|memory|postgres [--items N] [--sync full|every-step|normal] [--url URL] [--repeat R]
         common options: --activities K (worker's maxConcurrentActivities, default 64),
                     --max-orchestrations K (worker's maxConcurrentOrchestrations: episodes in flight; default: the library's),
                     --timeout SECONDS (default 900), --client-poll-ms MS (the client's pollInterval, default: the library's);
-                    latency also --warmup W (default 20)
+                    latency also --warmup W (default 20);
+                    --sync: what waits for the disk (default full: what a client is told; every-step: every commit
+                    but leases; normal, sqlite only: no commit)
         """
 }
 

@@ -15,25 +15,31 @@ struct BackendChoice {
     /// The server of `--backend postgres` (`--url`, or `DURABLETASK_POSTGRES_URL`).
     var postgresURL: String?
 
-    /// The `sync` figure in reports: `full`/`normal` for SQLite, `none` for the in-memory backend.
+    /// The `sync` figure in reports: `full`/`every-step`/`normal` for SQLite, `none` for the in-memory backend.
     var syncLabel: String {
         switch kind {
         case .memory: return "none"
-        case .sqlite: return synchronous == .full ? "full" : "normal"
-        // The server's synchronous_commit decides (on by default).
-        case .postgres: return "server"
+        case .sqlite:
+            switch synchronous {
+            case .full: return "full"
+            case .fullEveryStep: return "every-step"
+            case .normal: return "normal"
+            }
+        // The server's synchronous_commit decides (on by default) for what waits for the disk.
+        case .postgres: return synchronous == .fullEveryStep ? "server-every-step" : "server"
         }
     }
 
     /// Reads `--backend` (default `defaultKind`) and `--sync` (default `full`, the library's default).
-    /// - Throws: ``BenchError`` for unknown values, or `--sync` with the in-memory backend.
+    /// - Throws: ``BenchError`` for unknown values, `--sync` with the in-memory backend, or `--sync
+    ///   normal` with PostgreSQL.
     init(_ arguments: inout Arguments, defaultKind: Kind = .memory) throws {
         let backend = arguments.string("backend", default: defaultKind.rawValue)
         guard let kind = Kind(rawValue: backend) else {
             throw BenchError("--backend must be 'memory', 'sqlite' or 'postgres', got '\(backend)'")
         }
-        if kind != .sqlite, arguments.has("sync") {
-            throw BenchError("--sync applies to --backend sqlite only")
+        if kind == .memory, arguments.has("sync") {
+            throw BenchError("--sync applies to --backend sqlite or postgres only")
         }
         if kind == .postgres {
             let url = arguments.string("url", default: ProcessInfo.processInfo.environment["DURABLETASK_POSTGRES_URL"] ?? "")
@@ -44,8 +50,12 @@ struct BackendChoice {
         }
         switch arguments.string("sync", default: "full") {
         case "full": synchronous = .full
+        case "every-step": synchronous = .fullEveryStep
         case "normal": synchronous = .normal
-        case let other: throw BenchError("--sync must be 'full' or 'normal', got '\(other)'")
+        case let other: throw BenchError("--sync must be 'full', 'every-step' or 'normal', got '\(other)'")
+        }
+        if kind == .postgres, synchronous == .normal {
+            throw BenchError("--sync normal applies to --backend sqlite only (the server's synchronous_commit decides)")
         }
         self.kind = kind
     }
@@ -82,7 +92,7 @@ final class BenchStore {
     }
 
     private static func openPostgres(_ schema: String, _ choice: BackendChoice) throws -> PostgresBackend {
-        try PostgresBackend(url: choice.postgresURL ?? "", options: .init(schema: schema))
+        try PostgresBackend(url: choice.postgresURL ?? "", options: .init(schema: schema, syncEveryStep: choice.synchronous == .fullEveryStep))
     }
 
     private static func openSQLite(_ path: String, _ choice: BackendChoice) throws -> SQLiteBackend {

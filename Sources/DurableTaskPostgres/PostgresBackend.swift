@@ -50,6 +50,14 @@ public final class PostgresBackend: Backend {
         public var reconnectTimeout: Duration
         /// How long one connection attempt may take; 10 s by default.
         public var connectTimeout: Duration
+        /// Whether every commit but a lease waits for the server's disk, as the server's
+        /// `synchronous_commit` says; `false` by default. By default only what the library
+        /// acknowledges does — a created instance, a raised event, a terminate or purge, an instance's
+        /// end — and the steps in between (episodes that do not end the instance, activity results)
+        /// reach the disk with the next such commit: a crash of the server before it means they run
+        /// again, activities included, as after a crash of a worker. `true` for activities that must
+        /// not run twice even then. The counterpart of SQLite's ``SQLiteBackend/Synchronous/fullEveryStep``.
+        public var syncEveryStep: Bool
         /// Receives the backend's log messages (reconnects, dead workers' leases taken over). By default
         /// warnings go to standard error.
         public var logHandler: @Sendable (LogLevel, String) -> Void
@@ -57,7 +65,7 @@ public final class PostgresBackend: Backend {
         /// Creates options.
         public init(
             schema: String = "durabletask", connections: Int = 4, statementTimeout: Duration = .seconds(30),
-            reconnectTimeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(10),
+            reconnectTimeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(10), syncEveryStep: Bool = false,
             logHandler: @escaping @Sendable (LogLevel, String) -> Void = LogLevel.standardErrorHandler
         ) {
             self.schema = schema
@@ -65,6 +73,7 @@ public final class PostgresBackend: Backend {
             self.statementTimeout = statementTimeout
             self.reconnectTimeout = reconnectTimeout
             self.connectTimeout = connectTimeout
+            self.syncEveryStep = syncEveryStep
             self.logHandler = logHandler
         }
     }
@@ -169,9 +178,13 @@ public final class PostgresBackend: Backend {
     // MARK: Running on the connections
 
     /// Runs a transaction on a pool connection. `body` may run more than once (see ``PostgresThreadPool/run(_:)``).
-    private func write<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection, Date) throws -> T) async throws -> T {
+    /// - Parameter durable: whether the commit must be on the server's disk when it returns; leases and
+    ///   the steps between what a client is told need not (see ``TaskHubRules/episodeMustReachDisk(_:)``),
+    ///   unless ``Options/syncEveryStep`` says otherwise.
+    private func write<T: Sendable>(durable: Bool = true, _ body: @escaping @Sendable (PostgresConnection, Date) throws -> T) async throws -> T {
         let clock = self.clock
-        return try await pool.run { c in try c.transaction { try body(c, clock.now()) } }
+        let durable = durable || options.syncEveryStep
+        return try await pool.run { c in try c.transaction(durable: durable) { try body(c, clock.now()) } }
     }
 
     /// Runs a read on a pool connection (one statement or a read-only transaction).
@@ -190,7 +203,8 @@ public final class PostgresBackend: Backend {
             return true
         }
         if due { try await releaseDeadOwners() }
-        return try await write(body)
+        // A lease lost to a crash of the server only means its items are delivered again.
+        return try await write(durable: false, body)
     }
 
     private func releaseDeadOwners() async throws {
@@ -307,7 +321,7 @@ public final class PostgresBackend: Backend {
         let encodedHistory = result.continueAsNew == nil ? result.newHistory.map(HistoryEventCodec.encode) : []
         let store = self.store
         let base = notification(orchestrations: true, activities: !result.activities.isEmpty, instances: [item.instanceID])
-        try await write { c, now in
+        try await write(durable: TaskHubRules.episodeMustReachDisk(result)) { c, now in
             let committed = try store.complete(c, item, result, encodedHistory: encodedHistory, now: now)
             var payload = base
             for id in committed.otherInstances.prefix(50) { payload += "\n" + id }
@@ -343,7 +357,7 @@ public final class PostgresBackend: Backend {
         let encodedEvents = completions.map { HistoryEventCodec.encode($0.event) }
         let store = self.store
         let payload = notification(orchestrations: true)
-        let accepted = try await write { c, now in
+        let accepted = try await write(durable: TaskHubRules.activityResultsMustReachDisk) { c, now in
             let (accepted, instances) = try store.completeActivities(c, completions, encodedEvents: encodedEvents, now: now)
             if !instances.isEmpty { try Self.notify(c, store, payload) }
             return accepted
@@ -367,7 +381,7 @@ public final class PostgresBackend: Backend {
     public func renewActivityWorkItemLeases(_ items: [ActivityWorkItem], leaseDuration: Duration) async throws -> [Bool] {
         guard !items.isEmpty else { return [] }
         let store = self.store
-        return try await write { c, now in try store.renewActivities(c, items, leaseDuration: leaseDuration, now: now) }
+        return try await write(durable: false) { c, now in try store.renewActivities(c, items, leaseDuration: leaseDuration, now: now) }
     }
 
     // MARK: Queries

@@ -311,9 +311,14 @@ final class PostgresConnection {
     }
 
     /// Runs `body` in a transaction: begin, run, commit; rolls back and rethrows when it throws.
-    func transaction<T>(_ body: () throws -> T) throws -> T {
+    /// - Parameter durable: `false` lets the commit return before the server flushed it to its disk
+    ///   (`synchronous_commit = off` for this transaction only). The server's write-ahead log keeps
+    ///   commits in order, so the next durable commit flushes this one too; a crash of the server
+    ///   before that loses it, and only it and the ones after it.
+    func transaction<T>(durable: Bool = true, _ body: () throws -> T) throws -> T {
         commitInFlight = false
-        try execute("BEGIN")
+        // One round trip for both: the simple-query protocol runs them in turn.
+        try execute(durable ? "BEGIN" : "BEGIN; SET LOCAL synchronous_commit = off")
         let value: T
         do {
             value = try body()

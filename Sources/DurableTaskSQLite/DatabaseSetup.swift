@@ -210,7 +210,7 @@ enum DatabaseSetup {
                 throw DurableTaskError(.storage, "\(c.path): cannot switch to WAL journal mode (got \(mode ?? "nothing"))")
             }
         }
-        let synchronous = options.synchronous == .full ? "FULL" : "NORMAL"
+        let synchronous = options.synchronous == .normal ? "NORMAL" : "FULL"
         try c.execute(
             "PRAGMA synchronous = \(synchronous); PRAGMA mmap_size = 0; PRAGMA foreign_keys = OFF; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY")
     }

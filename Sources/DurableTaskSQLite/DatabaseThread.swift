@@ -57,6 +57,14 @@ final class DatabaseThread: Sendable {
     /// The connection's `synchronous` setting to restore after a transaction of writes that need not
     /// be durable; `nil` when such transactions run like the others. See ``setRelaxedSynchronous(restoring:)``.
     private let relaxedRestore = Mutex<String?>(nil)
+    /// Write transactions committed waiting for the disk, and without waiting; for tests that check
+    /// which steps a configuration syncs.
+    private let counts = TransactionCounts()
+
+    private final class TransactionCounts: Sendable {
+        let synced = Atomic<Int>(0)
+        let relaxed = Atomic<Int>(0)
+    }
 
     private final class BatchCheck: Sendable {
         let run: @Sendable () throws -> Void
@@ -133,13 +141,17 @@ final class DatabaseThread: Sendable {
             case .write:
                 // One wake-up was counted per queued write; take those of the writes that joined.
                 for _ in 1..<taken.writes.count { available.wait() }
-                Self.run(taken.writes, on: connection, check: batchCheck.withLock { $0 }?.run, relaxedRestore: relaxedRestore.withLock { $0 })
+                Self.run(
+                    taken.writes, on: connection, check: batchCheck.withLock { $0 }?.run, relaxedRestore: relaxedRestore.withLock { $0 },
+                    counts: counts)
             }
         }
     }
 
     /// Runs writes in one transaction, each in its own savepoint, then hands every result over.
-    private static func run(_ writes: [Write], on c: Connection, check: (@Sendable () throws -> Void)?, relaxedRestore: String?) {
+    private static func run(
+        _ writes: [Write], on c: Connection, check: (@Sendable () throws -> Void)?, relaxedRestore: String?, counts: TransactionCounts
+    ) {
         if let check {
             do {
                 try check()
@@ -162,11 +174,15 @@ final class DatabaseThread: Sendable {
         // crash keeps what was written (the operating system has it); a power failure may lose the
         // leases, which only means their items are delivered again. Any durable write in the batch
         // makes the commit wait, for the leases too.
-        if let relaxedRestore, !ready.isEmpty, !ready.contains(where: \.durable) {
+        guard !ready.isEmpty else { return }
+        // Counted before the commit hands the results over, so a caller that returned sees its count.
+        if let relaxedRestore, !ready.contains(where: \.durable) {
+            counts.relaxed.add(1, ordering: .relaxed)
             try? c.execute("PRAGMA synchronous = NORMAL")
             defer { try? c.execute("PRAGMA synchronous = \(relaxedRestore)") }
             commit(ready, on: c)
         } else {
+            counts.synced.add(1, ordering: .relaxed)
             commit(ready, on: c)
         }
     }
@@ -226,6 +242,13 @@ final class DatabaseThread: Sendable {
             return true
         }
         if accepted { available.signal() }
+    }
+
+    /// Write transactions committed so far at the connection's own `synchronous` setting (`synced`:
+    /// with `FULL`, they waited for the disk) and at `NORMAL` for writes that need not be durable; for
+    /// tests.
+    var transactionCounts: (synced: Int, relaxed: Int) {
+        (counts.synced.load(ordering: .relaxed), counts.relaxed.load(ordering: .relaxed))
     }
 
     /// How many jobs and writes wait in the queue (not counting the one running); for tests.

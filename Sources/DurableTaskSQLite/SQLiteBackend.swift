@@ -42,10 +42,18 @@ import Synchronization
 public final class SQLiteBackend: Backend {
     /// How hard a commit waits for the disk.
     public enum Synchronous: Sendable {
-        /// `synchronous=FULL`: a committed episode survives power loss and OS crashes. The default,
-        /// because losing a committed step silently is the one thing a durable-execution library
-        /// must not do.
+        /// `synchronous=FULL` for what the library acknowledges: a created instance, a raised event, a
+        /// terminate or purge, an instance's end — each survives power loss and OS crashes once the
+        /// call returns. The default, because losing an acknowledged step silently is the one thing
+        /// a durable-execution library must not do. The steps in between (leases, activity results,
+        /// episodes that do not end the instance) reach the disk with the next such commit; a power
+        /// failure before it means they run again, as after a crash of the process — activities
+        /// included. See ``TaskHubRules/episodeMustReachDisk(_:)``.
         case full
+        /// `synchronous=FULL` for every commit but leases: after a power failure, no activity whose
+        /// result was recorded runs again. About twice the fsyncs of ``full`` for a one-activity
+        /// orchestration; for activities that must not run twice even then.
+        case fullEveryStep
         /// `synchronous=NORMAL`: survives a crash of the process, but the last commits may be lost on
         /// power loss. Several times more commits per second.
         case normal
@@ -183,7 +191,7 @@ public final class SQLiteBackend: Backend {
                     try await (reader ?? writer).run { c in try c.transaction(immediate: false) { try Store.changeMarkers(c, instanceIDs: ids) } }
                 })
         }
-        if options.synchronous == .full && !DatabaseSetup.isInMemory(path) {
+        if options.synchronous != .normal && !DatabaseSetup.isInMemory(path) {
             writer.setRelaxedSynchronous(restoring: "FULL")
         }
         if let fileCheck {
@@ -243,12 +251,18 @@ public final class SQLiteBackend: Backend {
 
     // MARK: Running on the connections
 
+    /// Write transactions committed waiting for the disk and without; see ``DatabaseThread/transactionCounts``.
+    var writeTransactionCounts: (synced: Int, relaxed: Int) { writer.transactionCounts }
+
     /// Runs a write transaction on the writer thread, sharing its commit with the writes queued beside
     /// it (see ``DatabaseThread``); returns once it committed.
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Connection, Date) throws -> T) async throws -> T {
+    /// - Parameter durable: whether the commit must reach the disk before it returns, for a step
+    ///   ``Synchronous/full`` lets ride with the next such commit; leases and client calls say so
+    ///   themselves.
+    private func write<T: Sendable>(durable: Bool = true, _ body: @escaping @Sendable (Connection, Date) throws -> T) async throws -> T {
         let clock = self.clock
         do {
-            return try await writer.write { c in
+            return try await writer.write(durable: durable || options.synchronous == .fullEveryStep) { c in
                 // Read inside the write lock, so "now" is never older than a row another writer just committed.
                 try body(c, clock.now())
             }
@@ -412,7 +426,9 @@ public final class SQLiteBackend: Backend {
     public func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws {
         // Encoding here, on the caller's thread, keeps the single writer thread for SQLite work.
         let encodedHistory = result.continueAsNew == nil ? result.newHistory.map(HistoryEventCodec.encode) : []
-        try await write { c, now in try Store.complete(c, item, result, encodedHistory: encodedHistory, now: now) }
+        try await write(durable: TaskHubRules.episodeMustReachDisk(result)) { c, now in
+            try Store.complete(c, item, result, encodedHistory: encodedHistory, now: now)
+        }
         signals.episodeCommitted(item.instanceID, scheduledActivities: !result.activities.isEmpty, children: result.newInstances)
     }
 
@@ -439,7 +455,7 @@ public final class SQLiteBackend: Backend {
     public func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool] {
         guard !completions.isEmpty else { return [] }
         let encodedEvents = completions.map { HistoryEventCodec.encode($0.event) }
-        let accepted = try await write { c, now in
+        let accepted = try await write(durable: TaskHubRules.activityResultsMustReachDisk) { c, now in
             try Store.completeActivities(c, completions, encodedEvents: encodedEvents, now: now)
         }
         signals.activityResultsRecorded(accepted)
@@ -455,7 +471,7 @@ public final class SQLiteBackend: Backend {
     /// Extends activity leases; see ``Backend/renewActivityWorkItemLeases(_:leaseDuration:)``.
     public func renewActivityWorkItemLeases(_ items: [ActivityWorkItem], leaseDuration: Duration) async throws -> [Bool] {
         guard !items.isEmpty else { return [] }
-        return try await write { c, now in try Store.renewActivities(c, items, leaseDuration: leaseDuration, now: now) }
+        return try await write(durable: false) { c, now in try Store.renewActivities(c, items, leaseDuration: leaseDuration, now: now) }
     }
 
     // MARK: Queries

@@ -305,6 +305,55 @@ struct SQLiteBackendTests {
         await second.close()
     }
 
+    @Test(arguments: [SQLiteBackend.Synchronous.full, .fullEveryStep])
+    func acknowledgedStepsWaitForTheDiskAndStepsBetweenNeedNot(synchronous: SQLiteBackend.Synchronous) async throws {
+        let directory = try TemporaryDirectory()
+        let clock = ManualClock()
+        let backend = try SQLiteBackend(path: directory.path("hub.sqlite"), options: .init(synchronous: synchronous), clock: clock)
+        // Each step's transactions: how many waited for the disk, how many did not.
+        var last = backend.writeTransactionCounts
+        func step() -> (synced: Int, relaxed: Int) {
+            let now = backend.writeTransactionCounts
+            defer { last = now }
+            return (now.synced - last.synced, now.relaxed - last.relaxed)
+        }
+        let everyStep = synchronous == .fullEveryStep
+
+        try await backend.createOrchestrationInstance(
+            NewOrchestrationInstance(
+                instanceID: "a",
+                startEvent: HistoryEvent(
+                    timestamp: clock.now(), kind: .executionStarted(name: "Orch", executionID: "e1", input: nil, parent: nil, scheduledStart: nil))))
+        #expect(step() == (1, 0), "creating an instance is acknowledged")
+        let first = try #require(try await backend.getOrchestrationWorkItem(owner: "w", leaseDuration: .seconds(30)))
+        #expect(step() == (0, 1), "a lease is never synced")
+        let scheduled =
+            [HistoryEvent(timestamp: clock.now(), kind: .orchestratorStarted)] + first.newEvents + [
+                HistoryEvent(eventID: 0, timestamp: clock.now(), kind: .taskScheduled(name: "Act", input: nil))
+            ]
+        try await backend.completeOrchestrationWorkItem(
+            first,
+            result: OrchestrationWorkItemResult(
+                newHistory: scheduled, activities: [ActivityRequest(taskID: 0, name: "Act", input: nil)], status: .running))
+        #expect(step() == (everyStep ? 1 : 0, everyStep ? 0 : 1), "an episode that does not end the instance")
+        let activities = try await backend.getActivityWorkItems(owner: "w", maxCount: 5, leaseDuration: .seconds(30))
+        #expect(activities.count == 1)
+        #expect(step() == (0, 1))
+        let recorded = try await backend.completeActivityWorkItems(
+            activities.map { ActivityCompletion(item: $0, event: HistoryEvent(timestamp: clock.now(), kind: .taskCompleted(scheduledID: 0, result: nil))) })
+        #expect(recorded == [true])
+        #expect(step() == (everyStep ? 1 : 0, everyStep ? 0 : 1), "an activity result")
+        let second = try #require(try await backend.getOrchestrationWorkItem(owner: "w", leaseDuration: .seconds(30)))
+        #expect(step() == (0, 1))
+        try await backend.completeOrchestrationWorkItem(
+            second, result: OrchestrationWorkItemResult(newHistory: second.newEvents, status: .completed))
+        #expect(step() == (1, 0), "the episode that ends the instance is acknowledged")
+        #expect(try await backend.getOrchestrationMetadata(instanceID: "a")?.status == .completed)
+        #expect(try await backend.purgeOrchestration(instanceID: "a"))
+        #expect(step() == (1, 0), "a purge is acknowledged")
+        await backend.close()
+    }
+
     private func expectRefused(path: String, mentioning text: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         do {
             let backend = try SQLiteBackend(path: path)

@@ -159,6 +159,28 @@ import Foundation
         targetStatus.map { !$0.isTerminal } ?? false
     }
 
+    // MARK: Durability
+
+    /// Whether an episode's commit must be on the disk when it returns (an fsync), rather than only
+    /// in the operating system's hands, where a process crash keeps it and a power failure may not.
+    ///
+    /// What the outside is told must survive a power failure: client calls (create, raise,
+    /// terminate, purge) always, and an episode that finishes its instance — a client reads the
+    /// output, a parent gets the result. An episode in between needs no fsync of its own: lost, it is
+    /// run again from the history that survived, and the activities it scheduled may run again, as
+    /// after any crash. A store whose commits reach the disk in order (a write-ahead log) loses such a
+    /// commit only together with the ones after it, so the next commit that must reach the disk
+    /// carries the earlier ones with it.
+    public static func episodeMustReachDisk(_ result: OrchestrationWorkItemResult) -> Bool {
+        result.status.isTerminal
+    }
+
+    /// Whether recorded activity results must be on the disk when the call returns: no — one lost to
+    /// a power failure is an activity that runs again, which activities allow for anyway (a worker can
+    /// crash between the work and the record), and the instance's next episode that finishes it
+    /// carries the result to the disk. See ``episodeMustReachDisk(_:)``.
+    public static let activityResultsMustReachDisk = false
+
     // MARK: Activities
 
     /// When the activities of a lease owner that is gone become visible again: before everything else
