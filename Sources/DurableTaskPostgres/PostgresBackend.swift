@@ -317,17 +317,44 @@ public final class PostgresBackend: Backend {
 
     /// Commits an episode in one transaction; see ``Backend/completeOrchestrationWorkItem(_:result:)``.
     public func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws {
+        _ = try await commit(item, result, leasing: nil)
+    }
+
+    /// Commits an episode and leases activities it schedules, in one transaction; see
+    /// ``Backend/completeOrchestrationWorkItem(_:result:leasing:)``.
+    public func completeOrchestrationWorkItem(
+        _ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult, leasing lease: ActivityLeaseRequest
+    ) async throws -> [ActivityWorkItem] {
+        // The owner's liveness lock, as for any lease: its leases are released at once when it dies.
+        try await listener.holdLock(for: lease.owner)
+        return try await commit(item, result, leasing: lease)
+    }
+
+    private func commit(
+        _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult, leasing lease: ActivityLeaseRequest?
+    ) async throws
+        -> [ActivityWorkItem]
+    {
         // Encoding here, on the caller's thread, keeps the connection threads for round trips.
         let encodedHistory = result.continueAsNew == nil ? result.newHistory.map(HistoryEventCodec.encode) : []
         let store = self.store
-        let base = notification(orchestrations: true, activities: !result.activities.isEmpty, instances: [item.instanceID])
-        try await write(durable: TaskHubRules.episodeMustReachDisk(result)) { c, now in
-            let committed = try store.complete(c, item, result, encodedHistory: encodedHistory, now: now)
-            var payload = base
+        // Who is woken in the other processes depends on what the commit left to do.
+        let payloads = [false, true].map { orchestrations in
+            [false, true].map { activities in
+                notification(orchestrations: orchestrations, activities: activities, instances: [item.instanceID])
+            }
+        }
+        let committed = try await write(durable: TaskHubRules.episodeMustReachDisk(result)) { c, now in
+            let committed = try store.complete(c, item, result, encodedHistory: encodedHistory, leasing: lease, now: now)
+            var payload = payloads[committed.orchestrationWork ? 1 : 0][committed.activitiesLeftForOthers ? 1 : 0]
             for id in committed.otherInstances.prefix(50) { payload += "\n" + id }
             try Self.notify(c, store, payload)
+            return committed
         }
-        signals.episodeCommitted(item.instanceID, scheduledActivities: !result.activities.isEmpty, children: result.newInstances)
+        signals.episodeCommitted(
+            item.instanceID, scheduledActivities: committed.activitiesLeftForOthers, orchestrationWork: committed.orchestrationWork,
+            children: result.newInstances)
+        return committed.leasedActivities
     }
 
     /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``.

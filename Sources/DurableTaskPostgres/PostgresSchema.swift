@@ -186,6 +186,7 @@ struct PostgresSchema: Sendable {
         lease_time = NULL, dequeue_count = 0,
         ready_at = (SELECT min(visible_at) FROM \(s).inbox WHERE inbox.instance_id = $1)
         WHERE instance_id = $1
+        RETURNING ready_at
         """
     }
     var updateInstanceContinuedAsNew: String {
@@ -195,6 +196,7 @@ struct PostgresSchema: Sendable {
         lock_token = NULL, lock_expires = NULL, lease_time = NULL, dequeue_count = 0,
         ready_at = (SELECT min(visible_at) FROM \(s).inbox WHERE inbox.instance_id = $1)
         WHERE instance_id = $1
+        RETURNING ready_at
         """
     }
     var repairReadyAt: String {
@@ -233,6 +235,15 @@ struct PostgresSchema: Sendable {
         """
         INSERT INTO \(s).activities (instance_id, execution_id, task_id, name, input, visible_at)
         SELECT $1, $2, t, n, i, $6 FROM unnest($3::int8[], $4::text[], $5::bytea[]) AS a(t, n, i)
+        """
+    }
+    /// Activities leased to the worker whose episode scheduled them (eager dispatch), as
+    /// ``leaseActivities(redelivered:)`` leases: each row shows again (`visible_at`) when its lease ends.
+    var insertLeasedActivities: String {
+        """
+        INSERT INTO \(s).activities (instance_id, execution_id, task_id, name, input, visible_at, locked_by, lock_token, lock_expires, dequeue_count)
+        SELECT $1, $2, t, n, i, $6, $7, $8, $6, 1 FROM unnest($3::int8[], $4::text[], $5::bytea[]) AS a(t, n, i)
+        RETURNING id, task_id
         """
     }
     /// Leases up to `$5` visible activities that were never delivered (`redelivered: false`) or whose

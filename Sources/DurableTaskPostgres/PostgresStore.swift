@@ -148,15 +148,23 @@ struct PostgresStore: Sendable {
     /// What an episode commit tells the other processes to wake for.
     struct Committed: Sendable {
         var otherInstances: [String] = []
+        /// The activities leased to the worker that ran the episode (eager dispatch).
+        var leasedActivities: [ActivityWorkItem] = []
+        /// Whether activities are left for the usual leases (which wakes the activity fetchers).
+        var activitiesLeftForOthers = false
+        /// Whether an instance has orchestration work now: events left in this one's inbox, a child
+        /// started, a message sent.
+        var orchestrationWork = false
     }
 
     /// Commits an episode (see ``Backend/completeOrchestrationWorkItem(_:result:)``).
     /// - Parameter encodedHistory: `result.newHistory`, encoded by the caller off the connection thread.
     func complete(
         _ c: PostgresConnection, _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult,
-        encodedHistory: [[UInt8]], now: Date
+        encodedHistory: [[UInt8]], leasing lease: ActivityLeaseRequest? = nil, now: Date
     ) throws -> Committed {
         let t = now.timeIntervalSinceReferenceDate
+        var committed = Committed()
         // Locks the instance's row: no inbox insert for it runs until this commits.
         let state = try c.query(sql.selectInstanceState, [.text(item.instanceID)])
         guard state.count > 0, state.optionalText(0, 0) == item.leaseToken else {
@@ -185,13 +193,39 @@ struct PostgresStore: Sendable {
             try c.query(sql.insertHistory, [.text(item.instanceID), .int(Int64(newHistoryLength)), .bytesArray(encodedHistory)])
             newHistoryLength += encodedHistory.count
         }
-        if !commit.activities.isEmpty {
+        let eager = Set(lease?.taskIDs ?? [])
+        let (leased, rest) = commit.activities.reduce(into: ([ActivityRequest](), [ActivityRequest]())) {
+            if eager.contains($1.taskID) { $0.0.append($1) } else { $0.1.append($1) }
+        }
+        if !rest.isEmpty {
             try c.query(
                 sql.insertActivities,
                 [
-                    .text(item.instanceID), .text(item.executionID), .intArray(commit.activities.map { Int64($0.taskID) }),
-                    .textArray(commit.activities.map(\.name)), .dataArray(commit.activities.map { $0.input?.data }), .double(t)
+                    .text(item.instanceID), .text(item.executionID), .intArray(rest.map { Int64($0.taskID) }),
+                    .textArray(rest.map(\.name)), .dataArray(rest.map { $0.input?.data }), .double(t)
                 ])
+            committed.activitiesLeftForOthers = true
+        }
+        if let lease, !leased.isEmpty {
+            // Leased as leaseActivities leases: the lease's expiry is also when the row shows again.
+            let token = UniqueID.string()
+            let expires = t + lease.leaseDuration.timeInterval
+            let rows = try c.query(
+                sql.insertLeasedActivities,
+                [
+                    .text(item.instanceID), .text(item.executionID), .intArray(leased.map { Int64($0.taskID) }),
+                    .textArray(leased.map(\.name)), .dataArray(leased.map { $0.input?.data }), .double(expires),
+                    .text(lease.owner), .text(token)
+                ])
+            var receipts: [Int: Int64] = [:]
+            for row in 0..<rows.count { receipts[rows.int(row, 1)] = rows.int64(row, 0) }
+            committed.leasedActivities = leased.compactMap { activity in
+                receipts[activity.taskID].map {
+                    ActivityWorkItem(
+                        instanceID: item.instanceID, executionID: item.executionID, taskID: activity.taskID, name: activity.name,
+                        input: activity.input, leaseToken: token, deliveryCount: 1, receipt: $0)
+                }
+            }
         }
         var inbox: [(instanceID: String, event: [UInt8], visibleAt: Date)] = commit.inbox.map {
             (item.instanceID, HistoryEventCodec.encode($0.event), $0.visibleAt)
@@ -224,8 +258,10 @@ struct PostgresStore: Sendable {
             try c.query(sql.deleteInbox, [.text(item.instanceID)])
         }
         // Last, so ready_at sees every inbox row added for this instance above.
+        // Its new ready_at: events left in its inbox (arrived during the episode, a timer) are more work.
+        let updated: PostgresRows
         if let (executionID, input) = commit.newExecution {
-            try c.query(
+            updated = try c.query(
                 sql.updateInstanceContinuedAsNew,
                 [
                     .text(item.instanceID), .text(executionID), .text(commit.status.rawValue), input.map { .data($0.data) } ?? .null,
@@ -233,7 +269,7 @@ struct PostgresStore: Sendable {
                     commit.completedAt.map { .double($0.timeIntervalSinceReferenceDate) } ?? .null
                 ])
         } else {
-            try c.query(
+            updated = try c.query(
                 sql.updateInstanceAfterEpisode,
                 [
                     .text(item.instanceID), .text(commit.status.rawValue), commit.output.map { .data($0.data) } ?? .null,
@@ -242,7 +278,9 @@ struct PostgresStore: Sendable {
                     commit.completedAt.map { .double($0.timeIntervalSinceReferenceDate) } ?? .null, .int(Int64(newHistoryLength))
                 ])
         }
-        return Committed(otherInstances: woken)
+        committed.otherInstances = woken
+        committed.orchestrationWork = !woken.isEmpty || (updated.count > 0 && !updated.isNull(0, 0))
+        return committed
     }
 
     /// Releases a lease without consuming events (see ``Backend/abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``).

@@ -273,7 +273,9 @@ public final class SQLiteBackend: Backend {
 
     /// Runs a lease transaction for `owner` on the writer thread, after holding the owner's lock and,
     /// now and then, releasing the leases of owners whose process died (see ``OwnerLiveness``).
-    private func lease<T: Sendable>(owner: String, _ body: @escaping @Sendable (Connection, Date) throws -> T) async throws -> T {
+    /// - Parameter durable: `true` for a lease that rides in a commit that must reach the disk
+    ///   (an episode's, see ``completeOrchestrationWorkItem(_:result:leasing:)``).
+    private func lease<T: Sendable>(owner: String, durable: Bool = false, _ body: @escaping @Sendable (Connection, Date) throws -> T) async throws -> T {
         let clock = self.clock
         let liveness = self.liveness
         let signals = self.signals
@@ -285,7 +287,7 @@ public final class SQLiteBackend: Backend {
                         try Self.release(preparation, c, clock: clock, signals: signals, log: log)
                     }
                 },
-                durable: false,
+                durable: durable,
                 { c in try body(c, clock.now()) })
         } catch let error as SQLiteError {
             throw storageError(error)
@@ -424,12 +426,37 @@ public final class SQLiteBackend: Backend {
 
     /// Commits an episode in one transaction; see ``Backend/completeOrchestrationWorkItem(_:result:)``.
     public func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws {
+        _ = try await commit(item, result, leasing: nil)
+    }
+
+    /// Commits an episode and leases activities it schedules, in one transaction; see
+    /// ``Backend/completeOrchestrationWorkItem(_:result:leasing:)``.
+    public func completeOrchestrationWorkItem(
+        _ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult, leasing lease: ActivityLeaseRequest
+    ) async throws -> [ActivityWorkItem] {
+        try await commit(item, result, leasing: lease)
+    }
+
+    private func commit(
+        _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult, leasing lease: ActivityLeaseRequest?
+    ) async throws -> [ActivityWorkItem] {
         // Encoding here, on the caller's thread, keeps the single writer thread for SQLite work.
         let encodedHistory = result.continueAsNew == nil ? result.newHistory.map(HistoryEventCodec.encode) : []
-        try await write(durable: TaskHubRules.episodeMustReachDisk(result)) { c, now in
-            try Store.complete(c, item, result, encodedHistory: encodedHistory, now: now)
+        let durable = TaskHubRules.episodeMustReachDisk(result)
+        let body: @Sendable (Connection, Date) throws -> Store.CommittedEpisode = { c, now in
+            try Store.complete(c, item, result, encodedHistory: encodedHistory, leasing: lease, now: now)
         }
-        signals.episodeCommitted(item.instanceID, scheduledActivities: !result.activities.isEmpty, children: result.newInstances)
+        // With leases, through the lease path: it holds the owner's liveness lock first.
+        let committed =
+            if let lease {
+                try await self.lease(owner: lease.owner, durable: durable || options.synchronous == .fullEveryStep, body)
+            } else {
+                try await write(durable: durable, body)
+            }
+        signals.episodeCommitted(
+            item.instanceID, scheduledActivities: committed.leftForOthers, orchestrationWork: committed.orchestrationWork,
+            children: result.newInstances)
+        return committed.leased
     }
 
     /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``.

@@ -157,6 +157,7 @@ enum Schema {
         lease_time = NULL, dequeue_count = 0,
         ready_at = (SELECT min(visible_at) FROM inbox WHERE inbox.instance_id = ?1)
         WHERE instance_id = ?1
+        RETURNING ready_at
         """
     static let updateInstanceContinuedAsNew = """
         UPDATE instances SET execution_id = ?2, status = ?3, input = ?4, output = NULL, failure = NULL,
@@ -164,6 +165,7 @@ enum Schema {
         lock_token = NULL, lock_expires = NULL, lease_time = NULL, dequeue_count = 0,
         ready_at = (SELECT min(visible_at) FROM inbox WHERE inbox.instance_id = ?1)
         WHERE instance_id = ?1
+        RETURNING ready_at
         """
     static let repairReadyAt = """
         UPDATE instances SET ready_at = (SELECT min(visible_at) FROM inbox WHERE inbox.instance_id = ?1)
@@ -200,6 +202,12 @@ enum Schema {
     static let insertActivity = """
         INSERT INTO activities (instance_id, execution_id, task_id, name, input, visible_at)
         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        """
+    /// An activity leased to the worker whose episode scheduled it (eager dispatch), as
+    /// ``leaseActivities(redelivered:)`` leases: the row shows again (`visible_at`) when the lease ends.
+    static let insertLeasedActivity = """
+        INSERT INTO activities (instance_id, execution_id, task_id, name, input, visible_at, locked_by, lock_token, lock_expires, dequeue_count)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6, 1)
         """
     /// Leases up to `?5` visible activities that were never delivered (`redelivered: false`) or whose
     /// last lease ended without a result (`true`), each through its own partial index.

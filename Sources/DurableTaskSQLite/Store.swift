@@ -155,8 +155,8 @@ enum Store {
     ///   spends its time on SQLite alone.
     static func complete(
         _ c: Connection, _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult,
-        encodedHistory: [[UInt8]], now: Date
-    ) throws {
+        encodedHistory: [[UInt8]], leasing lease: ActivityLeaseRequest? = nil, now: Date
+    ) throws -> CommittedEpisode {
         let select = try c.cached(Schema.selectInstanceState)
         select.bind(1, item.instanceID)
         guard
@@ -204,19 +204,39 @@ enum Store {
         for entry in commit.inbox {
             try insertInbox(c, entry.event, instanceID: item.instanceID, visibleAt: entry.visibleAt)
         }
+        var activities = CommittedEpisode()
         if !commit.activities.isEmpty {
-            let insert = try c.cached(Schema.insertActivity)
+            let eager = Set(lease?.taskIDs ?? [])
+            // Leased as leaseActivities leases: the lease's expiry is also when the row shows again.
+            let token = lease.map { _ in UniqueID.string() }
+            let expires = lease.map { now.addingTimeInterval($0.leaseDuration.timeInterval) }
             for activity in commit.activities {
+                let leased = eager.contains(activity.taskID)
+                let insert = try c.cached(leased ? Schema.insertLeasedActivity : Schema.insertActivity)
                 insert.reset()
                 insert.bind(1, item.instanceID)
                 insert.bind(2, item.executionID)
                 insert.bind(3, activity.taskID)
                 insert.bind(4, activity.name)
                 insert.bind(5, activity.input?.data)
-                insert.bind(6, now)
-                try insert.run()
+                if leased, let lease, let token, let expires {
+                    insert.bind(6, expires)
+                    insert.bind(7, lease.owner)
+                    insert.bind(8, token)
+                    try insert.run()
+                    activities.leased.append(
+                        ActivityWorkItem(
+                            instanceID: item.instanceID, executionID: item.executionID, taskID: activity.taskID,
+                            name: activity.name, input: activity.input, leaseToken: token, deliveryCount: 1,
+                            receipt: c.lastInsertRowID))
+                } else {
+                    insert.bind(6, now)
+                    try insert.run()
+                    activities.leftForOthers = true
+                }
             }
         }
+        activities.orchestrationWork = !commit.children.isEmpty
         for child in commit.children {
             let existing = try instanceStatus(c, child.instanceID)?.status
             if let event = TaskHubRules.childConflict(child, existing: existing, now: now) {
@@ -228,6 +248,7 @@ enum Store {
         }
         for message in commit.messages where TaskHubRules.delivers(to: try instanceStatus(c, message.targetInstanceID)?.status) {
             try enqueue(c, message.event, instanceID: message.targetInstanceID, visibleAt: now)
+            activities.orchestrationWork = true
         }
         if commit.clearsInbox {
             let clear = try c.cached(Schema.deleteInbox)
@@ -245,7 +266,7 @@ enum Store {
             update.bind(5, commit.customStatus?.data)
             update.bind(6, now)
             update.bind(7, commit.completedAt)
-            try update.run()
+            try update.forEachRow { if !update.isNull(0) { activities.orchestrationWork = true } }
         } else {
             let update = try c.cached(Schema.updateInstanceAfterEpisode)
             update.bind(1, item.instanceID)
@@ -256,8 +277,19 @@ enum Store {
             update.bind(6, now)
             update.bind(7, commit.completedAt)
             update.bind(8, newHistoryLength)
-            try update.run()
+            // Events left in its inbox (arrived during the episode, a timer): the instance has more work.
+            try update.forEachRow { if !update.isNull(0) { activities.orchestrationWork = true } }
         }
+        return activities
+    }
+
+    /// What an episode's commit left to do: the activities it leased to the worker that ran it,
+    /// whether any are left for the usual leases, and whether an instance has orchestration work
+    /// (events left in this one's inbox, a child started, a message sent) — which decides whom to wake.
+    struct CommittedEpisode: Sendable {
+        var leased: [ActivityWorkItem] = []
+        var leftForOthers = false
+        var orchestrationWork = false
     }
 
     /// Releases a lease without consuming events (see ``Backend/abandonOrchestrationWorkItem(_:delay:)``).

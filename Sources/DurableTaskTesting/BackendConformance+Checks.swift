@@ -91,6 +91,61 @@ extension BackendConformance {
         #expect(next.newEvents.first?.kind == .taskCompleted(scheduledID: 0, result: Payload(json: "0")))
     }
 
+    static func episodeCommitLeasesTheActivitiesAskedFor(_ h: BackendHarness) async throws {
+        try await h.create("a")
+        let item = try #require(try await h.lease())
+        let scheduled = (0..<3).map { HistoryEvent(eventID: $0, timestamp: h.now, kind: .taskScheduled(name: "Act\($0)", input: nil)) }
+        let generation = h.backend.changeGeneration(.activityWork)
+        // Activities 0 and 2 for this worker; 1 (say, not registered here) and 7 (not scheduled) not.
+        let leased = try await h.backend.completeOrchestrationWorkItem(
+            item,
+            result: OrchestrationWorkItemResult(
+                newHistory: item.newEvents + scheduled,
+                activities: (0..<3).map { ActivityRequest(taskID: $0, name: "Act\($0)", input: Payload(json: "\($0)")) },
+                status: .running),
+            leasing: ActivityLeaseRequest(owner: "w1", taskIDs: [2, 0, 7], leaseDuration: .seconds(10)))
+        // Backends that do not lease in the commit (the protocol's default) return nothing, and every
+        // activity is leased the usual way; those that do hand over exactly the ones asked for.
+        guard !leased.isEmpty else {
+            #expect(try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, leaseDuration: .seconds(10)).count == 3)
+            return
+        }
+        #expect(leased.map(\.taskID) == [0, 2])
+        #expect(leased.allSatisfy { $0.instanceID == "a" && $0.executionID == "exec-1" && $0.deliveryCount == 1 })
+        #expect(leased.map(\.input) == [Payload(json: "0"), Payload(json: "2")])
+        #expect(h.backend.changeGeneration(.activityWork) != generation, "activity 1 is left for the others, who are woken")
+        let others = try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, leaseDuration: .seconds(10))
+        #expect(others.map(\.taskID) == [1], "the leased ones are nobody else's")
+        // Leased like any other: renewed, fenced once the lease ran out and was taken over, recorded once.
+        #expect(try await h.backend.renewActivityWorkItemLeases(leased, leaseDuration: .seconds(10)) == [true, true])
+        h.clock.advance(by: 11)
+        let retaken = try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, leaseDuration: .seconds(10))
+        #expect(retaken.map(\.taskID).sorted() == [0, 1, 2])
+        #expect(retaken.first { $0.taskID == 0 }?.deliveryCount == 2)
+        let completion = { (item: ActivityWorkItem) in
+            ActivityCompletion(item: item, event: HistoryEvent(timestamp: h.now, kind: .taskCompleted(scheduledID: item.taskID, result: nil)))
+        }
+        #expect(try await h.backend.completeActivityWorkItems(leased.map(completion)) == [false, false])
+        #expect(try await h.backend.completeActivityWorkItems(retaken.map(completion)) == [true, true, true])
+        let next = try #require(try await h.lease())
+        #expect(next.newEvents.map(\.kindName) == ["taskCompleted", "taskCompleted", "taskCompleted"])
+
+        // All of an episode's activities taken: nobody else is woken for them.
+        try await h.create("b")
+        let itemB = try #require(try await h.lease())
+        let quiet = h.backend.changeGeneration(.activityWork)
+        let all = try await h.backend.completeOrchestrationWorkItem(
+            itemB,
+            result: OrchestrationWorkItemResult(
+                newHistory: itemB.newEvents + [HistoryEvent(eventID: 0, timestamp: h.now, kind: .taskScheduled(name: "Act0", input: nil))],
+                activities: [ActivityRequest(taskID: 0, name: "Act0", input: nil)], status: .running),
+            leasing: ActivityLeaseRequest(owner: "w1", taskIDs: [0], leaseDuration: .seconds(10)))
+        #expect(all.map(\.taskID) == [0])
+        #expect(h.backend.changeGeneration(.activityWork) == quiet)
+        #expect(try await h.backend.getActivityWorkItems(owner: "w2", maxCount: 10, leaseDuration: .seconds(10)).isEmpty)
+        #expect(try await h.backend.completeActivityWorkItems(all.map(completion)) == [true])
+    }
+
     static func expiredLeaseIsTakenOverAndTheFirstOwnerLosesIt(_ h: BackendHarness) async throws {
         try await h.create("a")
         let first = try #require(try await h.lease("w1", seconds: 10))

@@ -50,6 +50,7 @@ public enum BackendConformance {
         Check("replaceIfFinishedReplacesAFinishedInstance", replaceIfFinishedReplacesAFinishedInstance),
         Check("workItemCarriesAllInboxEvents", workItemCarriesAllInboxEvents),
         Check("completeAppendsHistoryAndEnqueuesActivities", completeAppendsHistoryAndEnqueuesActivities),
+        Check("episodeCommitLeasesTheActivitiesAskedFor", episodeCommitLeasesTheActivitiesAskedFor),
         Check("expiredLeaseIsTakenOverAndTheFirstOwnerLosesIt", expiredLeaseIsTakenOverAndTheFirstOwnerLosesIt),
         Check("activityResultIsRecordedOnce", activityResultIsRecordedOnce),
         Check("completionForAStaleExecutionIsFencedOff", completionForAStaleExecutionIsFencedOff),

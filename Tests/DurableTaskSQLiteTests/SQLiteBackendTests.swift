@@ -354,6 +354,39 @@ struct SQLiteBackendTests {
         await backend.close()
     }
 
+    @Test func theEpisodeThatSchedulesAnActivityLeasesItToItsWorker() async throws {
+        // A one-activity orchestration costs six write transactions — create, lease, the first episode
+        // with the activity's lease (eager dispatch), the result, lease, the last episode — and no
+        // empty leases (it took eleven before).
+        let directory = try TemporaryDirectory()
+        let backend = try SQLiteBackend(path: directory.path("hub.sqlite"))
+        // Idle loops poll (an empty lease is a transaction too) only after a minute.
+        let worker = DurableTaskWorker(backend: backend, options: .init(pollInterval: .seconds(60), logHandler: { _, _ in }))
+        worker.addOrchestrator(name: "Double") { (context: OrchestrationContext, value: Int) in
+            try await context.callActivity("Times2", input: value, returning: Int.self).value
+        }
+        worker.addActivity(name: "Times2") { (_: ActivityContext, value: Int) in value * 2 }
+        let running = Task { await worker.run() }
+        let client = DurableTaskClient(backend: backend)
+        // Counted per orchestration, one after another. The client learns of the end inside the last
+        // commit and the episode's task ends just after; eager leasing is for an episode alone in the
+        // worker, so each one starts once the previous one's episodes are done. The loops' first looks
+        // (an empty lease each) fall into one of them, so the least of them is the cost.
+        var counts: [Int] = []
+        for index in 1...4 {
+            let before = backend.writeTransactionCounts
+            let id = try await client.scheduleNewOrchestration(name: "Double", input: index)
+            #expect(try await client.waitForCompletion(id, timeout: .seconds(20)).output(as: Int.self) == 2 * index)
+            #expect(await eventually { worker.statistics.episodes == 2 * index })
+            let after = backend.writeTransactionCounts
+            counts.append(after.synced + after.relaxed - before.synced - before.relaxed)
+        }
+        #expect(counts.min() == 6, "write transactions per orchestration: \(counts)")
+        running.cancel()
+        await running.value
+        await backend.close()
+    }
+
     private func expectRefused(path: String, mentioning text: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         do {
             let backend = try SQLiteBackend(path: path)

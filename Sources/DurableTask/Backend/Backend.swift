@@ -57,6 +57,19 @@ public protocol Backend: Sendable {
     ///   them, so an accepted event never vanishes). Nothing changes in either case.
     func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws
 
+    /// Commits an episode like ``completeOrchestrationWorkItem(_:result:)`` and, in the same
+    /// transaction, leases some of the activities it schedules to the worker that ran it (**eager
+    /// dispatch**, as Temporal does): that worker runs them without a lease transaction of its own, and
+    /// no other worker is woken for them. The items are leased as ``getActivityWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``
+    /// would lease them — same lease, delivery count and fencing.
+    ///
+    /// The default commits and leases nothing; the activities are then leased the usual way.
+    /// - Returns: the leased items, in the order the result schedules them (task IDs it does not
+    ///   schedule lease nothing).
+    func completeOrchestrationWorkItem(
+        _ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult, leasing lease: ActivityLeaseRequest
+    ) async throws -> [ActivityWorkItem]
+
     /// Releases the lease without consuming the events, so they are delivered again (after `delay`).
     /// - Parameters:
     ///   - item: the leased item.
@@ -127,6 +140,14 @@ public protocol Backend: Sendable {
 }
 
 extension Backend {
+    /// Commits and leases nothing; see ``completeOrchestrationWorkItem(_:result:leasing:)``.
+    public func completeOrchestrationWorkItem(
+        _ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult, leasing lease: ActivityLeaseRequest
+    ) async throws -> [ActivityWorkItem] {
+        try await completeOrchestrationWorkItem(item, result: result)
+        return []
+    }
+
     /// Watches the task-hub-wide signal; see ``watchInstance(_:)``.
     public func watchInstance(_ instanceID: String) -> InstanceWatch {
         InstanceWatch(instanceID, backend: self)

@@ -122,9 +122,17 @@ import Synchronization
 
     /// An episode committed: its activities are ready, its instance (and others it messaged) may have
     /// more work, its status changed.
-    @_spi(Backend) public func episodeCommitted(_ instanceID: String, scheduledActivities: Bool, children: [NewOrchestrationInstance]) {
+    /// - Parameters:
+    ///   - scheduledActivities: whether it left activities for the workers to lease (not those leased
+    ///     in its own commit).
+    ///   - orchestrationWork: whether an instance has orchestration work now — events left in this
+    ///     one's inbox (arrived during the episode, a timer), a child started, a message sent. Without
+    ///     it the dispatchers are not woken: a lease would find nothing.
+    @_spi(Backend) public func episodeCommitted(
+        _ instanceID: String, scheduledActivities: Bool, orchestrationWork: Bool, children: [NewOrchestrationInstance]
+    ) {
         if scheduledActivities { activity.notify() }
-        orchestration.notify()
+        if orchestrationWork { orchestration.notify() }
         instance.notify()
         instances.notify(instanceID)
         for child in children { instances.notify(child.instanceID) }

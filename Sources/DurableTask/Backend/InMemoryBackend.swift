@@ -229,7 +229,26 @@ public final class InMemoryBackend: Backend {
 
     /// Commits an episode atomically; see ``Backend/completeOrchestrationWorkItem(_:result:)``.
     public func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws {
+        _ = try commit(item, result, leasing: nil)
+    }
+
+    /// Commits an episode and leases activities it schedules; see ``Backend/completeOrchestrationWorkItem(_:result:leasing:)``.
+    public func completeOrchestrationWorkItem(
+        _ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult, leasing lease: ActivityLeaseRequest
+    ) async throws -> [ActivityWorkItem] {
+        try commit(item, result, leasing: lease)
+    }
+
+    private func commit(
+        _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult, leasing request: ActivityLeaseRequest?
+    ) throws
+        -> [ActivityWorkItem]
+    {
         let now = clock.now()
+        let eager = Set(request?.taskIDs ?? [])
+        var leasedActivities: [ActivityWorkItem] = []
+        var leftForOthers = false
+        var orchestrationWork = !result.newInstances.isEmpty
         try state.withLock { state in
             guard let record = state.instances[item.instanceID], let lease = record.lease,
                 lease.token == item.leaseToken
@@ -268,15 +287,26 @@ public final class InMemoryBackend: Backend {
             for entry in commit.inbox {
                 Self.enqueue(entry.event, visibleAt: entry.visibleAt, for: item.instanceID, now: now, in: &state)
             }
-            for request in commit.activities {
+            for activity in commit.activities {
                 let key = state.nextActivityReceipt
                 state.nextActivityReceipt += 1
-                let work = ActivityWorkItem(
+                var work = ActivityWorkItem(
                     instanceID: item.instanceID, executionID: item.executionID,
-                    taskID: request.taskID, name: request.name, input: request.input,
+                    taskID: activity.taskID, name: activity.name, input: activity.input,
                     leaseToken: "", deliveryCount: 0, receipt: key)
-                state.activities[Int(key)] = ActivityRecord(item: work)
-                state.activityQueue.append(key)
+                if let request, eager.contains(activity.taskID) {
+                    // Leased as getActivityWorkItems leases: never queued, so nobody else meets it.
+                    let token = Self.newToken(&state)
+                    work.leased(token: token, deliveryCount: 1)
+                    let record = ActivityRecord(item: work)
+                    record.lease = Lease(owner: request.owner, token: token, expires: now.addingTimeInterval(request.leaseDuration.timeInterval))
+                    state.activities[Int(key)] = record
+                    leasedActivities.append(work)
+                } else {
+                    state.activities[Int(key)] = ActivityRecord(item: work)
+                    state.activityQueue.append(key)
+                    leftForOthers = true
+                }
             }
             for child in commit.children {
                 if let event = TaskHubRules.childConflict(child, existing: state.instances[child.instanceID]?.metadata.status, now: now) {
@@ -290,11 +320,17 @@ public final class InMemoryBackend: Backend {
             }
             for message in commit.messages where TaskHubRules.delivers(to: state.instances[message.targetInstanceID]?.metadata.status) {
                 Self.enqueue(message.event, visibleAt: now, for: message.targetInstanceID, now: now, in: &state)
+                orchestrationWork = true
             }
             if commit.clearsInbox { record.inbox.removeAll() }
-            if !record.inbox.isEmpty { Self.markReady(item.instanceID, in: &state) }
+            if !record.inbox.isEmpty {
+                Self.markReady(item.instanceID, in: &state)
+                orchestrationWork = true
+            }
         }
-        signals.episodeCommitted(item.instanceID, scheduledActivities: !result.activities.isEmpty, children: result.newInstances)
+        signals.episodeCommitted(
+            item.instanceID, scheduledActivities: leftForOthers, orchestrationWork: orchestrationWork, children: result.newInstances)
+        return leasedActivities
     }
 
     /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``.

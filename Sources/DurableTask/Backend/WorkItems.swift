@@ -85,6 +85,25 @@ public struct ActivityRequest: Sendable, Equatable {
     }
 }
 
+/// Which of the activities an episode schedules its commit leases to the worker that ran it; see
+/// ``Backend/completeOrchestrationWorkItem(_:result:leasing:)``.
+public struct ActivityLeaseRequest: Sendable, Equatable {
+    /// The leasing worker's ID, as in ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``.
+    public var owner: String
+    /// The sequence numbers (``ActivityRequest/taskID``) of the activities to lease; the worker picks
+    /// those it has registered, up to the room it has.
+    public var taskIDs: [Int]
+    /// How long the leases last unless completed, renewed or abandoned.
+    public var leaseDuration: Duration
+
+    /// Creates a request.
+    public init(owner: String, taskIDs: [Int], leaseDuration: Duration) {
+        self.owner = owner
+        self.taskIDs = taskIDs
+        self.leaseDuration = leaseDuration
+    }
+}
+
 /// An activity work item leased to one worker.
 ///
 /// The fields live in one shared box, copied only when changed: a work item is handed from the

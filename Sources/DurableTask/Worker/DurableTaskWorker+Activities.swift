@@ -5,15 +5,16 @@ import Foundation
 extension DurableTaskWorker {
     // MARK: Activities
 
-    func activityFetchLoop(queue: WorkQueue<ActivityWorkItem>, running: RunningActivities) async {
+    func activityFetchLoop(_ intake: ActivityIntake) async {
         // Lease in large batches, so a fan-out costs few lease transactions; leases of queued items are
         // renewed like those of running ones. Refill only once a quarter of the window is free, so each
         // lease transaction carries many items.
-        let limit = max(options.maxConcurrentActivities * 2, options.activityPrefetch)
+        let running = intake.running
+        let limit = intake.limit
         while !Task.isCancelled {
             let generation = backend.changeGeneration(.activityWork)
             let capacityGeneration = running.generation
-            let free = limit - running.count
+            let free = intake.free
             if free < max(1, limit / 4) {
                 await running.waitForCapacity(since: capacityGeneration, timeout: options.pollInterval)
                 continue
@@ -35,24 +36,25 @@ extension DurableTaskWorker {
                 continue
             }
             if mayTakeRedelivery && !items.contains(where: { Redelivery.isRedelivery(leasedCount: $0.deliveryCount) }) { running.redelivery.clear() }
-            if items.isEmpty {
-                if !mayTakeRedelivery {
-                    // The next redelivery may be leased as soon as this one finishes.
-                    await Self.waitForEither(backend, since: generation, running, since: capacityGeneration, timeout: options.pollInterval)
-                } else {
-                    await backend.waitForChange(.activityWork, since: generation, timeout: options.pollInterval)
+            if !items.isEmpty {
+                if Task.isCancelled {
+                    for item in items {
+                        try? await backend.abandonActivityWorkItem(item, delay: .zero)
+                    }
+                    return
                 }
-                continue
+                _ = intake.accept(items)
+                // A full batch: more may be ready at once.
+                if items.count == free { continue }
             }
-            running.leased(items)
-            if Task.isCancelled {
-                running.finished(items)
-                for item in items {
-                    try? await backend.abandonActivityWorkItem(item, delay: .zero)
-                }
-                return
+            // Fewer than asked for: nothing else was ready when the lease ran, so the next one waits for
+            // a change since then (an empty lease is a transaction too).
+            if !mayTakeRedelivery {
+                // The next redelivery may be leased as soon as this one finishes.
+                await Self.waitForEither(backend, since: generation, running, since: capacityGeneration, timeout: options.pollInterval)
+            } else {
+                await backend.waitForChange(.activityWork, since: generation, timeout: options.pollInterval)
             }
-            queue.push(items)
         }
     }
 

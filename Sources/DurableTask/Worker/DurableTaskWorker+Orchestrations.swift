@@ -17,7 +17,7 @@ extension DurableTaskWorker {
     ///   count the crash does not push towards the poison limit: the count singles out the culprit.
     func orchestrationDispatcher(
         orchestrators: [String: OrchestratorEntry], engineOptions: EngineOptions, cache: OrchestrationCache,
-        redelivery: Flag
+        redelivery: Flag, intake: ActivityIntake
     ) async {
         // The snapshot serves the hot path; a name registered after `run()` started is found in the
         // live registry.
@@ -50,17 +50,18 @@ extension DurableTaskWorker {
                 if mayTakeRedelivery && !items.contains(where: { Redelivery.isRedelivery(leasedCount: $0.deliveryCount) }) {
                     redelivery.clear()
                 }
-                guard !items.isEmpty else {
-                    await backend.waitForChange(.orchestrationWork, since: generation, timeout: options.pollInterval)
-                    continue
-                }
                 slots.take(items.count)
                 for item in items {
                     group.addTask {
-                        await self.process(item, resolve: resolve, engineOptions: engineOptions, cache: cache)
+                        await self.process(item, resolve: resolve, engineOptions: engineOptions, cache: cache, intake: intake, slots: slots)
                         if Redelivery.isRedelivery(leasedCount: item.deliveryCount) { redelivery.clear() }
                         slots.release()
                     }
+                }
+                // Fewer than asked for: nothing else was ready when the lease ran, so the next lease
+                // waits for a change since then (an empty lease is a transaction too).
+                if items.count < free {
+                    await backend.waitForChange(.orchestrationWork, since: generation, timeout: options.pollInterval)
                 }
             }
         }
@@ -68,7 +69,7 @@ extension DurableTaskWorker {
 
     func process(
         _ item: OrchestrationWorkItem, resolve: @escaping @Sendable (String) -> OrchestratorEntry?,
-        engineOptions: EngineOptions, cache: OrchestrationCache
+        engineOptions: EngineOptions, cache: OrchestrationCache, intake: ActivityIntake, slots: EpisodeSlots
     ) async {
         // Checked at lease time, before any user code runs: an item whose deliveries keep taking the
         // process down (a fatalError, a stack overflow) never reaches the failure handling below.
@@ -103,7 +104,17 @@ extension DurableTaskWorker {
         }
         counters.eventsApplied.add(item.newEvents.count, ordering: .relaxed)
         do {
-            try await backend.completeOrchestrationWorkItem(item, result: result)
+            if let lease = intake.request(
+                for: result, episodesInFlight: slots.inFlightCount, owner: options.workerID, leaseDuration: options.activityLeaseDuration)
+            {
+                let leased = try await backend.completeOrchestrationWorkItem(item, result: result, leasing: lease)
+                if !intake.accept(leased) {
+                    // The worker stopped while the episode committed: hand them back, as the fetch loop does.
+                    for activity in leased { try? await backend.abandonActivityWorkItem(activity, delay: .zero) }
+                }
+            } else {
+                try await backend.completeOrchestrationWorkItem(item, result: result)
+            }
             counters.episodes.add(1, ordering: .relaxed)
             engine.committed(result)
             if engine.isFinished {
@@ -199,7 +210,8 @@ final class EpisodeSlots: Sendable {
 
     init(capacity: Int) { self.capacity = capacity }
 
-    var free: Int { capacity - inFlight.load(ordering: .acquiring) }
+    var free: Int { capacity - inFlightCount }
+    var inFlightCount: Int { inFlight.load(ordering: .acquiring) }
     var generation: UInt64 { freed.generation }
 
     func take(_ count: Int) { inFlight.add(count, ordering: .acquiringAndReleasing) }

@@ -198,13 +198,17 @@ public final class DurableTaskWorker: Sendable {
         // One redelivery in flight per worker, orchestration or activity (see `orchestrationDispatcher`).
         let redelivery = Flag()
         let running = RunningActivities(redelivery: redelivery)
+        let intake = ActivityIntake(
+            queue: activityQueue, running: running, limit: max(options.maxConcurrentActivities * 2, options.activityPrefetch),
+            isRegistered: { name in snapshot.activities[name] != nil || self.registry.withLock { $0.activities[name] != nil } })
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await self.orchestrationDispatcher(
-                    orchestrators: snapshot.orchestrators, engineOptions: engineOptions, cache: cache, redelivery: redelivery)
+                    orchestrators: snapshot.orchestrators, engineOptions: engineOptions, cache: cache, redelivery: redelivery,
+                    intake: intake)
             }
             group.addTask {
-                await self.activityFetchLoop(queue: activityQueue, running: running)
+                await self.activityFetchLoop(intake)
                 // Nothing more will be queued: let the runners drain the queue and finish.
                 activityQueue.close()
             }

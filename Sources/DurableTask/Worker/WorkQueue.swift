@@ -28,18 +28,27 @@ final class WorkQueue<Element: Sendable>: Sendable {
     }
     private let state = Mutex(State())
 
-    func push(_ elements: [Element]) {
+    /// Queues elements for the runners.
+    /// - Returns: `false`, queueing nothing, once the queue is closed.
+    @discardableResult
+    func push(_ elements: [Element]) -> Bool {
         var handOffs: [(CheckedContinuation<Element?, Never>, Element)] = []
-        state.withLock { state in
+        let accepted = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
             var index = 0
             while index < elements.count, !state.waiters.isEmpty {
                 handOffs.append((state.waiters.removeLast(), elements[index]))
                 index += 1
             }
             if index < elements.count { state.items.append(contentsOf: elements[index...]) }
+            return true
         }
         for (waiter, element) in handOffs { waiter.resume(returning: element) }
+        return accepted
     }
+
+    /// Whether ``close()`` was called.
+    var isClosed: Bool { state.withLock { $0.closed } }
 
     /// The next element, or `nil` once the queue is closed and drained.
     func pop() async -> Element? {
