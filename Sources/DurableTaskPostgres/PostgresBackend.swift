@@ -353,6 +353,7 @@ public final class PostgresBackend: Backend {
         }
         signals.episodeCommitted(
             item.instanceID, scheduledActivities: committed.activitiesLeftForOthers, orchestrationWork: committed.orchestrationWork,
+            endedInstance: result.status.isTerminal,
             children: result.newInstances)
         return committed.leasedActivities
     }

@@ -69,7 +69,7 @@ final class ForeignChanges: Sendable {
                     next.reserveCapacity(watched.count)
                     for id in watched {
                         let marker = read[id] ?? ""
-                        if known[id] != marker { waiters.notify(id) }
+                        if known[id] != marker { waiters.notify(id, mayEnd: Self.mayEnd(marker)) }
                         next[id] = marker
                     }
                     known = next
@@ -82,8 +82,9 @@ final class ForeignChanges: Sendable {
                         continue
                     }
                     for id in ids {
-                        waiters.notify(id)
-                        known[id] = read[id] ?? ""
+                        let marker = read[id] ?? ""
+                        waiters.notify(id, mayEnd: Self.mayEnd(marker))
+                        known[id] = marker
                     }
                     // Instances nobody waits on any more leave the table now and then, so it stays
                     // the size of the waits, not of every instance ever waited on.
@@ -95,6 +96,13 @@ final class ForeignChanges: Sendable {
             }
         }
         task.withLock { $0 = loop }
+    }
+
+    /// Whether the instance a marker describes may have ended: it is gone (no marker) or its status
+    /// (the marker's first word) is terminal. Waits for the end ignore the other changes.
+    static func mayEnd(_ marker: String) -> Bool {
+        guard let status = marker.split(separator: " ", maxSplits: 1).first else { return true }
+        return OrchestrationStatus(rawValue: String(status))?.isTerminal ?? true
     }
 
     /// Stops watching; waits already under way fall back to their safety re-read.

@@ -455,6 +455,7 @@ public final class SQLiteBackend: Backend {
             }
         signals.episodeCommitted(
             item.instanceID, scheduledActivities: committed.leftForOthers, orchestrationWork: committed.orchestrationWork,
+            endedInstance: result.status.isTerminal,
             children: result.newInstances)
         return committed.leased
     }

@@ -131,6 +131,25 @@ import Testing
         #expect(backend.metadataReads <= 5 * count, "\(backend.metadataReads) reads to wait for \(count) instances")
     }
 
+    @Test(arguments: TestBackend.allCases)
+    func waitingForTheEndIsNotWokenByTheEpisodesBefore(kind: TestBackend) async throws {
+        let (inner, cleanup) = try kind.make()
+        defer { cleanup() }
+        let backend = InstrumentedBackend(inner)
+        let client = DurableTaskClient(backend: backend, pollInterval: .seconds(60))
+        try await withWorker(backend: backend, options: quiet, register: { registerAll($0) }) { _, _ in
+            // Ten episodes (five activities, continued as new four times), none of them the end but the last.
+            let id = try await client.scheduleNewOrchestration(Counter.self, input: 0)
+            let before = backend.metadataReads
+            let start = ContinuousClock.now
+            #expect(try await client.waitForCompletion(Counter.self, instanceID: id, timeout: .seconds(30)) == 5)
+            // One read before the wait, one after the end; each episode between woke it once before.
+            // On a loaded machine the wait also re-reads every 5 s, as a guard against a lost wake-up.
+            let rereads = Int((ContinuousClock.now - start) / .seconds(5))
+            #expect(backend.metadataReads - before <= 2 + rereads, "\(backend.metadataReads - before) reads")
+        }
+    }
+
     // MARK: Arguments refused at the call
 
     @Test(arguments: TestBackend.allCases)

@@ -128,13 +128,16 @@ import Synchronization
     ///   - orchestrationWork: whether an instance has orchestration work now — events left in this
     ///     one's inbox (arrived during the episode, a timer), a child started, a message sent. Without
     ///     it the dispatchers are not woken: a lease would find nothing.
+    ///   - endedInstance: whether the episode finished its instance; the others wake only the waiters
+    ///     that watch more than the end.
     @_spi(Backend) public func episodeCommitted(
-        _ instanceID: String, scheduledActivities: Bool, orchestrationWork: Bool, children: [NewOrchestrationInstance]
+        _ instanceID: String, scheduledActivities: Bool, orchestrationWork: Bool, endedInstance: Bool,
+        children: [NewOrchestrationInstance]
     ) {
         if scheduledActivities { activity.notify() }
         if orchestrationWork { orchestration.notify() }
         instance.notify()
-        instances.notify(instanceID)
+        instances.notify(instanceID, mayEnd: endedInstance)
         for child in children { instances.notify(child.instanceID) }
     }
 

@@ -329,7 +329,8 @@ public final class InMemoryBackend: Backend {
             }
         }
         signals.episodeCommitted(
-            item.instanceID, scheduledActivities: leftForOthers, orchestrationWork: orchestrationWork, children: result.newInstances)
+            item.instanceID, scheduledActivities: leftForOthers, orchestrationWork: orchestrationWork, endedInstance: result.status.isTerminal,
+            children: result.newInstances)
         return leasedActivities
     }
 

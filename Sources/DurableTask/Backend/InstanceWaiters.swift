@@ -10,6 +10,8 @@ import Synchronization
 @_spi(Backend) public final class InstanceWaiters: Sendable {
     private struct Waiter {
         var notified = false
+        /// Woken only by changes that may end the instance (see ``InstanceWatch/waitForTheEndOnly()``).
+        var endingOnly = false
         var continuation: CheckedContinuation<Void, Never>?
         /// Counts the waits of this registration, so a timeout meant for an earlier wait is ignored.
         var wait: UInt64 = 0
@@ -67,6 +69,11 @@ import Synchronization
         }
     }
 
+    /// Lets only changes that may end the instance wake this registration from now on.
+    @_spi(Backend) public func wakeOnEndingOnly(_ instanceID: String, token: UInt64) {
+        state.withLock { $0.waiters[instanceID]?[token]?.endingOnly = true }
+    }
+
     /// Ends a registration.
     @_spi(Backend) public func cancel(_ instanceID: String, token: UInt64) {
         let waiter = state.withLock { state -> Waiter? in
@@ -80,7 +87,10 @@ import Synchronization
     }
 
     /// Wakes the waiters of `instanceID` (or marks them, when they have not started waiting yet).
-    @_spi(Backend) public func notify(_ instanceID: String) {
+    /// - Parameter mayEnd: `false` for a change that leaves the instance running (an episode that did
+    ///   not finish it), which wakes only the waiters that watch more than the end. When unsure (a
+    ///   change seen in another process), `true`.
+    @_spi(Backend) public func notify(_ instanceID: String, mayEnd: Bool = true) {
         guard registered.load(ordering: .sequentiallyConsistent) > 0 else { return }
         let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             // Changed in place: a copy of the instance's table written back allocated on every commit.
@@ -88,6 +98,7 @@ import Synchronization
             guard let tokens = state.waiters[instanceID].map({ Array($0.keys) }) else { return [] }
             var woken: [CheckedContinuation<Void, Never>] = []
             for token in tokens {
+                if !mayEnd, state.waiters[instanceID]?[token]?.endingOnly == true { continue }
                 state.waiters[instanceID]?[token]?.notified = true
                 if let continuation = state.waiters[instanceID]?[token]?.continuation {
                     woken.append(continuation)
@@ -243,6 +254,13 @@ public final class InstanceWatch: Sendable {
 
     deinit {
         if case let .instance(waiters, token) = source { waiters.cancel(instanceID, token: token) }
+    }
+
+    /// Narrows the watch to changes that may end the instance, for a caller that waits for its end:
+    /// the episodes in between no longer wake it (each wake is a read of the instance). A backend
+    /// without per-instance wake-ups still wakes it on every change.
+    public func waitForTheEndOnly() {
+        if case let .instance(waiters, token) = source { waiters.wakeOnEndingOnly(instanceID, token: token) }
     }
 
     /// Returns once the instance may have changed in this process since the watch began (or since the

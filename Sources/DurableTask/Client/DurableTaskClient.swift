@@ -112,7 +112,7 @@ public struct DurableTaskClient: Sendable {
     /// - Throws: `DurableTaskError(.timeout)`, `DurableTaskError(.instanceNotFound)`.
     @discardableResult
     public func waitForCompletion(_ instanceID: String, timeout: Duration) async throws -> OrchestrationMetadata {
-        try await waitForInstance(instanceID, timeout: timeout, what: "complete") { $0.status.isTerminal }
+        try await waitForInstance(instanceID, timeout: timeout, what: "complete", endOnly: true) { $0.status.isTerminal }
     }
 
     /// Waits until the instance finishes and returns its typed output.
@@ -133,8 +133,10 @@ public struct DurableTaskClient: Sendable {
         }
     }
 
+    /// - Parameter endOnly: whether only the instance's end satisfies `done`, so the episodes before
+    ///   it need not wake the wait (each wake is a read).
     private func waitForInstance(
-        _ instanceID: String, timeout: Duration, what: String,
+        _ instanceID: String, timeout: Duration, what: String, endOnly: Bool = false,
         until done: (OrchestrationMetadata) -> Bool
     ) async throws -> OrchestrationMetadata {
         try ArgumentCheck.identifier(instanceID, "instance ID")
@@ -142,6 +144,7 @@ public struct DurableTaskClient: Sendable {
         // Watched before each read, so a change between the read and the wait is not lost; only this
         // instance's changes wake it, so waiting on N instances costs O(N) reads, not O(N) per change.
         let watch = backend.watchInstance(instanceID)
+        if endOnly { watch.waitForTheEndOnly() }
         while true {
             guard let metadata = try await backend.getOrchestrationMetadata(instanceID: instanceID) else {
                 throw DurableTaskError(.instanceNotFound, "no instance with ID '\(instanceID)'")
