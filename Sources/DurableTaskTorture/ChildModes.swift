@@ -40,7 +40,9 @@ enum ChildModes {
         let stats = worker.statistics
         await TortureHub.close(backend)
         FileHandle.standardError.write(
-            Data("STATS fenced=\(stats.activityCompletionsFenced) executed=\(stats.activitiesExecuted) episodes=\(stats.episodes) replayed=\(stats.eventsReplayed)\n".utf8))
+            Data(
+                "STATS fenced=\(stats.activityCompletionsFenced) executed=\(stats.activitiesExecuted) episodes=\(stats.episodes) replayed=\(stats.eventsReplayed)\n"
+                    .utf8))
     }
 
     private static func makeWorker(backend: any Backend, arguments: Arguments) throws -> DurableTaskWorker {
