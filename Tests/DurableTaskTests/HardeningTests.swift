@@ -150,6 +150,36 @@ import Testing
         }
     }
 
+    @Test(arguments: TestBackend.allCases)
+    func aLoneEpisodeLeasesItsActivitiesAndLeavesOthersUnregisteredOnesAlone(kind: TestBackend) async throws {
+        let (inner, cleanup) = try kind.make()
+        defer { cleanup() }
+        let backend = InstrumentedBackend(inner)
+        // Orchestrations one after another: most episodes run alone in the worker and lease the
+        // activity they schedule in their own commit (one may not, when the previous one's task is
+        // still ending). Every activity is leased exactly once, by one way or the other.
+        try await withWorker(backend: backend, options: quiet, register: { registerAll($0) }) { client, _ in
+            for index in 1...6 {
+                let id = try await client.scheduleNewOrchestration(SumOfSquares.self, input: 1, instanceID: "lone-\(index)")
+                #expect(try await client.waitForCompletion(SumOfSquares.self, instanceID: id, timeout: .seconds(30)) == 1)
+            }
+        }
+        let leased = backend.activitiesLeased
+        #expect(leased.eagerly >= 1, "\(leased)")
+        #expect(leased.eagerly + leased.fetched == 6, "\(leased)")
+
+        // A worker that runs only orchestrations leases no activities: another worker runs them.
+        let before = backend.activitiesLeased
+        try await withWorker(backend: backend, options: quiet, register: { $0.addOrchestrator(SumOfSquares()) }) { client, _ in
+            try await withWorker(backend: backend, options: quiet, register: { $0.addActivity(Square()) }) { _, _ in
+                let id = try await client.scheduleNewOrchestration(SumOfSquares.self, input: 3, instanceID: "split")
+                #expect(try await client.waitForCompletion(SumOfSquares.self, instanceID: id, timeout: .seconds(30)) == 14)
+            }
+        }
+        #expect(backend.activitiesLeased.eagerly == before.eagerly)
+        #expect(backend.activitiesLeased.fetched == before.fetched + 3)
+    }
+
     // MARK: Arguments refused at the call
 
     @Test(arguments: TestBackend.allCases)
@@ -245,6 +275,8 @@ final class InstrumentedBackend: Backend {
     let inner: any Backend
     let failCommit: @Sendable (OrchestrationWorkItem, OrchestrationWorkItemResult) -> Bool
     private let reads = Atomic<Int>(0)
+    private let eager = Atomic<Int>(0)
+    private let fetched = Atomic<Int>(0)
 
     init(
         _ inner: any Backend,
@@ -256,6 +288,8 @@ final class InstrumentedBackend: Backend {
 
     /// How many times an instance's metadata was read.
     var metadataReads: Int { reads.load(ordering: .relaxed) }
+    /// Activities leased in the commit of the episode that scheduled them, and by the fetch loop.
+    var activitiesLeased: (eagerly: Int, fetched: Int) { (eager.load(ordering: .relaxed), fetched.load(ordering: .relaxed)) }
 
     func watchInstance(_ instanceID: String) -> InstanceWatch { inner.watchInstance(instanceID) }
 
@@ -278,8 +312,18 @@ final class InstrumentedBackend: Backend {
         // No back-off in tests: the failing item comes straight back.
         try await inner.abandonOrchestrationWorkItem(item, delay: .zero, countsAsDelivery: countsAsDelivery)
     }
+    func completeOrchestrationWorkItem(
+        _ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult, leasing lease: ActivityLeaseRequest
+    ) async throws -> [ActivityWorkItem] {
+        if failCommit(item, result) { throw DurableTaskError(.corruptData, "injected commit failure") }
+        let leased = try await inner.completeOrchestrationWorkItem(item, result: result, leasing: lease)
+        eager.add(leased.count, ordering: .relaxed)
+        return leased
+    }
     func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration) async throws -> [ActivityWorkItem] {
-        try await inner.getActivityWorkItems(owner: owner, maxCount: maxCount, maxRedelivered: maxRedelivered, leaseDuration: leaseDuration)
+        let items = try await inner.getActivityWorkItems(owner: owner, maxCount: maxCount, maxRedelivered: maxRedelivered, leaseDuration: leaseDuration)
+        fetched.add(items.count, ordering: .relaxed)
+        return items
     }
     func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool] {
         try await inner.completeActivityWorkItems(completions)

@@ -13,6 +13,13 @@ extension DurableTaskWorker {
         let limit = intake.limit
         while !Task.isCancelled {
             let generation = backend.changeGeneration(.activityWork)
+            // A worker that runs only orchestrations (the other half of a split deployment) leaves the
+            // activities to the workers that have them, rather than failing them as unregistered.
+            // (A plain sleep: a wait for work would wake at once for work that is due but not ours.)
+            if registry.withLock({ $0.activities.isEmpty }) {
+                try? await Task.sleep(for: options.pollInterval)
+                continue
+            }
             let capacityGeneration = running.generation
             let free = intake.free
             if free < max(1, limit / 4) {

@@ -34,6 +34,13 @@ extension DurableTaskWorker {
                     continue
                 }
                 let generation = backend.changeGeneration(.orchestrationWork)
+                // A worker that runs only activities leaves the orchestrations to the workers that have
+                // them, rather than failing them as unregistered.
+                // (A plain sleep: a wait for work would wake at once for a timer that is due but not ours.)
+                if orchestrators.isEmpty && registry.withLock({ $0.orchestrators.isEmpty }) {
+                    try? await Task.sleep(for: options.pollInterval)
+                    continue
+                }
                 // The slot is taken before leasing, so no two leases can take a redelivery at once.
                 let mayTakeRedelivery = redelivery.trySet()
                 let items: [OrchestrationWorkItem]
