@@ -338,15 +338,11 @@ public final class PostgresBackend: Backend {
         // Encoding here, on the caller's thread, keeps the connection threads for round trips.
         let encodedHistory = result.continueAsNew == nil ? result.newHistory.map(HistoryEventCodec.encode) : []
         let store = self.store
-        // Who is woken in the other processes depends on what the commit left to do.
-        let payloads = [false, true].map { orchestrations in
-            [false, true].map { activities in
-                notification(orchestrations: orchestrations, activities: activities, instances: [item.instanceID])
-            }
-        }
         let committed = try await write(durable: TaskHubRules.episodeMustReachDisk(result)) { c, now in
             let committed = try store.complete(c, item, result, encodedHistory: encodedHistory, leasing: lease, now: now)
-            var payload = payloads[committed.orchestrationWork ? 1 : 0][committed.activitiesLeftForOthers ? 1 : 0]
+            // Who is woken in the other processes depends on what the commit left to do.
+            var payload = self.notification(
+                orchestrations: committed.orchestrationWork, activities: committed.activitiesLeftForOthers, instances: [item.instanceID])
             for id in committed.otherInstances.prefix(50) { payload += "\n" + id }
             try Self.notify(c, store, payload)
             return committed

@@ -454,10 +454,10 @@ public final class SQLiteBackend: Backend {
                 try await write(durable: durable, body)
             }
         signals.episodeCommitted(
-            item.instanceID, scheduledActivities: committed.leftForOthers, orchestrationWork: committed.orchestrationWork,
+            item.instanceID, scheduledActivities: committed.activitiesLeftForOthers, orchestrationWork: committed.orchestrationWork,
             endedInstance: result.status.isTerminal,
             children: result.newInstances)
-        return committed.leased
+        return committed.leasedActivities
     }
 
     /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``.

@@ -204,39 +204,42 @@ enum Store {
         for entry in commit.inbox {
             try insertInbox(c, entry.event, instanceID: item.instanceID, visibleAt: entry.visibleAt)
         }
-        var activities = CommittedEpisode()
+        var committed = CommittedEpisode()
         if !commit.activities.isEmpty {
-            let eager = Set(lease?.taskIDs ?? [])
+            // Looked up once per episode, not per activity (a fan-out inserts thousands).
+            let insert = try c.cached(Schema.insertActivity)
             // Leased as leaseActivities leases: the lease's expiry is also when the row shows again.
-            let token = lease.map { _ in UniqueID.string() }
-            let expires = lease.map { now.addingTimeInterval($0.leaseDuration.timeInterval) }
+            let eager = try lease.map { lease in
+                (
+                    owner: lease.owner, taskIDs: Set(lease.taskIDs), token: UniqueID.string(),
+                    expires: now.addingTimeInterval(lease.leaseDuration.timeInterval),
+                    insert: try c.cached(Schema.insertLeasedActivity)
+                )
+            }
             for activity in commit.activities {
-                let leased = eager.contains(activity.taskID)
-                let insert = try c.cached(leased ? Schema.insertLeasedActivity : Schema.insertActivity)
-                insert.reset()
-                insert.bind(1, item.instanceID)
-                insert.bind(2, item.executionID)
-                insert.bind(3, activity.taskID)
-                insert.bind(4, activity.name)
-                insert.bind(5, activity.input?.data)
-                if leased, let lease, let token, let expires {
-                    insert.bind(6, expires)
-                    insert.bind(7, lease.owner)
-                    insert.bind(8, token)
-                    try insert.run()
-                    activities.leased.append(
+                if let eager, eager.taskIDs.contains(activity.taskID) {
+                    let leased = eager.insert
+                    leased.reset()
+                    bindActivity(leased, item, activity)
+                    leased.bind(6, eager.expires)
+                    leased.bind(7, eager.owner)
+                    leased.bind(8, eager.token)
+                    try leased.run()
+                    committed.leasedActivities.append(
                         ActivityWorkItem(
                             instanceID: item.instanceID, executionID: item.executionID, taskID: activity.taskID,
-                            name: activity.name, input: activity.input, leaseToken: token, deliveryCount: 1,
+                            name: activity.name, input: activity.input, leaseToken: eager.token, deliveryCount: 1,
                             receipt: c.lastInsertRowID))
                 } else {
+                    insert.reset()
+                    bindActivity(insert, item, activity)
                     insert.bind(6, now)
                     try insert.run()
-                    activities.leftForOthers = true
+                    committed.activitiesLeftForOthers = true
                 }
             }
         }
-        activities.orchestrationWork = !commit.children.isEmpty
+        committed.orchestrationWork = !commit.children.isEmpty
         for child in commit.children {
             let existing = try instanceStatus(c, child.instanceID)?.status
             if let event = TaskHubRules.childConflict(child, existing: existing, now: now) {
@@ -248,7 +251,7 @@ enum Store {
         }
         for message in commit.messages where TaskHubRules.delivers(to: try instanceStatus(c, message.targetInstanceID)?.status) {
             try enqueue(c, message.event, instanceID: message.targetInstanceID, visibleAt: now)
-            activities.orchestrationWork = true
+            committed.orchestrationWork = true
         }
         if commit.clearsInbox {
             let clear = try c.cached(Schema.deleteInbox)
@@ -266,7 +269,7 @@ enum Store {
             update.bind(5, commit.customStatus?.data)
             update.bind(6, now)
             update.bind(7, commit.completedAt)
-            try update.forEachRow { if !update.isNull(0) { activities.orchestrationWork = true } }
+            try update.forEachRow { if !update.isNull(0) { committed.orchestrationWork = true } }
         } else {
             let update = try c.cached(Schema.updateInstanceAfterEpisode)
             update.bind(1, item.instanceID)
@@ -278,17 +281,26 @@ enum Store {
             update.bind(7, commit.completedAt)
             update.bind(8, newHistoryLength)
             // Events left in its inbox (arrived during the episode, a timer): the instance has more work.
-            try update.forEachRow { if !update.isNull(0) { activities.orchestrationWork = true } }
+            try update.forEachRow { if !update.isNull(0) { committed.orchestrationWork = true } }
         }
-        return activities
+        return committed
+    }
+
+    /// Binds the columns both activity inserts share (`?1` to `?5`).
+    private static func bindActivity(_ insert: Statement, _ item: OrchestrationWorkItem, _ activity: ActivityRequest) {
+        insert.bind(1, item.instanceID)
+        insert.bind(2, item.executionID)
+        insert.bind(3, activity.taskID)
+        insert.bind(4, activity.name)
+        insert.bind(5, activity.input?.data)
     }
 
     /// What an episode's commit left to do: the activities it leased to the worker that ran it,
     /// whether any are left for the usual leases, and whether an instance has orchestration work
     /// (events left in this one's inbox, a child started, a message sent) — which decides whom to wake.
     struct CommittedEpisode: Sendable {
-        var leased: [ActivityWorkItem] = []
-        var leftForOthers = false
+        var leasedActivities: [ActivityWorkItem] = []
+        var activitiesLeftForOthers = false
         var orchestrationWork = false
     }
 
