@@ -23,6 +23,7 @@ final class Connection {
         var flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX
         if create { flags |= SQLITE_OPEN_CREATE }
         if path.hasPrefix("file:") { flags |= SQLITE_OPEN_URI }
+        _ = Connection.processSetup
         var db: OpaquePointer?
         let code = sqlite3_open_v2(path, &db, flags, nil)
         guard code == SQLITE_OK, let db else {
@@ -39,6 +40,12 @@ final class Connection {
     }
 
     deinit { close() }
+
+    /// Runs once, before the process's first connection: libsqlite3 keeps memory statistics by default,
+    /// which takes a global mutex around every allocation of every connection — several per cent of a
+    /// busy worker's CPU. Nothing here reads them. When something else in the process initialized
+    /// libsqlite3 first, the call fails and the statistics stay on; that is only slower.
+    private static let processSetup: Void = { _ = csqlite_disable_memory_statistics() }()
 
     /// Sets libsqlite3's busy handler and the deadline of our own BUSY retries to `timeout`.
     func setBusyTimeout(_ timeout: Duration) {

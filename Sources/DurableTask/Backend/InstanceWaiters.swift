@@ -18,13 +18,15 @@ import Synchronization
     }
     /// A wait's timeout in the shared sweep.
     private struct Deadline {
-        let instanceID: String
         let token: UInt64
         let wait: UInt64
     }
     private struct State {
         var nextToken: UInt64 = 0
-        var waiters: [String: [UInt64: Waiter]] = [:]
+        /// Registrations by token: a wait, a wake and a timeout find theirs without hashing an instance ID.
+        var registrations: [UInt64: Waiter] = [:]
+        /// The tokens of each watched instance (mostly one), for ``notify(_:mayEnd:)``.
+        var tokens: [String: [UInt64]] = [:]
         /// Timeouts of the long waits, by the sweep tick they are due at.
         var deadlines: [Int64: [Deadline]] = [:]
         var sweeping = false
@@ -49,9 +51,12 @@ import Synchronization
         registered.add(1, ordering: .sequentiallyConsistent)
         return state.withLock { state in
             state.nextToken &+= 1
-            if state.tracksNewlyWatched && state.waiters[instanceID] == nil { state.newlyWatched.append(instanceID) }
-            state.waiters[instanceID, default: [:]][state.nextToken] = Waiter()
-            return state.nextToken
+            let token = state.nextToken
+            state.registrations[token] = Waiter()
+            let isFirst = state.tokens[instanceID] == nil
+            state.tokens[instanceID, default: []].append(token)
+            if state.tracksNewlyWatched && isFirst { state.newlyWatched.append(instanceID) }
+            return token
         }
     }
 
@@ -71,14 +76,17 @@ import Synchronization
 
     /// Lets only changes that may end the instance wake this registration from now on.
     @_spi(Backend) public func wakeOnEndingOnly(_ instanceID: String, token: UInt64) {
-        state.withLock { $0.waiters[instanceID]?[token]?.endingOnly = true }
+        state.withLock { $0.registrations[token]?.endingOnly = true }
     }
 
     /// Ends a registration.
     @_spi(Backend) public func cancel(_ instanceID: String, token: UInt64) {
         let waiter = state.withLock { state -> Waiter? in
-            let waiter = state.waiters[instanceID]?.removeValue(forKey: token)
-            if state.waiters[instanceID]?.isEmpty == true { state.waiters[instanceID] = nil }
+            guard let waiter = state.registrations.removeValue(forKey: token) else { return nil }
+            if let index = state.tokens.index(forKey: instanceID) {
+                state.tokens.values[index].removeAll { $0 == token }
+                if state.tokens.values[index].isEmpty { state.tokens.remove(at: index) }
+            }
             return waiter
         }
         guard let waiter else { return }
@@ -93,16 +101,16 @@ import Synchronization
     @_spi(Backend) public func notify(_ instanceID: String, mayEnd: Bool = true) {
         guard registered.load(ordering: .sequentiallyConsistent) > 0 else { return }
         let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            // Changed in place: a copy of the instance's table written back allocated on every commit.
-            // (The keys are copied out first: a live view of them would share the table's storage.)
-            guard let tokens = state.waiters[instanceID].map({ Array($0.keys) }) else { return [] }
+            guard let tokens = state.tokens[instanceID] else { return [] }
             var woken: [CheckedContinuation<Void, Never>] = []
             for token in tokens {
-                if !mayEnd, state.waiters[instanceID]?[token]?.endingOnly == true { continue }
-                state.waiters[instanceID]?[token]?.notified = true
-                if let continuation = state.waiters[instanceID]?[token]?.continuation {
+                // Changed in place through the index: one lookup per registration.
+                guard let index = state.registrations.index(forKey: token) else { continue }
+                if !mayEnd && state.registrations.values[index].endingOnly { continue }
+                state.registrations.values[index].notified = true
+                if let continuation = state.registrations.values[index].continuation {
                     woken.append(continuation)
-                    state.waiters[instanceID]?[token]?.continuation = nil
+                    state.registrations.values[index].continuation = nil
                 }
             }
             return woken
@@ -122,7 +130,7 @@ import Synchronization
 
     /// The instances somebody waits on now.
     @_spi(Backend) public func watchedInstanceIDs() -> [String] {
-        state.withLock { Array($0.waiters.keys) }
+        state.withLock { Array($0.tokens.keys) }
     }
 
     /// Returns once the instance was notified since the registration (or the previous wait), or after
@@ -130,14 +138,14 @@ import Synchronization
     @_spi(Backend) public func wait(_ instanceID: String, token: UInt64, timeout: Duration) async {
         let swept = timeout >= Self.sweptFrom
         let (wait, startSweep) = state.withLock { state -> (UInt64, Bool) in
-            guard var waiter = state.waiters[instanceID]?[token] else { return (0, false) }
-            waiter.wait &+= 1
-            state.waiters[instanceID]?[token] = waiter
-            guard swept else { return (waiter.wait, false) }
+            guard let index = state.registrations.index(forKey: token) else { return (0, false) }
+            state.registrations.values[index].wait &+= 1
+            let wait = state.registrations.values[index].wait
+            guard swept else { return (wait, false) }
             let due = tick(ContinuousClock.now + timeout) + 1
-            state.deadlines[due, default: []].append(Deadline(instanceID: instanceID, token: token, wait: waiter.wait))
+            state.deadlines[due, default: []].append(Deadline(token: token, wait: wait))
             defer { state.sweeping = true }
-            return (waiter.wait, !state.sweeping)
+            return (wait, !state.sweeping)
         }
         if startSweep { Task.detached { await self.sweep() } }
         let timer =
@@ -147,29 +155,27 @@ import Synchronization
                 // Only a timeout wakes the waiter: a cancelled timer (the wait ended) must not mark it.
                 do {
                     try await Task.sleep(for: timeout)
-                    self.wake(instanceID, token: token, wait: wait)
+                    self.wake(token: token, wait: wait)
                 } catch {}
             }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
-                    guard var waiter = state.waiters[instanceID]?[token] else { return true }
-                    if waiter.notified {
-                        waiter.notified = false
-                        state.waiters[instanceID]?[token] = waiter
+                    guard let index = state.registrations.index(forKey: token) else { return true }
+                    if state.registrations.values[index].notified {
+                        state.registrations.values[index].notified = false
                         return true
                     }
-                    waiter.continuation = continuation
-                    state.waiters[instanceID]?[token] = waiter
+                    state.registrations.values[index].continuation = continuation
                     return false
                 }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            self.wake(instanceID, token: token, wait: wait)
+            self.wake(token: token, wait: wait)
         }
         timer?.cancel()
-        state.withLock { state in state.waiters[instanceID]?[token]?.notified = false }
+        state.withLock { state in state.registrations[token]?.notified = false }
     }
 
     private func tick(_ instant: ContinuousClock.Instant) -> Int64 {
@@ -191,7 +197,7 @@ import Synchronization
                 if state.deadlines.isEmpty { state.sweeping = false }
                 return (due, !state.sweeping)
             }
-            for deadline in due { wake(deadline.instanceID, token: deadline.token, wait: deadline.wait) }
+            for deadline in due { wake(token: deadline.token, wait: deadline.wait) }
             if done { return }
         }
     }
@@ -199,16 +205,14 @@ import Synchronization
     /// Ends one wait early (timeout, cancellation). When the waiter is not suspended yet, it is marked,
     /// so the wait it is about to start returns at once instead of missing its timeout. A wake for an
     /// earlier wait of the registration (a timeout that fired after that wait returned) does nothing.
-    private func wake(_ instanceID: String, token: UInt64, wait: UInt64) {
+    private func wake(token: UInt64, wait: UInt64) {
         let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard var waiter = state.waiters[instanceID]?[token], waiter.wait == wait else { return nil }
-            guard let continuation = waiter.continuation else {
-                waiter.notified = true
-                state.waiters[instanceID]?[token] = waiter
+            guard let index = state.registrations.index(forKey: token), state.registrations.values[index].wait == wait else { return nil }
+            guard let continuation = state.registrations.values[index].continuation else {
+                state.registrations.values[index].notified = true
                 return nil
             }
-            waiter.continuation = nil
-            state.waiters[instanceID]?[token] = waiter
+            state.registrations.values[index].continuation = nil
             return continuation
         }
         continuation?.resume()

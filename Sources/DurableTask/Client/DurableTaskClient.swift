@@ -45,7 +45,7 @@ public struct DurableTaskClient: Sendable {
         startAt: Date? = nil, replaceIfFinished: Bool = false
     ) async throws -> String {
         try await scheduleNewOrchestration(
-            name: O.name, input: input, instanceID: instanceID, startAt: startAt,
+            name: TypeNames.name(of: O.self) { O.name }, input: input, instanceID: instanceID, startAt: startAt,
             replaceIfFinished: replaceIfFinished)
     }
 

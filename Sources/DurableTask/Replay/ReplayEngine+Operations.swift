@@ -75,12 +75,11 @@ extension ReplayEngine {
     /// The replay-safe logger, as orchestrator code has it.
     var logger: OrchestrationLogger { OrchestrationLogger(engine: self) }
 
-    /// `static var name` defaults to `String(describing:)`, which costs more than the rest of a schedule
-    /// call; a fan-out asks for the same name N times, so remember it per type.
+    /// The name of `type`: the engine's own copy first (no lock in a fan-out's loop), then the process's.
     func typeName(_ type: Any.Type, _ compute: () -> String) -> String {
         let key = ObjectIdentifier(type)
         if let name = typeNames[key] { return name }
-        let name = compute()
+        let name = TypeNames.name(of: type, compute)
         typeNames[key] = name
         return name
     }
