@@ -40,7 +40,7 @@ import Testing
         let id = try await client.scheduleNewOrchestration(SumOfSquares.self, input: Self.n)
         let first = DurableTaskWorker(backend: backend, options: options)
         first.addOrchestrator(SumOfSquares())
-        first.addActivity(Square())
+        first.addActivity(FirstHalfSquare())
         let running = Task { await first.run() }
         try await eventually(timeout: .seconds(60), "half of the results recorded") {
             try await client.getHistory(id).filter { $0.kindName == "taskCompleted" }.count >= Self.n / 2
@@ -53,7 +53,7 @@ import Testing
             backend: backend, options: options,
             register: {
                 $0.addOrchestrator(SumOfSquares())
-                $0.addActivity(Square())
+                $0.addActivity(PacedSquare())
             }
         ) { client, worker in
             _ = try await client.waitForCompletion(SumOfSquares.self, instanceID: id, timeout: .seconds(60))
@@ -62,5 +62,29 @@ import Testing
         #expect(stats.episodes > 10)
         #expect(stats.eventsReplayed <= historyAtRestart, "one replay after the restart: \(stats), history \(historyAtRestart)")
         #expect(stats.eventsReplayed + stats.eventsApplied <= 3 * Self.n + 10, "\(stats)")
+    }
+}
+
+/// `Square` for the worker that is stopped: only the first half of the fan-out finishes there, the rest
+/// waits until the stop cancels it (handed back, not failed). Otherwise a fast backend runs every
+/// activity before the test can stop the worker, and the restart has nothing left to spread over
+/// episodes.
+private struct FirstHalfSquare: Activity {
+    static var name: String { Square.name }
+
+    func run(context: ActivityContext, input: Int) async throws -> Int {
+        if input > LinearCostTests.n / 2 { try await Task.sleep(for: .seconds(3600)) }
+        return input * input
+    }
+}
+
+/// `Square` for the worker after the restart, a millisecond each: results then arrive a few at a time,
+/// over many episodes, on every backend (in memory, unpaced, they came in three or four batches).
+private struct PacedSquare: Activity {
+    static var name: String { Square.name }
+
+    func run(context: ActivityContext, input: Int) async throws -> Int {
+        try await Task.sleep(for: .milliseconds(1))
+        return input * input
     }
 }

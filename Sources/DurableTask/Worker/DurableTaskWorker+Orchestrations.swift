@@ -98,7 +98,9 @@ extension DurableTaskWorker {
             if let cachedEngine {
                 engine = cachedEngine
             } else {
-                let history = try await backend.getOrchestrationHistory(instanceID: item.instanceID)
+                // A new instance has no history to read: its first episode skips the round trip
+                // (one per instance, on every backend). The lease fences the length.
+                let history = item.historyLength == 0 ? [] : try await backend.getOrchestrationHistory(instanceID: item.instanceID)
                 engine = ReplayEngine(instanceID: item.instanceID, options: engineOptions, resolveOrchestrator: resolve)
                 engine.replay(history)
                 counters.eventsReplayed.add(history.count, ordering: .relaxed)
