@@ -290,7 +290,9 @@ public final class PostgresBackend: Backend {
     public func getOrchestrationWorkItem(owner: String, leaseDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem? {
         let store = self.store
         return try await lease(owner: owner) { c, now in
-            try store.leaseOrchestration(c, owner: owner, leaseDuration: leaseDuration, includeRedelivered: includeRedelivered, now: now)
+            try store.leaseOrchestrations(
+                c, owner: owner, maxCount: 1, maxRedelivered: includeRedelivered ? 1 : 0, leaseDuration: leaseDuration, now: now
+            ).first
         }
     }
 
@@ -303,9 +305,8 @@ public final class PostgresBackend: Backend {
     {
         let store = self.store
         return try await lease(owner: owner) { c, now in
-            try Redelivery.batch(maxCount: maxCount, maxRedelivered: maxRedelivered) { includeRedelivered in
-                try store.leaseOrchestration(c, owner: owner, leaseDuration: leaseDuration, includeRedelivered: includeRedelivered, now: now)
-            }
+            try store.leaseOrchestrations(
+                c, owner: owner, maxCount: maxCount, maxRedelivered: maxRedelivered, leaseDuration: leaseDuration, now: now)
         }
     }
 

@@ -110,39 +110,62 @@ struct PostgresStore: Sendable {
 
     // MARK: Orchestration work items
 
-    /// Leases the next instance with visible inbox events, skipping instances other transactions hold.
-    func leaseOrchestration(
-        _ c: PostgresConnection, owner: String, leaseDuration: Duration, includeRedelivered: Bool, now: Date
-    ) throws -> OrchestrationWorkItem? {
+    /// Leases up to `maxCount` instances with visible inbox events, at most `maxRedelivered` of them
+    /// redeliveries (leased first), skipping instances other transactions hold.
+    func leaseOrchestrations(
+        _ c: PostgresConnection, owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration, now: Date
+    ) throws -> [OrchestrationWorkItem] {
         let t = now.timeIntervalSinceReferenceDate
-        for _ in 0..<16 {
-            let ready = try c.query(sql.selectReadyInstance(fresh: !includeRedelivered), [.double(t)])
-            guard ready.count > 0 else { return nil }
-            let instanceID = ready.text(0, 0)
-            let executionID = ready.text(0, 1)
-            let historyLength = ready.int(0, 2)
-            let deliveryCount = ready.int(0, 3)
-            let inbox = try c.query(sql.selectVisibleInbox, [.text(instanceID), .double(t)])
-            var events: [HistoryEvent] = []
-            events.reserveCapacity(inbox.count)
-            var receipt: Int64 = 0
-            for row in 0..<inbox.count {
-                receipt = inbox.int64(row, 0)
-                events.append(try event(inbox, row, 1, instanceID, "inbox"))
+        // One token for the batch, as for activities: it fences each instance's row, where a later
+        // lease writes another.
+        let token = UniqueID.string()
+        var items: [OrchestrationWorkItem] = []
+        var redeliveriesLeft = min(maxRedelivered, maxCount)
+        /// Leases up to `limit`; returns how many instances came back without an event (given back).
+        func lease(redelivered: Bool, limit: Int) throws -> (leased: Int, stale: Int) {
+            guard limit > 0 else { return (0, 0) }
+            let rows = try c.query(
+                sql.leaseInstances(redelivered: redelivered),
+                [.double(t), .text(owner), .text(token), .double(t + leaseDuration.timeInterval), .int(Int64(limit))])
+            var leased = 0
+            var stale: [String] = []
+            var row = 0
+            while row < rows.count {
+                let instanceID = rows.text(row, 0)
+                let executionID = rows.text(row, 1)
+                let historyLength = rows.int(row, 2)
+                let deliveryCount = rows.int(row, 3)
+                var events: [HistoryEvent] = []
+                var receipt: Int64 = 0
+                while row < rows.count, rows.text(row, 0) == instanceID {
+                    if !rows.isNull(row, 4) {
+                        receipt = rows.int64(row, 4)
+                        events.append(try event(rows, row, 5, instanceID, "inbox"))
+                    }
+                    row += 1
+                }
+                guard !events.isEmpty else {
+                    stale.append(instanceID)
+                    continue
+                }
+                leased += 1
+                items.append(
+                    OrchestrationWorkItem(
+                        instanceID: instanceID, executionID: executionID, newEvents: events, historyLength: historyLength,
+                        leaseToken: token, deliveryCount: deliveryCount, receipt: receipt))
             }
-            guard !events.isEmpty else {
-                try c.query(sql.repairReadyAt, [.text(instanceID)])
-                continue
-            }
-            let token = UniqueID.string()
-            try c.query(
-                sql.lockInstance,
-                [.text(instanceID), .text(owner), .text(token), .double(t + leaseDuration.timeInterval), .double(t)])
-            return OrchestrationWorkItem(
-                instanceID: instanceID, executionID: executionID, newEvents: events, historyLength: historyLength,
-                leaseToken: token, deliveryCount: deliveryCount + 1, receipt: receipt)
+            for instanceID in stale { try c.query(sql.unleaseStaleInstance, [.text(instanceID)]) }
+            return (leased, stale.count)
         }
-        return nil
+        // A stale ready_at (an instance with nothing visible) took a place in the batch: look again
+        // for the places it took, a bounded number of times.
+        for _ in 0..<16 {
+            let redelivered = try lease(redelivered: true, limit: redeliveriesLeft)
+            redeliveriesLeft -= redelivered.leased
+            let fresh = try lease(redelivered: false, limit: maxCount - items.count)
+            if redelivered.stale + fresh.stale == 0 || items.count >= maxCount { break }
+        }
+        return items
     }
 
     /// What an episode commit tells the other processes to wake for.
