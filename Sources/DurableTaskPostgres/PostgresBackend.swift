@@ -340,13 +340,10 @@ public final class PostgresBackend: Backend {
         let encodedHistory = result.continueAsNew == nil ? result.newHistory.map(HistoryEventCodec.encode) : []
         let store = self.store
         let committed = try await write(durable: TaskHubRules.episodeMustReachDisk(result)) { c, now in
-            let committed = try store.complete(c, item, result, encodedHistory: encodedHistory, leasing: lease, now: now)
-            // Who is woken in the other processes depends on what the commit left to do.
-            var payload = self.notification(
-                orchestrations: committed.orchestrationWork, activities: committed.activitiesLeftForOthers, instances: [item.instanceID])
-            for id in committed.otherInstances.prefix(50) { payload += "\n" + id }
-            try Self.notify(c, store, payload)
-            return committed
+            // Who is woken in the other processes depends on what the commit leaves to do.
+            try store.complete(c, item, result, encodedHistory: encodedHistory, leasing: lease, now: now) {
+                self.notification(orchestrations: $0, activities: $1, instances: $2)
+            }
         }
         signals.episodeCommitted(
             item.instanceID, scheduledActivities: committed.activitiesLeftForOthers, orchestrationWork: committed.orchestrationWork,
@@ -383,9 +380,7 @@ public final class PostgresBackend: Backend {
         let store = self.store
         let payload = notification(orchestrations: true)
         let accepted = try await write(durable: TaskHubRules.activityResultsMustReachDisk) { c, now in
-            let (accepted, instances) = try store.completeActivities(c, completions, encodedEvents: encodedEvents, now: now)
-            if !instances.isEmpty { try Self.notify(c, store, payload) }
-            return accepted
+            try store.completeActivities(c, completions, encodedEvents: encodedEvents, now: now, notification: payload)
         }
         signals.activityResultsRecorded(accepted)
         return accepted

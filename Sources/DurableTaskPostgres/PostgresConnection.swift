@@ -169,6 +169,17 @@ final class PostgresRows {
     }
 }
 
+/// A statement and its parameters, for ``PostgresConnection/pipeline(_:)``.
+struct PostgresStatement {
+    var sql: String
+    var parameters: [PostgresValue]
+
+    init(_ sql: String, _ parameters: [PostgresValue] = []) {
+        self.sql = sql
+        self.parameters = parameters
+    }
+}
+
 /// One libpq connection. Not `Sendable`: it belongs to the thread that opened it (see
 /// ``PostgresThreadPool``), so the compiler keeps every call on that thread.
 final class PostgresConnection {
@@ -277,16 +288,89 @@ final class PostgresConnection {
     @discardableResult
     func query(_ sql: String, _ parameters: [PostgresValue] = []) throws -> PostgresRows {
         let conn = try connection(sql)
-        let name: String
-        if let existing = prepared[sql] {
-            name = existing
-        } else {
-            name = "dt\(prepared.count)"
-            let types = parameters.map(\.typeOID)
-            let result = types.withUnsafeBufferPointer { PQprepare(conn, name, sql, Int32(parameters.count), $0.baseAddress) }
-            _ = try check(result, sql, conn)
-            prepared[sql] = name
+        let name = try preparedName(sql, parameters, conn)
+        let result = Self.withParameters(parameters) { count, values, lengths, formats in
+            PQexecPrepared(conn, name, count, values, lengths, formats, 1)
         }
+        return try check(result, sql, conn)
+    }
+
+    /// Runs statements in one round trip (libpq's pipeline mode) and returns their rows in order;
+    /// throws the first statement's error that failed, after which the server skipped the rest.
+    ///
+    /// For statements whose parameters do not depend on each other's results: an episode commit sends
+    /// its five to ten statements at once instead of waiting for each. The caller's transaction
+    /// decides what a failure undoes, as for statements run one by one.
+    @discardableResult
+    func pipeline(_ statements: [PostgresStatement]) throws -> [PostgresRows] {
+        if statements.count <= 1 { return try statements.map { try query($0.sql, $0.parameters) } }
+        let conn = try connection(statements[0].sql)
+        // Prepared first, outside the pipeline: a statement's first use costs its round trip once.
+        let names = try statements.map { try preparedName($0.sql, $0.parameters, conn) }
+        guard PQenterPipelineMode(conn) == 1 else {
+            throw PostgresError(sqlState: nil, message: String(cString: PQerrorMessage(conn)), sql: statements[0].sql, connectionFailure: !isOpen)
+        }
+        var results: [PostgresRows] = []
+        results.reserveCapacity(statements.count)
+        var failure: (any Error)?
+        do {
+            for (statement, name) in zip(statements, names) {
+                let sent = Self.withParameters(statement.parameters) { count, values, lengths, formats in
+                    PQsendQueryPrepared(conn, name, count, values, lengths, formats, 1)
+                }
+                guard sent == 1 else { throw lostPipeline(conn, statement.sql) }
+            }
+            guard PQpipelineSync(conn) == 1 else { throw lostPipeline(conn, statements[0].sql) }
+            for statement in statements {
+                // Each statement's result, then a NULL that ends it.
+                guard let result = PQgetResult(conn) else { throw lostPipeline(conn, statement.sql) }
+                if PQresultStatus(result) == PGRES_PIPELINE_ABORTED {
+                    PQclear(result)
+                } else {
+                    do {
+                        results.append(try check(result, statement.sql, conn))
+                    } catch {
+                        failure = failure ?? error
+                    }
+                }
+                while let extra = PQgetResult(conn) { PQclear(extra) }
+            }
+            // The sync point's own result.
+            guard let sync = PQgetResult(conn) else { throw lostPipeline(conn, statements[0].sql) }
+            PQclear(sync)
+        } catch {
+            // The connection is broken (nothing else throws here): the pool replaces it.
+            PQexitPipelineMode(conn)
+            throw error
+        }
+        PQexitPipelineMode(conn)
+        if let failure { throw failure }
+        return results
+    }
+
+    private func lostPipeline(_ conn: OpaquePointer, _ sql: String) -> PostgresError {
+        PostgresError(
+            sqlState: PQstatus(conn) == CONNECTION_OK ? nil : "08006",
+            message: String(cString: PQerrorMessage(conn)).trimmingCharacters(in: .whitespacesAndNewlines), sql: sql,
+            connectionFailure: PQstatus(conn) != CONNECTION_OK)
+    }
+
+    /// The name `sql` is prepared under on this connection, preparing it on first use.
+    private func preparedName(_ sql: String, _ parameters: [PostgresValue], _ conn: OpaquePointer) throws -> String {
+        if let existing = prepared[sql] { return existing }
+        let name = "dt\(prepared.count)"
+        let types = parameters.map(\.typeOID)
+        let result = types.withUnsafeBufferPointer { PQprepare(conn, name, sql, Int32(parameters.count), $0.baseAddress) }
+        _ = try check(result, sql, conn)
+        prepared[sql] = name
+        return name
+    }
+
+    /// Calls `body` with libpq's parameter arrays (binary format), valid during the call only.
+    private static func withParameters<T>(
+        _ parameters: [PostgresValue],
+        _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> T
+    ) -> T {
         let encoded = parameters.map(\.encoded)
         let lengths = encoded.map { Int32($0?.count ?? 0) }
         let formats = [Int32](repeating: 1, count: parameters.count)
@@ -300,14 +384,11 @@ final class PostgresConnection {
         }
         defer { copies.forEach { $0?.deallocate() } }
         let values = copies.map { UnsafePointer($0) }
-        let result = values.withUnsafeBufferPointer { v in
+        return values.withUnsafeBufferPointer { v in
             lengths.withUnsafeBufferPointer { l in
-                formats.withUnsafeBufferPointer { f in
-                    PQexecPrepared(conn, name, Int32(parameters.count), v.baseAddress, l.baseAddress, f.baseAddress, 1)
-                }
+                formats.withUnsafeBufferPointer { f in body(Int32(parameters.count), v.baseAddress, l.baseAddress, f.baseAddress) }
             }
         }
-        return try check(result, sql, conn)
     }
 
     /// Runs `body` in a transaction: begin, run, commit; rolls back and rethrows when it throws.

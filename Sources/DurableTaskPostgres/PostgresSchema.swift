@@ -157,16 +157,15 @@ struct PostgresSchema: Sendable {
     var deleteActivities: String { "DELETE FROM \(s).activities WHERE instance_id = $1" }
 
     /// Leases up to `$5` instances with a visible inbox event and no live lease, in `ready_at` order,
-    /// and returns each with its visible inbox rows (one row per event, in ID order; an instance
-    /// without one comes back once with a NULL event: its `ready_at` was stale). Never-delivered
-    /// instances (`redelivered: false`) or those whose last two deliveries ended without a commit
-    /// (`true`), as for activities.
+    /// with the lease token `$3`: never-delivered instances (`redelivered: false`), or those whose last
+    /// two deliveries ended without a commit (`true`), as for activities. ``selectLeasedInbox`` then
+    /// reads their events.
     ///
-    /// One statement for the batch: leasing one instance at a time took three round trips each
-    /// (find, read the inbox, lock). The inbox is read in the statement's snapshot, taken before the
-    /// row lock: an inbox insert locks the instance's row first, so one that committed between the
-    /// snapshot and the lock is missed whole, with every later row (their IDs are larger), and stays
-    /// for the next lease — as if it had arrived after this one.
+    /// The events are read by a statement of their own, after this one: it takes its snapshot after
+    /// the rows were locked. Read in this statement (a join), they came from the snapshot it started
+    /// with, while the lock waits for and then sees the newest version of an instance's row — an
+    /// episode that committed in between (its consumed inbox rows deleted) had its events delivered
+    /// again.
     func leaseInstances(redelivered: Bool) -> String {
         """
         WITH ready AS (
@@ -174,15 +173,19 @@ struct PostgresSchema: Sendable {
             WHERE ready_at IS NOT NULL AND ready_at <= $1 AND (lock_expires IS NULL OR lock_expires <= $1)
             AND \(redelivered ? "dequeue_count >= \(Redelivery.isolatedAfter)" : "dequeue_count < \(Redelivery.isolatedAfter)")
             ORDER BY ready_at LIMIT $5 FOR UPDATE SKIP LOCKED
-        ), leased AS (
-            UPDATE \(s).instances i SET locked_by = $2, lock_token = $3, lock_expires = $4, lease_time = $1,
-            dequeue_count = i.dequeue_count + 1
-            FROM ready WHERE i.instance_id = ready.instance_id
-            RETURNING i.instance_id, i.execution_id, i.history_length, i.dequeue_count, i.ready_at
         )
-        SELECT leased.instance_id, leased.execution_id, leased.history_length, leased.dequeue_count, inbox.id, inbox.event
-        FROM leased LEFT JOIN \(s).inbox ON inbox.instance_id = leased.instance_id AND inbox.visible_at <= $1
-        ORDER BY leased.ready_at, leased.instance_id, inbox.id
+        UPDATE \(s).instances i SET locked_by = $2, lock_token = $3, lock_expires = $4, lease_time = $1,
+        dequeue_count = i.dequeue_count + 1
+        FROM ready WHERE i.instance_id = ready.instance_id
+        RETURNING i.instance_id, i.execution_id, i.history_length, i.dequeue_count, i.ready_at
+        """
+    }
+    /// The visible inbox rows of the instances leased to owner `$2` with token `$3`, by instance and ID.
+    var selectLeasedInbox: String {
+        """
+        SELECT instance_id, id, event FROM \(s).inbox
+        WHERE instance_id IN (SELECT instance_id FROM \(s).instances WHERE locked_by = $2 AND lock_token = $3) AND visible_at <= $1
+        ORDER BY instance_id, id
         """
     }
     /// Takes back the lease of an instance that had no visible event after all, without counting it as
@@ -244,8 +247,12 @@ struct PostgresSchema: Sendable {
         "INSERT INTO \(s).inbox (instance_id, event, visible_at) SELECT * FROM unnest($1::text[], $2::bytea[], $3::float8[])"
     }
     /// A visible inbox event the work item did not carry (it arrived, or became due, after the lease).
+    /// It reads the lease time itself (`now` when unset), so it runs beside the read of the instance.
     var selectUnconsumedInbox: String {
-        "SELECT 1 FROM \(s).inbox WHERE instance_id = $1 AND visible_at <= $2 AND NOT (id <= $3 AND visible_at <= $4) LIMIT 1"
+        """
+        SELECT 1 FROM \(s).inbox WHERE instance_id = $1 AND visible_at <= $2
+        AND NOT (id <= $3 AND visible_at <= coalesce((SELECT lease_time FROM \(s).instances WHERE instance_id = $1), $2)) LIMIT 1
+        """
     }
     var deleteConsumedInbox: String { "DELETE FROM \(s).inbox WHERE instance_id = $1 AND id <= $2 AND visible_at <= $3" }
 
@@ -350,5 +357,10 @@ struct PostgresSchema: Sendable {
     // MARK: Wake-ups
 
     var notify: String { "SELECT pg_notify($1, $2)" }
+    /// An episode's notification: `$2`, the `o` flag when instance `$3` has events left (its
+    /// `ready_at`, as the commit's last write set it), then `$4`.
+    var notifyEpisode: String {
+        "SELECT pg_notify($1, $2 || CASE WHEN (SELECT ready_at FROM \(s).instances WHERE instance_id = $3) IS NOT NULL THEN 'o' ELSE '' END || $4)"
+    }
     var listen: String { "LISTEN \(channel)" }
 }

@@ -35,10 +35,9 @@ struct PostgresStore: Sendable {
         return (try status(rows.text(0, 0), instanceID), rows.text(0, 1))
     }
 
-    /// Locks several instances' rows in ID order and returns the state of those that exist.
-    func lockInstances(_ c: PostgresConnection, _ instanceIDs: Set<String>) throws -> [String: InstanceState] {
-        guard !instanceIDs.isEmpty else { return [:] }
-        let rows = try c.query(sql.lockInstances, [.textArray(instanceIDs.sorted())])
+    /// The states in the rows of ``PostgresSchema/lockInstances`` (which locks several instances' rows
+    /// in ID order), by instance ID.
+    func instanceStates(_ rows: PostgresRows) throws -> [String: InstanceState] {
         var states: [String: InstanceState] = [:]
         for row in 0..<rows.count {
             let id = rows.text(row, 0)
@@ -58,25 +57,36 @@ struct PostgresStore: Sendable {
 
     /// Adds inbox rows (the instances' rows already locked) and lowers their instances' `ready_at`.
     func insertInbox(_ c: PostgresConnection, _ entries: [(instanceID: String, event: [UInt8], visibleAt: Date)]) throws {
-        guard !entries.isEmpty else { return }
-        try c.query(
-            sql.insertInbox,
-            [
-                .textArray(entries.map(\.instanceID)), .bytesArray(entries.map(\.event)),
-                .doubleArray(entries.map(\.visibleAt.timeIntervalSinceReferenceDate))
-            ])
+        try c.pipeline(inboxInsertion(entries))
+    }
+
+    /// The statements of ``insertInbox(_:_:)``: the rows in one insert, then one `ready_at` update per
+    /// distinct visibility (usually one: now).
+    func inboxInsertion(_ entries: [(instanceID: String, event: [UInt8], visibleAt: Date)]) -> [PostgresStatement] {
+        guard !entries.isEmpty else { return [] }
+        var statements = [
+            PostgresStatement(
+                sql.insertInbox,
+                [
+                    .textArray(entries.map(\.instanceID)), .bytesArray(entries.map(\.event)),
+                    .doubleArray(entries.map(\.visibleAt.timeIntervalSinceReferenceDate))
+                ])
+        ]
         var earliest: [String: Date] = [:]
         for entry in entries { earliest[entry.instanceID] = min(earliest[entry.instanceID] ?? entry.visibleAt, entry.visibleAt) }
-        // One update per distinct visibility; usually there is one (now).
         for (visibleAt, group) in Dictionary(grouping: earliest, by: \.value) {
-            try c.query(sql.updateReadyAt, [.textArray(group.map(\.key).sorted()), .double(visibleAt.timeIntervalSinceReferenceDate)])
+            statements.append(PostgresStatement(sql.updateReadyAt, [.textArray(group.map(\.key).sorted()), .double(visibleAt.timeIntervalSinceReferenceDate)]))
         }
+        return statements
     }
 
     func deleteInstanceRows(_ c: PostgresConnection, _ instanceID: String) throws {
-        for statement in [sql.deleteHistory, sql.deleteInbox, sql.deleteActivities, sql.deleteInstance] {
-            try c.query(statement, [.text(instanceID)])
-        }
+        try c.pipeline(instanceRowDeletions(instanceID))
+    }
+
+    /// The statements that delete every row of an instance.
+    func instanceRowDeletions(_ instanceID: String) -> [PostgresStatement] {
+        [sql.deleteHistory, sql.deleteInbox, sql.deleteActivities, sql.deleteInstance].map { PostgresStatement($0, [.text(instanceID)]) }
     }
 
     // MARK: Instances
@@ -93,13 +103,19 @@ struct PostgresStore: Sendable {
 
     /// Inserts a new instance's row (locked by the insert) and its start event.
     private func insertInstance(_ c: PostgresConnection, _ request: NewOrchestrationInstance, now: Date) throws {
-        try c.query(
+        try c.pipeline(
+            [instanceInsertion(request, now: now)]
+                + inboxInsertion([(request.instanceID, HistoryEventCodec.encode(request.startEvent), TaskHubRules.startVisibility(request, now: now))]))
+    }
+
+    /// The statement that inserts a new instance's row (its start event goes in the inbox beside it).
+    private func instanceInsertion(_ request: NewOrchestrationInstance, now: Date) -> PostgresStatement {
+        PostgresStatement(
             sql.insertInstance,
             [
                 .text(request.instanceID), .text(request.name), .text(request.executionID), request.input.map { .data($0.data) } ?? .null,
                 .double(now.timeIntervalSinceReferenceDate), request.parent.map { .text($0.instanceID) } ?? .null
             ])
-        try insertInbox(c, [(request.instanceID, HistoryEventCodec.encode(request.startEvent), TaskHubRules.startVisibility(request, now: now))])
     }
 
     /// Adds an event to a running instance (see ``Backend/addOrchestrationEvent(instanceID:event:)``).
@@ -111,50 +127,50 @@ struct PostgresStore: Sendable {
     // MARK: Orchestration work items
 
     /// Leases up to `maxCount` instances with visible inbox events, at most `maxRedelivered` of them
-    /// redeliveries (leased first), skipping instances other transactions hold.
+    /// redeliveries (leased first), skipping instances other transactions hold. Each batch is one round
+    /// trip: the lease and the read of the leased instances' events, pipelined.
     func leaseOrchestrations(
         _ c: PostgresConnection, owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration, now: Date
     ) throws -> [OrchestrationWorkItem] {
         let t = now.timeIntervalSinceReferenceDate
-        // One token for the batch, as for activities: it fences each instance's row, where a later
-        // lease writes another.
-        let token = UniqueID.string()
         var items: [OrchestrationWorkItem] = []
         var redeliveriesLeft = min(maxRedelivered, maxCount)
-        /// Leases up to `limit`; returns how many instances came back without an event (given back).
+        /// Leases up to `limit`; returns how many instances had no visible event after all (given back).
         func lease(redelivered: Bool, limit: Int) throws -> (leased: Int, stale: Int) {
             guard limit > 0 else { return (0, 0) }
-            let rows = try c.query(
-                sql.leaseInstances(redelivered: redelivered),
-                [.double(t), .text(owner), .text(token), .double(t + leaseDuration.timeInterval), .int(Int64(limit))])
+            // A token per batch, as for activities: it fences each instance's row (a later lease writes
+            // another) and tells the inbox read which rows this statement leased.
+            let token = UniqueID.string()
+            let results = try c.pipeline([
+                PostgresStatement(
+                    sql.leaseInstances(redelivered: redelivered),
+                    [.double(t), .text(owner), .text(token), .double(t + leaseDuration.timeInterval), .int(Int64(limit))]),
+                PostgresStatement(sql.selectLeasedInbox, [.double(t), .text(owner), .text(token)])
+            ])
+            let (instances, inbox) = (results[0], results[1])
+            var events: [String: (events: [HistoryEvent], receipt: Int64)] = [:]
+            for row in 0..<inbox.count {
+                let instanceID = inbox.text(row, 0)
+                let event = try event(inbox, row, 2, instanceID, "inbox")
+                events[instanceID, default: ([], 0)].events.append(event)
+                events[instanceID]?.receipt = inbox.int64(row, 1)
+            }
             var leased = 0
             var stale: [String] = []
-            var row = 0
-            while row < rows.count {
-                let instanceID = rows.text(row, 0)
-                let executionID = rows.text(row, 1)
-                let historyLength = rows.int(row, 2)
-                let deliveryCount = rows.int(row, 3)
-                var events: [HistoryEvent] = []
-                var receipt: Int64 = 0
-                while row < rows.count, rows.text(row, 0) == instanceID {
-                    if !rows.isNull(row, 4) {
-                        receipt = rows.int64(row, 4)
-                        events.append(try event(rows, row, 5, instanceID, "inbox"))
-                    }
-                    row += 1
-                }
-                guard !events.isEmpty else {
+            for row in 0..<instances.count {
+                let instanceID = instances.text(row, 0)
+                guard let found = events[instanceID] else {
                     stale.append(instanceID)
                     continue
                 }
                 leased += 1
                 items.append(
                     OrchestrationWorkItem(
-                        instanceID: instanceID, executionID: executionID, newEvents: events, historyLength: historyLength,
-                        leaseToken: token, deliveryCount: deliveryCount, receipt: receipt))
+                        instanceID: instanceID, executionID: instances.text(row, 1), newEvents: found.events,
+                        historyLength: instances.int(row, 2), leaseToken: token, deliveryCount: instances.int(row, 3),
+                        receipt: found.receipt))
             }
-            for instanceID in stale { try c.query(sql.unleaseStaleInstance, [.text(instanceID)]) }
+            try c.pipeline(stale.map { PostgresStatement(sql.unleaseStaleInstance, [.text($0)]) })
             return (leased, stale.count)
         }
         // A stale ready_at (an instance with nothing visible) took a place in the batch: look again
@@ -168,9 +184,8 @@ struct PostgresStore: Sendable {
         return items
     }
 
-    /// What an episode commit tells the other processes to wake for.
+    /// What an episode commit left to do, for the wake-ups in this process.
     struct Committed: Sendable {
-        var otherInstances: [String] = []
         /// The activities leased to the worker that ran the episode (eager dispatch).
         var leasedActivities: [ActivityWorkItem] = []
         /// Whether activities are left for the usual leases (which wakes the activity fetchers).
@@ -180,16 +195,34 @@ struct PostgresStore: Sendable {
         var orchestrationWork = false
     }
 
-    /// Commits an episode (see ``Backend/completeOrchestrationWorkItem(_:result:)``).
-    /// - Parameter encodedHistory: `result.newHistory`, encoded by the caller off the connection thread.
+    /// Commits an episode (see ``Backend/completeOrchestrationWorkItem(_:result:)``) in two round trips
+    /// inside its transaction: one reads what the rules need (the instance's row, locked, and the rows
+    /// of the other instances it starts or messages), one writes everything and sends the notification.
+    /// - Parameters:
+    ///   - encodedHistory: `result.newHistory`, encoded by the caller off the connection thread.
+    ///   - notification: the `NOTIFY` payload for what the commit leaves to do (orchestration work,
+    ///     activities for others) and the instances it changed; the orchestration-work flag is also
+    ///     set by the server when the instance's inbox is left with events, which only the write finds.
     func complete(
         _ c: PostgresConnection, _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult,
-        encodedHistory: [[UInt8]], leasing lease: ActivityLeaseRequest? = nil, now: Date
+        encodedHistory: [[UInt8]], leasing lease: ActivityLeaseRequest? = nil, now: Date,
+        notification: (_ orchestrations: Bool, _ activities: Bool, _ instances: [String]) -> String
     ) throws -> Committed {
         let t = now.timeIntervalSinceReferenceDate
         var committed = Committed()
-        // Locks the instance's row: no inbox insert for it runs until this commits.
-        let state = try c.query(sql.selectInstanceState, [.text(item.instanceID)])
+        let commit = TaskHubRules.commit(item, result, now: now)
+        // Children and message targets are locked together, in ID order (no deadlock between two
+        // episodes that message each other), after the instance's own row.
+        let others = Set(commit.children.map(\.instanceID) + commit.messages.map(\.targetInstanceID)).subtracting([item.instanceID])
+
+        // Read: the instance's row (locked: no inbox insert for it runs until this commits), whether
+        // an ending episode left events behind (TaskHubRules.consumes in SQL), the other rows.
+        var reads = [PostgresStatement(sql.selectInstanceState, [.text(item.instanceID)])]
+        let asksUnconsumed = result.status.isTerminal
+        if asksUnconsumed { reads.append(PostgresStatement(sql.selectUnconsumedInbox, [.text(item.instanceID), .double(t), .int(item.receipt)])) }
+        if !others.isEmpty { reads.append(PostgresStatement(sql.lockInstances, [.textArray(others.sorted())])) }
+        let read = try c.pipeline(reads)
+        let state = read[0]
         guard state.count > 0, state.optionalText(0, 0) == item.leaseToken else {
             throw DurableTaskError(.leaseLost, "the lease on instance '\(item.instanceID)' was lost; the episode was not committed")
         }
@@ -197,23 +230,21 @@ struct PostgresStore: Sendable {
         let historyLength = state.int(0, 2)
         // Its status before this episode, as a message to itself sees it.
         let ownStatus = try status(state.text(0, 3), item.instanceID)
-        try TaskHubRules.checkEpisode(item, result) {
-            // The SQL form of TaskHubRules.consumes: a visible row the item did not carry.
-            let rows = try c.query(
-                sql.selectUnconsumedInbox,
-                [.text(item.instanceID), .double(t), .int(item.receipt), .double(leasedAt.timeIntervalSinceReferenceDate)])
-            return rows.count > 0
-        }
-        let commit = TaskHubRules.commit(item, result, now: now)
+        try TaskHubRules.checkEpisode(item, result) { asksUnconsumed && read[1].count > 0 }
+        var states = try others.isEmpty ? [:] : read.last.map(instanceStates) ?? [:]
 
-        try c.query(sql.deleteConsumedInbox, [.text(item.instanceID), .int(item.receipt), .double(leasedAt.timeIntervalSinceReferenceDate)])
+        // Write, in the order the rules need: the consumed inbox rows and the history first, the
+        // instance's row last (its ready_at sees every inbox row added for it).
+        var writes = [
+            PostgresStatement(sql.deleteConsumedInbox, [.text(item.instanceID), .int(item.receipt), .double(leasedAt.timeIntervalSinceReferenceDate)])
+        ]
         var newHistoryLength = historyLength
         if commit.replacesHistory {
-            try c.query(sql.deleteHistory, [.text(item.instanceID)])
+            writes.append(PostgresStatement(sql.deleteHistory, [.text(item.instanceID)]))
             newHistoryLength = 0
         }
         if !encodedHistory.isEmpty {
-            try c.query(sql.insertHistory, [.text(item.instanceID), .int(Int64(newHistoryLength)), .bytesArray(encodedHistory)])
+            writes.append(PostgresStatement(sql.insertHistory, [.text(item.instanceID), .int(Int64(newHistoryLength)), .bytesArray(encodedHistory)]))
             newHistoryLength += encodedHistory.count
         }
         let eager = Set(lease?.taskIDs ?? [])
@@ -221,50 +252,41 @@ struct PostgresStore: Sendable {
             if eager.contains($1.taskID) { $0.0.append($1) } else { $0.1.append($1) }
         }
         if !rest.isEmpty {
-            try c.query(
-                sql.insertActivities,
-                [
-                    .text(item.instanceID), .text(item.executionID), .intArray(rest.map { Int64($0.taskID) }),
-                    .textArray(rest.map(\.name)), .dataArray(rest.map { $0.input?.data }), .double(t)
-                ])
+            writes.append(
+                PostgresStatement(
+                    sql.insertActivities,
+                    [
+                        .text(item.instanceID), .text(item.executionID), .intArray(rest.map { Int64($0.taskID) }),
+                        .textArray(rest.map(\.name)), .dataArray(rest.map { $0.input?.data }), .double(t)
+                    ]))
             committed.activitiesLeftForOthers = true
         }
+        // Leased as leaseActivities leases: the lease's expiry is also when the row shows again.
+        let eagerToken = UniqueID.string()
+        var leasedIndex: Int?
         if let lease, !leased.isEmpty {
-            // Leased as leaseActivities leases: the lease's expiry is also when the row shows again.
-            let token = UniqueID.string()
-            let expires = t + lease.leaseDuration.timeInterval
-            let rows = try c.query(
-                sql.insertLeasedActivities,
-                [
-                    .text(item.instanceID), .text(item.executionID), .intArray(leased.map { Int64($0.taskID) }),
-                    .textArray(leased.map(\.name)), .dataArray(leased.map { $0.input?.data }), .double(expires),
-                    .text(lease.owner), .text(token)
-                ])
-            var receipts: [Int: Int64] = [:]
-            for row in 0..<rows.count { receipts[rows.int(row, 1)] = rows.int64(row, 0) }
-            committed.leasedActivities = leased.compactMap { activity in
-                receipts[activity.taskID].map {
-                    ActivityWorkItem(
-                        instanceID: item.instanceID, executionID: item.executionID, taskID: activity.taskID, name: activity.name,
-                        input: activity.input, leaseToken: token, deliveryCount: 1, receipt: $0)
-                }
-            }
+            leasedIndex = writes.count
+            writes.append(
+                PostgresStatement(
+                    sql.insertLeasedActivities,
+                    [
+                        .text(item.instanceID), .text(item.executionID), .intArray(leased.map { Int64($0.taskID) }),
+                        .textArray(leased.map(\.name)), .dataArray(leased.map { $0.input?.data }),
+                        .double(t + lease.leaseDuration.timeInterval), .text(lease.owner), .text(eagerToken)
+                    ]))
         }
         var inbox: [(instanceID: String, event: [UInt8], visibleAt: Date)] = commit.inbox.map {
             (item.instanceID, HistoryEventCodec.encode($0.event), $0.visibleAt)
         }
-        // Children and message targets are locked together, in ID order (no deadlock between two
-        // episodes that message each other).
-        let others = Set(commit.children.map(\.instanceID) + commit.messages.map(\.targetInstanceID)).subtracting([item.instanceID])
-        var states = try lockInstances(c, others)
         var woken: [String] = []
         for child in commit.children {
             let existing = states[child.instanceID]?.status
             if let event = TaskHubRules.childConflict(child, existing: existing, now: now) {
                 inbox.append((item.instanceID, HistoryEventCodec.encode(event), now))
             } else {
-                if existing != nil { try deleteInstanceRows(c, child.instanceID) }
-                try insertInstance(c, child, now: now)
+                if existing != nil { writes += instanceRowDeletions(child.instanceID) }
+                writes.append(instanceInsertion(child, now: now))
+                inbox.append((child.instanceID, HistoryEventCodec.encode(child.startEvent), TaskHubRules.startVisibility(child, now: now)))
                 // Messages below may be for the new child.
                 states[child.instanceID] = (.pending, child.executionID)
                 woken.append(child.instanceID)
@@ -276,32 +298,53 @@ struct PostgresStore: Sendable {
             inbox.append((message.targetInstanceID, HistoryEventCodec.encode(message.event), now))
             woken.append(message.targetInstanceID)
         }
-        try insertInbox(c, inbox)
+        writes += inboxInsertion(inbox)
         if commit.clearsInbox {
-            try c.query(sql.deleteInbox, [.text(item.instanceID)])
+            writes.append(PostgresStatement(sql.deleteInbox, [.text(item.instanceID)]))
         }
-        // Last, so ready_at sees every inbox row added for this instance above.
         // Its new ready_at: events left in its inbox (arrived during the episode, a timer) are more work.
-        let updated: PostgresRows
+        let updateIndex = writes.count
         if let (executionID, input) = commit.newExecution {
-            updated = try c.query(
-                sql.updateInstanceContinuedAsNew,
-                [
-                    .text(item.instanceID), .text(executionID), .text(commit.status.rawValue), input.map { .data($0.data) } ?? .null,
-                    commit.customStatus.map { .data($0.data) } ?? .null, .double(t),
-                    commit.completedAt.map { .double($0.timeIntervalSinceReferenceDate) } ?? .null
-                ])
+            writes.append(
+                PostgresStatement(
+                    sql.updateInstanceContinuedAsNew,
+                    [
+                        .text(item.instanceID), .text(executionID), .text(commit.status.rawValue), input.map { .data($0.data) } ?? .null,
+                        commit.customStatus.map { .data($0.data) } ?? .null, .double(t),
+                        commit.completedAt.map { .double($0.timeIntervalSinceReferenceDate) } ?? .null
+                    ]))
         } else {
-            updated = try c.query(
-                sql.updateInstanceAfterEpisode,
-                [
-                    .text(item.instanceID), .text(commit.status.rawValue), commit.output.map { .data($0.data) } ?? .null,
-                    commit.failure.map { .bytes(HistoryEventCodec.encodeFailure($0)) } ?? .null,
-                    commit.customStatus.map { .data($0.data) } ?? .null, .double(t),
-                    commit.completedAt.map { .double($0.timeIntervalSinceReferenceDate) } ?? .null, .int(Int64(newHistoryLength))
-                ])
+            writes.append(
+                PostgresStatement(
+                    sql.updateInstanceAfterEpisode,
+                    [
+                        .text(item.instanceID), .text(commit.status.rawValue), commit.output.map { .data($0.data) } ?? .null,
+                        commit.failure.map { .bytes(HistoryEventCodec.encodeFailure($0)) } ?? .null,
+                        commit.customStatus.map { .data($0.data) } ?? .null, .double(t),
+                        commit.completedAt.map { .double($0.timeIntervalSinceReferenceDate) } ?? .null, .int(Int64(newHistoryLength))
+                    ]))
         }
-        committed.otherInstances = woken
+        // The payload's flags follow its first line; the server adds `o` when ready_at is set.
+        let payload = notification(!woken.isEmpty, committed.activitiesLeftForOthers, [item.instanceID] + woken)
+        let split = payload.firstIndex(of: "\n").map { payload.index(after: $0) } ?? payload.endIndex
+        writes.append(
+            PostgresStatement(
+                sql.notifyEpisode, [.text(sql.channel), .text(String(payload[..<split])), .text(item.instanceID), .text(String(payload[split...]))]))
+
+        let written = try c.pipeline(writes)
+        if let leasedIndex {
+            let rows = written[leasedIndex]
+            var receipts: [Int: Int64] = [:]
+            for row in 0..<rows.count { receipts[rows.int(row, 1)] = rows.int64(row, 0) }
+            committed.leasedActivities = leased.compactMap { activity in
+                receipts[activity.taskID].map {
+                    ActivityWorkItem(
+                        instanceID: item.instanceID, executionID: item.executionID, taskID: activity.taskID, name: activity.name,
+                        input: activity.input, leaseToken: eagerToken, deliveryCount: 1, receipt: $0)
+                }
+            }
+        }
+        let updated = written[updateIndex]
         committed.orchestrationWork = !woken.isEmpty || (updated.count > 0 && !updated.isNull(0, 0))
         return committed
     }
@@ -371,13 +414,20 @@ struct PostgresStore: Sendable {
     /// Records activity results (group commit) — see ``Backend/completeActivityWorkItems(_:)``.
     /// - Parameter encodedEvents: the completions' events, encoded by the caller.
     /// - Returns: for each completion, whether it was recorded, and the instances that got an event.
+    /// Records activity results in two round trips inside the transaction: lock the instances and
+    /// delete the completed rows, then add the accepted results to the inboxes and send `notification`
+    /// when there are any.
     func completeActivities(
-        _ c: PostgresConnection, _ completions: [ActivityCompletion], encodedEvents: [[UInt8]], now: Date
-    ) throws -> (accepted: [Bool], instances: Set<String>) {
+        _ c: PostgresConnection, _ completions: [ActivityCompletion], encodedEvents: [[UInt8]], now: Date, notification: String
+    ) throws -> [Bool] {
         // The instances' rows first: the lock that keeps inbox IDs in commit order, and their state.
-        let states = try lockInstances(c, Set(completions.map(\.item.instanceID)))
-        let deleted = try c.query(
-            sql.deleteCompletedActivities, [.intArray(completions.map(\.item.receipt)), .textArray(completions.map(\.item.leaseToken))])
+        let read = try c.pipeline([
+            PostgresStatement(sql.lockInstances, [.textArray(Set(completions.map(\.item.instanceID)).sorted())]),
+            PostgresStatement(
+                sql.deleteCompletedActivities, [.intArray(completions.map(\.item.receipt)), .textArray(completions.map(\.item.leaseToken))])
+        ])
+        let states = try instanceStates(read[0])
+        let deleted = read[1]
         var held = Set<Lease>()
         for row in 0..<deleted.count { held.insert(Lease(receipt: deleted.int64(row, 0), token: deleted.text(row, 1))) }
         var accepted: [Bool] = []
@@ -400,8 +450,10 @@ struct PostgresStore: Sendable {
             touched.insert(item.instanceID)
             accepted.append(true)
         }
-        try insertInbox(c, inbox)
-        return (accepted, touched)
+        if !touched.isEmpty {
+            try c.pipeline(inboxInsertion(inbox) + [PostgresStatement(sql.notify, [.text(sql.channel), .text(notification)])])
+        }
+        return accepted
     }
 
     func abandonActivity(_ c: PostgresConnection, _ item: ActivityWorkItem, delay: Duration, now: Date) throws {
