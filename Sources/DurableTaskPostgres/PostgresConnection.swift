@@ -189,6 +189,11 @@ final class PostgresConnection {
     /// Set while COMMIT is in flight and left set when it fails: a connection lost then leaves the
     /// outcome unknown, so the transaction must not be run again blindly.
     private(set) var commitInFlight = false
+    /// The statements that open the current transaction, not sent yet: they go with the body's first
+    /// statement, in its round trip (see ``transaction(durable:_:)``).
+    private var pendingBegin: [PostgresStatement] = []
+    /// Set when a pipeline ended the current transaction with its COMMIT.
+    private var committedInPipeline = false
     /// A short name of the server for messages (host and database, never the password).
     let serverName: String
 
@@ -280,13 +285,22 @@ final class PostgresConnection {
     @discardableResult
     func execute(_ sql: String) throws -> PostgresRows {
         let conn = try connection(sql)
-        return try check(PQexec(conn, sql), sql, conn)
+        // A transaction's pending BEGIN goes first, in the same simple query.
+        let text = (pendingBegin.map(\.sql) + [sql]).joined(separator: "; ")
+        pendingBegin = []
+        return try check(PQexec(conn, text), sql, conn)
     }
 
     /// Runs a prepared statement (prepared on first use on this connection) with binary parameters
     /// and binary results.
     @discardableResult
     func query(_ sql: String, _ parameters: [PostgresValue] = []) throws -> PostgresRows {
+        if !pendingBegin.isEmpty {
+            guard let rows = try pipeline([PostgresStatement(sql, parameters)]).first else {
+                preconditionFailure("a pipeline returns one result per statement")
+            }
+            return rows
+        }
         let conn = try connection(sql)
         let name = try preparedName(sql, parameters, conn)
         let result = Self.withParameters(parameters) { count, values, lengths, formats in
@@ -301,8 +315,30 @@ final class PostgresConnection {
     /// For statements whose parameters do not depend on each other's results: an episode commit sends
     /// its five to ten statements at once instead of waiting for each. The caller's transaction
     /// decides what a failure undoes, as for statements run one by one.
+    ///
+    /// Inside ``transaction(durable:_:)``, the transaction's BEGIN goes with the first statements
+    /// run, and `commit` ends it with a COMMIT in the same round trip (the transaction then sends none).
     @discardableResult
-    func pipeline(_ statements: [PostgresStatement]) throws -> [PostgresRows] {
+    func pipeline(_ statements: [PostgresStatement], commit: Bool = false) throws -> [PostgresRows] {
+        let begin = pendingBegin
+        pendingBegin = []
+        let all = begin + statements + (commit ? [PostgresStatement("COMMIT")] : [])
+        if commit { commitInFlight = true }
+        do {
+            let results = try send(all)
+            if commit {
+                commitInFlight = false
+                committedInPipeline = true
+            }
+            return Array(results.dropFirst(begin.count).prefix(statements.count))
+        } catch let error as PostgresError where !error.isConnectionFailure {
+            // The server answered: a COMMIT it skipped or refused did not commit.
+            commitInFlight = false
+            throw error
+        }
+    }
+
+    private func send(_ statements: [PostgresStatement]) throws -> [PostgresRows] {
         if statements.count <= 1 { return try statements.map { try query($0.sql, $0.parameters) } }
         let conn = try connection(statements[0].sql)
         // Prepared first, outside the pipeline: a statement's first use costs its round trip once.
@@ -396,18 +432,31 @@ final class PostgresConnection {
     ///   (`synchronous_commit = off` for this transaction only). The server's write-ahead log keeps
     ///   commits in order, so the next durable commit flushes this one too; a crash of the server
     ///   before that loses it, and only it and the ones after it.
+    ///
+    /// The BEGIN is not sent on its own: it goes with the body's first statement (``query(_:_:)``,
+    /// ``pipeline(_:commit:)``), and a body that ends with `pipeline(_:commit: true)` sends its COMMIT
+    /// there too — an episode's transaction is two round trips.
     func transaction<T>(durable: Bool = true, _ body: () throws -> T) throws -> T {
         commitInFlight = false
-        // One round trip for both: the simple-query protocol runs them in turn.
-        try execute(durable ? "BEGIN" : "BEGIN; SET LOCAL synchronous_commit = off")
+        committedInPipeline = false
+        pendingBegin = [PostgresStatement("BEGIN")] + (durable ? [] : [PostgresStatement("SET LOCAL synchronous_commit = off")])
         let value: T
         do {
             value = try body()
         } catch {
-            if isOpen { _ = try? execute("ROLLBACK") }
+            let begun = pendingBegin.isEmpty
+            pendingBegin = []
+            // Also after a COMMIT in a pipeline failed: a ROLLBACK outside a transaction only warns.
+            if begun && isOpen { _ = try? execute("ROLLBACK") }
             throw error
         }
-        // Stays set when COMMIT fails, for the caller to see (cleared by the next BEGIN).
+        guard pendingBegin.isEmpty else {
+            // The body ran no statement: there is no transaction to end.
+            pendingBegin = []
+            return value
+        }
+        if committedInPipeline { return value }
+        // Stays set when COMMIT fails, for the caller to see (cleared by the next transaction).
         commitInFlight = true
         try execute("COMMIT")
         commitInFlight = false

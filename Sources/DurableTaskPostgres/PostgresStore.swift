@@ -195,9 +195,10 @@ struct PostgresStore: Sendable {
         var orchestrationWork = false
     }
 
-    /// Commits an episode (see ``Backend/completeOrchestrationWorkItem(_:result:)``) in two round trips
-    /// inside its transaction: one reads what the rules need (the instance's row, locked, and the rows
-    /// of the other instances it starts or messages), one writes everything and sends the notification.
+    /// Commits an episode (see ``Backend/completeOrchestrationWorkItem(_:result:)``) in two round trips,
+    /// its transaction's BEGIN and COMMIT included: one reads what the rules need (the instance's row,
+    /// locked, and the rows of the other instances it starts or messages), one writes everything, sends
+    /// the notification and commits. Nothing may run after it in the transaction.
     /// - Parameters:
     ///   - encodedHistory: `result.newHistory`, encoded by the caller off the connection thread.
     ///   - notification: the `NOTIFY` payload for what the commit leaves to do (orchestration work,
@@ -331,7 +332,7 @@ struct PostgresStore: Sendable {
             PostgresStatement(
                 sql.notifyEpisode, [.text(sql.channel), .text(String(payload[..<split])), .text(item.instanceID), .text(String(payload[split...]))]))
 
-        let written = try c.pipeline(writes)
+        let written = try c.pipeline(writes, commit: true)
         if let leasedIndex {
             let rows = written[leasedIndex]
             var receipts: [Int: Int64] = [:]
@@ -414,9 +415,9 @@ struct PostgresStore: Sendable {
     /// Records activity results (group commit) — see ``Backend/completeActivityWorkItems(_:)``.
     /// - Parameter encodedEvents: the completions' events, encoded by the caller.
     /// - Returns: for each completion, whether it was recorded, and the instances that got an event.
-    /// Records activity results in two round trips inside the transaction: lock the instances and
-    /// delete the completed rows, then add the accepted results to the inboxes and send `notification`
-    /// when there are any.
+    /// Records activity results in two round trips, the transaction's BEGIN and COMMIT included: lock
+    /// the instances and delete the completed rows, then add the accepted results to the inboxes, send
+    /// `notification` and commit (when there are none, the transaction commits the deletes).
     func completeActivities(
         _ c: PostgresConnection, _ completions: [ActivityCompletion], encodedEvents: [[UInt8]], now: Date, notification: String
     ) throws -> [Bool] {
@@ -451,7 +452,7 @@ struct PostgresStore: Sendable {
             accepted.append(true)
         }
         if !touched.isEmpty {
-            try c.pipeline(inboxInsertion(inbox) + [PostgresStatement(sql.notify, [.text(sql.channel), .text(notification)])])
+            try c.pipeline(inboxInsertion(inbox) + [PostgresStatement(sql.notify, [.text(sql.channel), .text(notification)])], commit: true)
         }
         return accepted
     }
