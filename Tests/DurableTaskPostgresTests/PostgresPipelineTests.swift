@@ -71,4 +71,33 @@ struct PostgresPipelineTests {
         #expect(results[1].count == 2)
         #expect(results[1].int64(0, 0) == 1 && results[1].int64(1, 0) == 2)
     }
+
+    @Test func aPipelineThatCommitsEndsTheTransactionAndAFailedOneCommitsNothing() throws {
+        let c = try connect()
+        let other = try connect()
+        let table = "pipeline_" + PostgresTestServer.freshSchema("t")
+        try c.execute("CREATE TABLE \(table) (n int8 PRIMARY KEY)")
+        defer { _ = try? c.execute("DROP TABLE \(table)") }
+
+        // BEGIN with the first statement, COMMIT with the last: another session sees both rows.
+        try c.transaction {
+            try c.query("INSERT INTO \(table) VALUES ($1)", [.int(1)])
+            try c.pipeline([PostgresStatement("INSERT INTO \(table) VALUES ($1)", [.int(2)])], commit: true)
+        }
+        #expect(try other.query("SELECT count(*) FROM \(table)").int64(0, 0) == 2)
+        #expect(!c.commitInFlight)
+
+        // A statement fails before the COMMIT: the server skips it, the transaction rolls back.
+        #expect(throws: PostgresError.self) {
+            try c.transaction {
+                try c.query("INSERT INTO \(table) VALUES ($1)", [.int(3)])
+                try c.pipeline([PostgresStatement("INSERT INTO \(table) VALUES ($1)", [.int(1)])], commit: true)
+            }
+        }
+        #expect(!c.commitInFlight, "the server answered: the outcome is known")
+        #expect(try other.query("SELECT count(*) FROM \(table)").int64(0, 0) == 2)
+        // A transaction that runs nothing sends nothing, and the connection goes on.
+        try c.transaction {}
+        #expect(try c.transaction { try c.query("SELECT count(*) FROM \(table)").int64(0, 0) } == 2)
+    }
 }
