@@ -273,14 +273,28 @@ struct PostgresSchema: Sendable {
         RETURNING id, task_id
         """
     }
+    /// Run first in a lease transaction: its queries want the first rows of an index in its order
+    /// (`ORDER BY ... LIMIT ... SKIP LOCKED`), which only an ordered index scan gives in O(batch). The
+    /// planner, with the stale statistics a queue always has (a new task hub has none), chose a bitmap
+    /// scan of every visible row and a sort instead — O(N) per lease, quadratic over a fan-out or many
+    /// instances. `set_config(..., true)` lasts until the transaction ends.
+    var plannerForLeases: String {
+        "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)"
+    }
     /// Leases up to `$5` visible activities that were never delivered (`redelivered: false`) or whose
     /// last lease ended without a result (`true`), each through its own partial index.
+    ///
+    /// `id = ANY(ARRAY(...))`, not `id IN (...)`: the IDs are picked first and the rows updated by
+    /// primary key. With `IN`, and a table whose statistics are stale (a queue's always are; a new
+    /// task hub has none), the server hash-joined the picked IDs against a scan of the whole table,
+    /// every lease: O(N) per lease, quadratic over a fan-out.
     func leaseActivities(redelivered: Bool) -> String {
         """
         UPDATE \(s).activities SET locked_by = $2, lock_token = $3, lock_expires = $4, visible_at = $4,
         dequeue_count = dequeue_count + 1
-        WHERE id IN (SELECT id FROM \(s).activities WHERE \(redelivered ? "dequeue_count >= \(Redelivery.isolatedAfter)" : "dequeue_count < \(Redelivery.isolatedAfter)")
-                     AND visible_at <= $1 ORDER BY visible_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)
+        WHERE id = ANY(ARRAY(
+            SELECT id FROM \(s).activities WHERE \(redelivered ? "dequeue_count >= \(Redelivery.isolatedAfter)" : "dequeue_count < \(Redelivery.isolatedAfter)")
+            AND visible_at <= $1 ORDER BY visible_at, id LIMIT $5 FOR UPDATE SKIP LOCKED))
         RETURNING instance_id, execution_id, task_id, name, input, dequeue_count, id
         """
     }

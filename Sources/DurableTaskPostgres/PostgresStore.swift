@@ -135,19 +135,22 @@ struct PostgresStore: Sendable {
         let t = now.timeIntervalSinceReferenceDate
         var items: [OrchestrationWorkItem] = []
         var redeliveriesLeft = min(maxRedelivered, maxCount)
+        var planned = false
         /// Leases up to `limit`; returns how many instances had no visible event after all (given back).
         func lease(redelivered: Bool, limit: Int) throws -> (leased: Int, stale: Int) {
             guard limit > 0 else { return (0, 0) }
             // A token per batch, as for activities: it fences each instance's row (a later lease writes
             // another) and tells the inbox read which rows this statement leased.
             let token = UniqueID.string()
-            let results = try c.pipeline([
-                PostgresStatement(
-                    sql.leaseInstances(redelivered: redelivered),
-                    [.double(t), .text(owner), .text(token), .double(t + leaseDuration.timeInterval), .int(Int64(limit))]),
-                PostgresStatement(sql.selectLeasedInbox, [.double(t), .text(owner), .text(token)])
-            ])
-            let (instances, inbox) = (results[0], results[1])
+            let results = try c.pipeline(
+                (planned ? [] : [PostgresStatement(sql.plannerForLeases)]) + [
+                    PostgresStatement(
+                        sql.leaseInstances(redelivered: redelivered),
+                        [.double(t), .text(owner), .text(token), .double(t + leaseDuration.timeInterval), .int(Int64(limit))]),
+                    PostgresStatement(sql.selectLeasedInbox, [.double(t), .text(owner), .text(token)])
+                ])
+            planned = true
+            let (instances, inbox) = (results[results.count - 2], results[results.count - 1])
             var events: [String: (events: [HistoryEvent], receipt: Int64)] = [:]
             for row in 0..<inbox.count {
                 let instanceID = inbox.text(row, 0)
@@ -381,11 +384,14 @@ struct PostgresStore: Sendable {
         let token = UniqueID.string()
         let t = now.timeIntervalSinceReferenceDate
         var items: [ActivityWorkItem] = []
+        var planned = false
         func lease(redelivered: Bool, limit: Int) throws {
             guard limit > 0 else { return }
-            let rows = try c.query(
+            let lease = PostgresStatement(
                 sql.leaseActivities(redelivered: redelivered),
                 [.double(t), .text(owner), .text(token), .double(t + leaseDuration.timeInterval), .int(Int64(limit))])
+            guard let rows = try c.pipeline(planned ? [lease] : [PostgresStatement(sql.plannerForLeases), lease]).last else { return }
+            planned = true
             var batch: [ActivityWorkItem] = []
             batch.reserveCapacity(rows.count)
             var previous: ActivityWorkItem?
