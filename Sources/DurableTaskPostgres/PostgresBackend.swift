@@ -122,7 +122,7 @@ public final class PostgresBackend: Backend {
         let open: @Sendable () throws -> PostgresConnection = {
             try PostgresConnection(
                 url: url, applicationName: "DurableTask \(options.schema)", connectTimeoutSeconds: connectSeconds,
-                settings: ["SET statement_timeout = \(timeoutMilliseconds)", "SET client_min_messages = warning"])
+                settings: ["SET statement_timeout = \(timeoutMilliseconds)", "SET client_min_messages = warning"] + schema.sessionSettings)
         }
         // The first connection checks the server and sets the schema up before anything else runs.
         let first: PostgresConnection

@@ -135,28 +135,26 @@ struct PostgresStore: Sendable {
         let t = now.timeIntervalSinceReferenceDate
         var items: [OrchestrationWorkItem] = []
         var redeliveriesLeft = min(maxRedelivered, maxCount)
-        var planned = false
         /// Leases up to `limit`; returns how many instances had no visible event after all (given back).
         func lease(redelivered: Bool, limit: Int) throws -> (leased: Int, stale: Int) {
             guard limit > 0 else { return (0, 0) }
             // A token per batch, as for activities: it fences each instance's row (a later lease writes
             // another) and tells the inbox read which rows this statement leased.
             let token = UniqueID.string()
-            let results = try c.pipeline(
-                (planned ? [] : [PostgresStatement(sql.plannerForLeases)]) + [
-                    PostgresStatement(
-                        sql.leaseInstances(redelivered: redelivered),
-                        [.double(t), .text(owner), .text(token), .double(t + leaseDuration.timeInterval), .int(Int64(limit))]),
-                    PostgresStatement(sql.selectLeasedInbox, [.double(t), .text(owner), .text(token)])
-                ])
-            planned = true
-            let (instances, inbox) = (results[results.count - 2], results[results.count - 1])
+            let results = try c.pipeline([
+                PostgresStatement(
+                    sql.leaseInstances(redelivered: redelivered),
+                    [.double(t), .text(owner), .text(token), .double(t + leaseDuration.timeInterval), .int(Int64(limit))]),
+                PostgresStatement(sql.selectLeasedInbox, [.double(t), .text(owner), .text(token)])
+            ])
+            let (instances, inbox) = (results[0], results[1])
+            // In ID order per instance (the rows come unordered): the events' order, and the receipt last.
+            var rows: [String: [(id: Int64, row: Int)]] = [:]
+            for row in 0..<inbox.count { rows[inbox.text(row, 0), default: []].append((inbox.int64(row, 1), row)) }
             var events: [String: (events: [HistoryEvent], receipt: Int64)] = [:]
-            for row in 0..<inbox.count {
-                let instanceID = inbox.text(row, 0)
-                let event = try event(inbox, row, 2, instanceID, "inbox")
-                events[instanceID, default: ([], 0)].events.append(event)
-                events[instanceID]?.receipt = inbox.int64(row, 1)
+            for (instanceID, entries) in rows {
+                let sorted = entries.sorted { $0.id < $1.id }
+                events[instanceID] = (try sorted.map { try event(inbox, $0.row, 2, instanceID, "inbox") }, sorted.last?.id ?? 0)
             }
             var leased = 0
             var stale: [String] = []
@@ -384,14 +382,11 @@ struct PostgresStore: Sendable {
         let token = UniqueID.string()
         let t = now.timeIntervalSinceReferenceDate
         var items: [ActivityWorkItem] = []
-        var planned = false
         func lease(redelivered: Bool, limit: Int) throws {
             guard limit > 0 else { return }
-            let lease = PostgresStatement(
+            let rows = try c.query(
                 sql.leaseActivities(redelivered: redelivered),
                 [.double(t), .text(owner), .text(token), .double(t + leaseDuration.timeInterval), .int(Int64(limit))])
-            guard let rows = try c.pipeline(planned ? [lease] : [PostgresStatement(sql.plannerForLeases), lease]).last else { return }
-            planned = true
             var batch: [ActivityWorkItem] = []
             batch.reserveCapacity(rows.count)
             var previous: ActivityWorkItem?

@@ -1,0 +1,37 @@
+import DurableTask
+import Foundation
+import Testing
+
+@testable import DurableTaskPostgres
+
+/// A task hub written by an earlier version of the library opens, migrates forward and goes on.
+@Suite(
+    "Postgres migrations", .tags(.postgres),
+    .enabled(if: PostgresTestServer.url != nil, PostgresTestServer.howToRun))
+struct PostgresMigrationTests {
+    @Test func aVersionOneTaskHubIsMigratedAndRuns() async throws {
+        let name = PostgresTestServer.freshSchema("mig")
+        let schema = PostgresSchema(name: name)
+        // Version 1 as that release created it (version 2 only changes indexes: rows stay as they are).
+        _ = try await PostgresTestServer.admin(
+            [schema.createSchema, schema.createMeta, schema.v1, "UPDATE \(schema.s).durabletask_meta SET value = '1' WHERE key = 'version'"]
+                .joined(separator: ";\n"))
+        let backend = try PostgresTestServer.backend(schema: name)
+        #expect(try await PostgresTestServer.admin("SELECT value FROM \(schema.s).durabletask_meta WHERE key = 'version'") == "\(PostgresSchema.version)")
+        let indexes = try await PostgresTestServer.admin("SELECT indexname FROM pg_indexes WHERE schemaname = '\(name)' ORDER BY indexname")
+        #expect(indexes.contains("instances_ready_fresh") && indexes.contains("instances_ready_redelivered"), "\(indexes)")
+        #expect(!indexes.split(separator: "\n").contains("instances_ready"), "\(indexes)")
+
+        try await DurableTaskClient(backend: backend).scheduleNewOrchestration(name: "Double", input: 21, instanceID: "waiting")
+        let worker = DurableTaskWorker(backend: backend, options: .init(logHandler: { _, _ in }))
+        worker.addOrchestrator(name: "Double") { (_: OrchestrationContext, n: Int) async throws -> Int in n * 2 }
+        let running = Task { await worker.run() }
+        let done = try await DurableTaskClient(backend: backend).waitForCompletion("waiting", timeout: .seconds(30))
+        #expect(done.status == .completed)
+        #expect(try done.output(as: Int.self) == 42)
+        worker.stop()
+        await running.value
+        await backend.close()
+        _ = try await PostgresTestServer.admin("DROP SCHEMA \(schema.s) CASCADE")
+    }
+}
