@@ -207,7 +207,7 @@ struct PostgresSchema: Sendable {
         UPDATE \(s).instances i SET locked_by = $2, lock_token = $3, lock_expires = $4, lease_time = $1,
         dequeue_count = i.dequeue_count + 1
         FROM ready WHERE i.instance_id = ready.instance_id
-        RETURNING i.instance_id, i.execution_id, i.history_length, i.dequeue_count, i.ready_at
+        RETURNING i.instance_id, i.execution_id, i.history_length, i.dequeue_count
         """
     }
     /// The visible inbox rows of the instances leased to owner `$2` with token `$3`, by instance and ID.

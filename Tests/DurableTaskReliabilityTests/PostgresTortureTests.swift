@@ -23,14 +23,8 @@ struct PostgresTortureTests {
 
     @Test func crashTortureKeepsEveryPromiseOnPostgres() async throws {
         let url = try #require(TortureServer.url)
-        let outcome = try await TortureTests.torture(["crash", "--items", "200", "--kills", "12", "--seeds", "2", "--seed", "7", "--postgres", url])
-        #expect(outcome.status == 0, "\(outcome.output)")
-        #expect(int(outcome, "kills") >= 20, "\(outcome.output)")
-        #expect(int(outcome, "wrong_results") == 0)
-        #expect(int(outcome, "duplicate_completions") == 0)
-        #expect(int(outcome, "lost_completions") == 0)
-        #expect(int(outcome, "orchestration_completed_more_than_once") == 0)
-        #expect(int(outcome, "integrity_failures") == 0)
+        TortureTests.expectCrashTortureKeptEveryPromise(
+            try await TortureTests.torture(["crash", "--items", "200", "--kills", "12", "--seeds", "2", "--seed", "7", "--postgres", url]))
     }
 
     @Test func competingProcessesSurviveKillsOnPostgres() async throws {
