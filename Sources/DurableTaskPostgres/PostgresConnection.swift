@@ -374,10 +374,12 @@ final class PostgresConnection {
             // The sync point's own result.
             guard let sync = PQgetResult(conn) else { throw lostPipeline(conn, statements[0].sql) }
             PQclear(sync)
-        } catch {
-            // The connection is broken (nothing else throws here): the pool replaces it.
-            PQexitPipelineMode(conn)
-            throw error
+        } catch let error as PostgresError {
+            // A pipeline cut short (the connection broke, or libpq refused a statement) leaves the
+            // session in a state nobody knows: closed, so that the pool opens a new one and the server
+            // rolls the transaction back.
+            close()
+            throw PostgresError(sqlState: error.sqlState ?? "08006", message: error.message, sql: error.sql, connectionFailure: true)
         }
         PQexitPipelineMode(conn)
         if let failure { throw failure }
