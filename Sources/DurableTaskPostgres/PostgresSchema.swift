@@ -186,29 +186,34 @@ struct PostgresSchema: Sendable {
     var deleteInbox: String { "DELETE FROM \(s).inbox WHERE instance_id = $1" }
     var deleteActivities: String { "DELETE FROM \(s).activities WHERE instance_id = $1" }
 
-    /// Leases up to `$5` instances with a visible inbox event and no live lease, in `ready_at` order,
-    /// with the lease token `$3`: never-delivered instances (`redelivered: false`), or those whose last
-    /// two deliveries ended without a commit (`true`), as for activities. ``selectLeasedInbox`` then
-    /// reads their events.
+    /// Leases up to `$5` instances with a visible inbox event and no live lease, with the lease token
+    /// `$3`: first up to `$6` of those whose last two deliveries ended without a commit (redeliveries,
+    /// through their own partial index, as for activities), then never-delivered ones, each kind in
+    /// `ready_at` order. A `WITH` query runs only as far as it is read, so the second one locks only the
+    /// rows the batch takes. ``selectLeasedInbox`` then reads their events.
     ///
     /// The events are read by a statement of their own, after this one: it takes its snapshot after
     /// the rows were locked. Read in this statement (a join), they came from the snapshot it started
     /// with, while the lock waits for and then sees the newest version of an instance's row — an
     /// episode that committed in between (its consumed inbox rows deleted) had its events delivered
     /// again.
-    func leaseInstances(redelivered: Bool) -> String {
-        """
-        WITH ready AS (
+    var leaseInstances: String {
+        func ready(_ kind: String) -> String {
+            """
             SELECT instance_id FROM \(s).instances
-            WHERE ready_at IS NOT NULL AND ready_at <= $1 AND (lock_expires IS NULL OR lock_expires <= $1)
-            AND \(redelivered ? "dequeue_count >= \(Redelivery.isolatedAfter)" : "dequeue_count < \(Redelivery.isolatedAfter)")
-            ORDER BY ready_at LIMIT $5 FOR UPDATE SKIP LOCKED
-        )
-        UPDATE \(s).instances i SET locked_by = $2, lock_token = $3, lock_expires = $4, lease_time = $1,
-        dequeue_count = i.dequeue_count + 1
-        FROM ready WHERE i.instance_id = ready.instance_id
-        RETURNING i.instance_id, i.execution_id, i.history_length, i.dequeue_count
-        """
+                WHERE ready_at IS NOT NULL AND ready_at <= $1 AND (lock_expires IS NULL OR lock_expires <= $1) AND \(kind)
+                ORDER BY ready_at LIMIT
+            """
+        }
+        return """
+            WITH redelivered AS (\(ready("dequeue_count >= \(Redelivery.isolatedAfter)")) $6 FOR UPDATE SKIP LOCKED),
+            fresh AS (\(ready("dequeue_count < \(Redelivery.isolatedAfter)")) $5 FOR UPDATE SKIP LOCKED),
+            ready AS (SELECT instance_id FROM redelivered UNION ALL SELECT instance_id FROM fresh LIMIT $5)
+            UPDATE \(s).instances i SET locked_by = $2, lock_token = $3, lock_expires = $4, lease_time = $1,
+            dequeue_count = i.dequeue_count + 1
+            FROM ready WHERE i.instance_id = ready.instance_id
+            RETURNING i.instance_id, i.execution_id, i.history_length, i.dequeue_count
+            """
     }
     /// The visible inbox rows of the instances leased to owner `$2` with token `$3`, by instance and ID.
     /// The instances are looked up first (`= ANY(ARRAY(...))`), then their rows through the inbox's

@@ -135,16 +135,19 @@ struct PostgresStore: Sendable {
         let t = now.timeIntervalSinceReferenceDate
         var items: [OrchestrationWorkItem] = []
         var redeliveriesLeft = min(maxRedelivered, maxCount)
-        /// Leases up to `limit`; returns how many instances had no visible event after all (given back).
-        func lease(redelivered: Bool, limit: Int) throws -> (leased: Int, stale: Int) {
-            guard limit > 0 else { return (0, 0) }
+        // A stale ready_at (an instance with nothing visible) took a place in the batch: look again
+        // for the places it took, a bounded number of times.
+        for _ in 0..<16 where items.count < maxCount {
             // A token per batch, as for activities: it fences each instance's row (a later lease writes
             // another) and tells the inbox read which rows this statement leased.
             let token = UniqueID.string()
             let results = try c.pipeline([
                 PostgresStatement(
-                    sql.leaseInstances(redelivered: redelivered),
-                    [.double(t), .text(owner), .text(token), .double(t + leaseDuration.timeInterval), .int(Int64(limit))]),
+                    sql.leaseInstances,
+                    [
+                        .double(t), .text(owner), .text(token), .double(t + leaseDuration.timeInterval), .int(Int64(maxCount - items.count)),
+                        .int(Int64(redeliveriesLeft))
+                    ]),
                 PostgresStatement(sql.selectLeasedInbox, [.double(t), .text(owner), .text(token)])
             ])
             let (instances, inbox) = (results[0], results[1])
@@ -156,31 +159,22 @@ struct PostgresStore: Sendable {
                 let sorted = entries.sorted { $0.id < $1.id }
                 events[instanceID] = (try sorted.map { try event(inbox, $0.row, 2, instanceID, "inbox") }, sorted.last?.id ?? 0)
             }
-            var leased = 0
             var stale: [String] = []
             for row in 0..<instances.count {
                 let instanceID = instances.text(row, 0)
+                let deliveryCount = instances.int(row, 3)
+                if Redelivery.isRedelivery(leasedCount: deliveryCount) { redeliveriesLeft -= 1 }
                 guard let found = events[instanceID] else {
                     stale.append(instanceID)
                     continue
                 }
-                leased += 1
                 items.append(
                     OrchestrationWorkItem(
                         instanceID: instanceID, executionID: instances.text(row, 1), newEvents: found.events,
-                        historyLength: instances.int(row, 2), leaseToken: token, deliveryCount: instances.int(row, 3),
-                        receipt: found.receipt))
+                        historyLength: instances.int(row, 2), leaseToken: token, deliveryCount: deliveryCount, receipt: found.receipt))
             }
             try c.pipeline(stale.map { PostgresStatement(sql.unleaseStaleInstance, [.text($0)]) })
-            return (leased, stale.count)
-        }
-        // A stale ready_at (an instance with nothing visible) took a place in the batch: look again
-        // for the places it took, a bounded number of times.
-        for _ in 0..<16 {
-            let redelivered = try lease(redelivered: true, limit: redeliveriesLeft)
-            redeliveriesLeft -= redelivered.leased
-            let fresh = try lease(redelivered: false, limit: maxCount - items.count)
-            if redelivered.stale + fresh.stale == 0 || items.count >= maxCount { break }
+            if stale.isEmpty { break }
         }
         return items
     }
@@ -413,12 +407,12 @@ struct PostgresStore: Sendable {
         return items
     }
 
-    /// Records activity results (group commit) — see ``Backend/completeActivityWorkItems(_:)``.
+    /// Records activity results (group commit) — see ``Backend/completeActivityWorkItems(_:)`` — in two
+    /// round trips, the transaction's BEGIN and COMMIT included: lock the instances and delete the
+    /// completed rows, then add the accepted results to the inboxes, send `notification` and commit
+    /// (when none was accepted, the transaction commits the deletes).
     /// - Parameter encodedEvents: the completions' events, encoded by the caller.
-    /// - Returns: for each completion, whether it was recorded, and the instances that got an event.
-    /// Records activity results in two round trips, the transaction's BEGIN and COMMIT included: lock
-    /// the instances and delete the completed rows, then add the accepted results to the inboxes, send
-    /// `notification` and commit (when there are none, the transaction commits the deletes).
+    /// - Returns: for each completion, whether it was recorded.
     func completeActivities(
         _ c: PostgresConnection, _ completions: [ActivityCompletion], encodedEvents: [[UInt8]], now: Date, notification: String
     ) throws -> [Bool] {
