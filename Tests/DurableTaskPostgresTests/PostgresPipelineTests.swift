@@ -45,7 +45,7 @@ struct PostgresPipelineTests {
         // The connection left pipeline mode and the transaction was rolled back: nothing was written.
         #expect(try c.query("SELECT count(*) FROM \(table)").int64(0, 0) == 0)
         // And it goes on: the same statements, without the duplicate, commit.
-        try c.transaction {
+        _ = try c.transaction {
             try c.pipeline([
                 PostgresStatement("INSERT INTO \(table) VALUES ($1)", [.int(1)]),
                 PostgresStatement("INSERT INTO \(table) VALUES ($1)", [.int(2)])

@@ -32,7 +32,8 @@ public struct DurableTaskClient: Sendable {
     /// - Parameters:
     ///   - orchestrator: the orchestrator type; its ``Orchestrator/name`` is what is scheduled.
     ///   - input: the input, encoded once here.
-    ///   - instanceID: the ID to use; a random UUID by default.
+    ///   - instanceID: the ID to use; by default a new time-ordered (version 7) UUID, so instances
+    ///     sort by creation and a database's indexes stay compact (it shows when the instance was created).
     ///   - startAt: do not start before this time.
     ///   - replaceIfFinished: replace an existing instance with the same ID if it has finished.
     /// - Returns: the instance ID.
@@ -55,7 +56,7 @@ public struct DurableTaskClient: Sendable {
         name: String, input: Input, instanceID: String? = nil,
         startAt: Date? = nil, replaceIfFinished: Bool = false
     ) async throws -> String {
-        let id = instanceID ?? UniqueID.string()
+        let id = instanceID ?? UniqueID.timeOrdered()
         try ArgumentCheck.identifier(id, "instance ID")
         try ArgumentCheck.identifier(name, "orchestrator name")
         if let startAt { try ArgumentCheck.date(startAt, "start time of instance '\(id)'") }
