@@ -212,8 +212,20 @@ enum DatabaseSetup {
         }
         let synchronous = options.synchronous == .normal ? "NORMAL" : "FULL"
         try c.execute(
-            "PRAGMA synchronous = \(synchronous); PRAGMA mmap_size = 0; PRAGMA foreign_keys = OFF; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY")
+            """
+            PRAGMA synchronous = \(synchronous); PRAGMA mmap_size = 0; PRAGMA foreign_keys = OFF; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; \
+            PRAGMA wal_autocheckpoint = \(walCheckpointPages)
+            """)
     }
+
+    /// The WAL size, in pages, at which a commit checkpoints it into the database (libsqlite3's
+    /// default is 1,000, 4 MiB). The writer's commits re-dirty the same pages — an instance's row,
+    /// the tails of the indexes — and a checkpoint copies each page once however often it changed
+    /// since the last, so a longer interval copies less: the rounds shape 0.96× the time and a
+    /// 100,000-item fan-out 0.93× at 4,000 pages. The cost is a `-wal` file of up to 16 MiB. A
+    /// background checkpoint, off the writer's thread, would be cheaper still, but two connections
+    /// writing and checkpointing at once is the WAL-reset bug of libsqlite3 before 3.51.3.
+    static let walCheckpointPages = 4_000
 
     private static func migrate(_ c: Connection, from version: Int, path: String) throws {
         guard version < Schema.version else { return }

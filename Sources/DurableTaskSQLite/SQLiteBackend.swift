@@ -74,7 +74,7 @@ public final class SQLiteBackend: Backend {
         /// A write that would grow the file beyond it fails with `DurableTaskError(.storage)` saying
         /// "database or disk is full", exactly as a full disk does; it is rolled back, so nothing is
         /// lost. Change it while running with ``SQLiteBackend/setMaxDatabaseBytes(_:)``. The quota
-        /// counts database pages only: the `-wal` file (up to a few MiB between checkpoints) comes on
+        /// counts database pages only: the `-wal` file (up to 16 MiB between checkpoints) comes on
         /// top, and a quota below the current size stops growth at the current size.
         public var maxDatabaseBytes: Int?
         /// Receives the backend's log messages (the warning about sharing a WAL file between
@@ -441,7 +441,7 @@ public final class SQLiteBackend: Backend {
         _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult, leasing lease: ActivityLeaseRequest?
     ) async throws -> [ActivityWorkItem] {
         // Encoding here, on the caller's thread, keeps the single writer thread for SQLite work.
-        let encodedHistory = result.continueAsNew == nil ? result.newHistory.map(HistoryEventCodec.encode) : []
+        let encodedHistory = Store.EncodedHistory(result.continueAsNew == nil ? result.newHistory : [])
         let durable = TaskHubRules.episodeMustReachDisk(result)
         let body: @Sendable (Connection, Date) throws -> Store.CommittedEpisode = { c, now in
             try Store.complete(c, item, result, encodedHistory: encodedHistory, leasing: lease, now: now)

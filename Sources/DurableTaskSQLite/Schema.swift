@@ -11,10 +11,10 @@ enum Schema {
 
     /// `PRAGMA user_version`: the schema version this code writes. Older versions are migrated
     /// forward at open; newer ones are refused (an older library must not misread them).
-    static let version = 2
+    static let version = 3
 
     /// The migrations, in order: `migrations[n]` takes the schema from version `n` to `n + 1`.
-    static let migrations: [String] = [v1, v2]
+    static let migrations: [String] = [v1, v2, v3]
 
     /// Version 1.
     ///
@@ -94,6 +94,12 @@ enum Schema {
         CREATE INDEX activities_fresh ON activities (visible_at, id) WHERE dequeue_count < \(Redelivery.isolatedAfter);
         CREATE INDEX activities_redelivered ON activities (visible_at, id) WHERE dequeue_count >= \(Redelivery.isolatedAfter);
         """
+
+    /// Version 3: a `history` row may hold several consecutive events of one episode
+    /// (``HistoryEventCodec/encodeRows(_:maxRowBytes:)``), its `seq` the position of the first. Rows
+    /// of earlier versions hold one event each and read unchanged, so there is nothing to convert;
+    /// the version only keeps a library that reads one event per row from opening the file.
+    static let v3 = "-- history rows may group events; no table changes"
 
     // MARK: Instances
 

@@ -146,6 +146,19 @@ enum Store {
         return nil
     }
 
+    /// The rows an episode appends to its history, encoded off the writer thread.
+    struct EncodedHistory: Sendable {
+        /// Each row with the offset of its first event (``HistoryEventCodec/encodeRows(_:maxRowBytes:)``).
+        var rows: [(first: Int, bytes: [UInt8])]
+        /// How many events the rows hold.
+        var events: Int
+
+        init(_ events: [HistoryEvent]) {
+            rows = HistoryEventCodec.encodeRows(events)
+            self.events = events.count
+        }
+    }
+
     private static func leaseLost(_ instanceID: String) -> DurableTaskError {
         DurableTaskError(.leaseLost, "the lease on instance '\(instanceID)' was lost; the episode was not committed")
     }
@@ -155,7 +168,7 @@ enum Store {
     ///   spends its time on SQLite alone.
     static func complete(
         _ c: Connection, _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult,
-        encodedHistory: [[UInt8]], leasing lease: ActivityLeaseRequest? = nil, now: Date
+        encodedHistory: EncodedHistory, leasing lease: ActivityLeaseRequest? = nil, now: Date
     ) throws -> CommittedEpisode {
         let select = try c.cached(Schema.selectInstanceState)
         select.bind(1, item.instanceID)
@@ -193,14 +206,14 @@ enum Store {
             newHistoryLength = 0
         }
         let insertHistory = try c.cached(Schema.insertHistory)
-        for encoded in encodedHistory {
+        for row in encodedHistory.rows {
             insertHistory.reset()
             insertHistory.bind(1, item.instanceID)
-            insertHistory.bind(2, newHistoryLength)
-            insertHistory.bind(3, encoded)
+            insertHistory.bind(2, newHistoryLength + row.first)
+            insertHistory.bind(3, row.bytes)
             try insertHistory.run()
-            newHistoryLength += 1
         }
+        newHistoryLength += encodedHistory.events
         for entry in commit.inbox {
             try insertInbox(c, entry.event, instanceID: item.instanceID, visibleAt: entry.visibleAt)
         }
@@ -328,7 +341,14 @@ enum Store {
         let select = try c.cached(Schema.selectHistory)
         select.bind(1, instanceID)
         var events: [HistoryEvent] = []
-        try select.forEachRow { events.append(try event(select, 0, instanceID, "history")) }
+        try select.forEachRow {
+            do {
+                try select.withBytes(0) { bytes in try HistoryEventCodec.decodeRow(bytes, into: &events) }
+            } catch {
+                throw DurableTaskError(
+                    .corruptData, "an undecodable history row of instance '\(instanceID)' (after event \(events.count)): \(error)")
+            }
+        }
         return events
     }
 

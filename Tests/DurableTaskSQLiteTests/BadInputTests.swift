@@ -198,7 +198,10 @@ struct BadInputTests {
         }
         do {
             let connection = try Connection(path: path)
-            try connection.execute("UPDATE history SET event = x'01FF' WHERE instance_id = 'damaged' AND seq = 1")
+            // The last row: the episode that recorded the activity's result.
+            try connection.execute(
+                "UPDATE history SET event = x'01FF' WHERE instance_id = 'damaged' AND seq = (SELECT max(seq) FROM history WHERE instance_id = 'damaged')"
+            )
             #expect(connection.changes == 1)
             connection.close()
         }

@@ -75,7 +75,7 @@ struct SQLiteBackendTests {
         #expect(leased.map(\.name) == ["Act"])
         await backend.close()
         let connection = try Connection(path: path, create: false)
-        #expect(try connection.scalarInt("PRAGMA user_version") == 2)
+        #expect(try connection.scalarInt("PRAGMA user_version") == Int64(Schema.version))
         let indexes = try connection.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
         var names: [String] = []
         try indexes.forEachRow { names.append(indexes.text(0)) }

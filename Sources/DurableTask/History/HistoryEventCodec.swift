@@ -1,7 +1,8 @@
 import Foundation
 
 /// A compact binary encoding of ``HistoryEvent`` for the history and inbox rows of the database
-/// backends (SQLite, PostgreSQL): one format, shared, so a row means the same in every store.
+/// backends (SQLite, PostgreSQL): one format, shared, so a row means the same in every store. SQLite's
+/// history rows may group an episode's events (``encodeRows(_:maxRowBytes:)``).
 ///
 /// Why not JSON through `Codable`: Foundation's coders cost microseconds per event, which at a
 /// 100,000-activity fan-out is most of the per-item budget. This encoding is a version byte, a kind
@@ -151,6 +152,80 @@ package enum HistoryEventCodec {
             }
         }
         return HistoryEvent(eventID: eventID, timestamp: timestamp, kind: kind, startedAt: startedAt)
+    }
+
+    /// The first byte of a row that holds several events (``encodeRows(_:maxRowBytes:)``); never a
+    /// ``formatVersion``, so a reader tells the two apart by the first byte.
+    package static let groupMarker: UInt8 = 0xE1
+
+    /// Encodes the events an episode appends as few rows: consecutive events share a row, a group
+    /// marker, a varint count, then each event's encoding behind a varint length, until a row holds
+    /// `maxRowBytes`. A row of one event is that event's plain encoding, byte for byte a row written
+    /// before groups existed.
+    ///
+    /// Why: a history row per event made an episode's commit one B-tree insert per event; a
+    /// one-activity round appends a dozen. The bound keeps a row far below the database's blob limit
+    /// however large the fan-out.
+    /// - Returns: each row with the offset of its first event in `events`.
+    package static func encodeRows(_ events: [HistoryEvent], maxRowBytes: Int = 64 * 1024) -> [(first: Int, bytes: [UInt8])] {
+        var rows: [(first: Int, bytes: [UInt8])] = []
+        var pending: [[UInt8]] = []
+        var pendingBytes = 0
+        var first = 0
+        func flush() {
+            guard !pending.isEmpty else { return }
+            if pending.count == 1 {
+                rows.append((first, pending[0]))
+            } else {
+                var w = ByteWriter()
+                w.buffer.reserveCapacity(pendingBytes + 2 * pending.count + 6)
+                w.byte(groupMarker)
+                w.varint(UInt64(pending.count))
+                for encoded in pending {
+                    w.varint(UInt64(encoded.count))
+                    w.buffer.append(contentsOf: encoded)
+                }
+                rows.append((first, w.buffer))
+            }
+            first += pending.count
+            pending.removeAll(keepingCapacity: true)
+            pendingBytes = 0
+        }
+        for event in events {
+            let encoded = encode(event)
+            if !pending.isEmpty && pendingBytes + encoded.count > maxRowBytes { flush() }
+            pending.append(encoded)
+            pendingBytes += encoded.count
+        }
+        flush()
+        return rows
+    }
+
+    /// Decodes a row written by ``encodeRows(_:maxRowBytes:)`` (one event or a group), appending
+    /// its events in order.
+    /// - Throws: ``CodecError`` when the bytes are not a valid row; nothing is appended then.
+    package static func decodeRow(_ bytes: UnsafeRawBufferPointer, into events: inout [HistoryEvent]) throws(CodecError) {
+        guard bytes.first == groupMarker else {
+            events.append(try decode(bytes))
+            return
+        }
+        var r = ByteReader(bytes)
+        _ = try r.byte()
+        let count = try r.varint()
+        // Each member takes at least two bytes, so a count beyond that is damage, not a huge group.
+        guard count >= 2, count <= UInt64(r.remaining / 2) else { throw CodecError("a group of \(count) events in \(bytes.count) bytes") }
+        var decoded: [HistoryEvent] = []
+        decoded.reserveCapacity(Int(count))
+        for index in 0..<Int(count) {
+            let member = try r.rawBytes()
+            do {
+                decoded.append(try decode(member))
+            } catch {
+                throw CodecError("event \(index) of a group of \(count): \(error.description)")
+            }
+        }
+        guard r.isAtEnd else { throw CodecError("\(r.remaining) bytes after a group of \(count) events") }
+        events.append(contentsOf: decoded)
     }
 
     /// Encodes failure details on their own (the `failure` column of `instances`).
