@@ -337,7 +337,7 @@ public final class PostgresBackend: Backend {
         -> [ActivityWorkItem]
     {
         // Encoding here, on the caller's thread, keeps the connection threads for round trips.
-        let encodedHistory = result.continueAsNew == nil ? result.newHistory.map(HistoryEventCodec.encode) : []
+        let encodedHistory = HistoryRows(result.continueAsNew == nil ? result.newHistory : [])
         let store = self.store
         let committed = try await write(durable: TaskHubRules.episodeMustReachDisk(result)) { c, now in
             // Who is woken in the other processes depends on what the commit leaves to do.

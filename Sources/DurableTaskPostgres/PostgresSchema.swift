@@ -16,7 +16,7 @@
 struct PostgresSchema: Sendable {
     /// The schema version this code writes. Older versions are migrated forward at open; newer ones
     /// are refused (an older library must not misread them).
-    static let version = 2
+    static let version = 3
 
     /// Marks the schema as a DurableTask task hub in its `durabletask_meta` table.
     static let application = "DurableTask"
@@ -42,7 +42,7 @@ struct PostgresSchema: Sendable {
     }
 
     /// The migrations, in order: `migrations[n]` takes the schema from version `n` to `n + 1`.
-    var migrations: [String] { [v1, v2] }
+    var migrations: [String] { [v1, v2, v3] }
 
     /// Version 1. See the type's documentation for the layout.
     var v1: String {
@@ -116,6 +116,14 @@ struct PostgresSchema: Sendable {
             WHERE ready_at IS NOT NULL AND dequeue_count >= \(Redelivery.isolatedAfter);
         DROP INDEX \(s).instances_ready;
         """
+    }
+
+    /// Version 3: a `history` row may hold several consecutive events of one episode
+    /// (``HistoryEventCodec/encodeRows(_:maxRowBytes:)``), its `seq` the position of the first. Rows
+    /// of earlier versions hold one event each and read unchanged, so no row is converted; the
+    /// version keeps a library that reads one event per row from opening the schema.
+    var v3: String {
+        "COMMENT ON TABLE \(s).history IS 'A row holds one event, or several of one episode (a group); seq is the position of the first.'"
     }
 
     // MARK: Opening
@@ -279,7 +287,7 @@ struct PostgresSchema: Sendable {
     // MARK: History and inbox
 
     var insertHistory: String {
-        "INSERT INTO \(s).history (instance_id, seq, event) SELECT $1, $2 + n - 1, e FROM unnest($3::bytea[]) WITH ORDINALITY AS t(e, n)"
+        "INSERT INTO \(s).history (instance_id, seq, event) SELECT $1, $2 + o, e FROM unnest($3::int8[], $4::bytea[]) AS t(o, e)"
     }
     var selectHistory: String { "SELECT event FROM \(s).history WHERE instance_id = $1 ORDER BY seq" }
     /// Inserts inbox rows for several instances (in array order, so IDs follow it).

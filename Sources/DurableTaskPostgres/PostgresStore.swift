@@ -201,7 +201,7 @@ struct PostgresStore: Sendable {
     ///     set by the server when the instance's inbox is left with events, which only the write finds.
     func complete(
         _ c: PostgresConnection, _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult,
-        encodedHistory: [[UInt8]], leasing lease: ActivityLeaseRequest? = nil, now: Date,
+        encodedHistory: HistoryRows, leasing lease: ActivityLeaseRequest? = nil, now: Date,
         notification: (_ orchestrations: Bool, _ activities: Bool, _ instances: [String]) -> String
     ) throws -> Committed {
         let t = now.timeIntervalSinceReferenceDate
@@ -239,9 +239,15 @@ struct PostgresStore: Sendable {
             writes.append(PostgresStatement(sql.deleteHistory, [.text(item.instanceID)]))
             newHistoryLength = 0
         }
-        if !encodedHistory.isEmpty {
-            writes.append(PostgresStatement(sql.insertHistory, [.text(item.instanceID), .int(Int64(newHistoryLength)), .bytesArray(encodedHistory)]))
-            newHistoryLength += encodedHistory.count
+        if !encodedHistory.rows.isEmpty {
+            writes.append(
+                PostgresStatement(
+                    sql.insertHistory,
+                    [
+                        .text(item.instanceID), .int(Int64(newHistoryLength)), .intArray(encodedHistory.rows.map { Int64($0.first) }),
+                        .bytesArray(encodedHistory.rows.map(\.bytes))
+                    ]))
+            newHistoryLength += encodedHistory.events
         }
         let eager = Set(lease?.taskIDs ?? [])
         let (leased, rest) = commit.activities.reduce(into: ([ActivityRequest](), [ActivityRequest]())) {
@@ -361,8 +367,14 @@ struct PostgresStore: Sendable {
         }
         let rows = try c.query(sql.selectHistory, [.text(instanceID)])
         var events: [HistoryEvent] = []
-        events.reserveCapacity(rows.count)
-        for row in 0..<rows.count { events.append(try event(rows, row, 0, instanceID, "history")) }
+        for row in 0..<rows.count {
+            do {
+                try rows.withBytes(row, 0) { bytes in try HistoryEventCodec.decodeRow(bytes, into: &events) }
+            } catch {
+                throw DurableTaskError(
+                    .corruptData, "an undecodable history row of instance '\(instanceID)' (after event \(events.count)): \(error)")
+            }
+        }
         return events
     }
 

@@ -441,7 +441,7 @@ public final class SQLiteBackend: Backend {
         _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult, leasing lease: ActivityLeaseRequest?
     ) async throws -> [ActivityWorkItem] {
         // Encoding here, on the caller's thread, keeps the single writer thread for SQLite work.
-        let encodedHistory = Store.EncodedHistory(result.continueAsNew == nil ? result.newHistory : [])
+        let encodedHistory = HistoryRows(result.continueAsNew == nil ? result.newHistory : [])
         let durable = TaskHubRules.episodeMustReachDisk(result)
         let body: @Sendable (Connection, Date) throws -> Store.CommittedEpisode = { c, now in
             try Store.complete(c, item, result, encodedHistory: encodedHistory, leasing: lease, now: now)

@@ -146,19 +146,6 @@ enum Store {
         return nil
     }
 
-    /// The rows an episode appends to its history, encoded off the writer thread.
-    struct EncodedHistory: Sendable {
-        /// Each row with the offset of its first event (``HistoryEventCodec/encodeRows(_:maxRowBytes:)``).
-        var rows: [(first: Int, bytes: [UInt8])]
-        /// How many events the rows hold.
-        var events: Int
-
-        init(_ events: [HistoryEvent]) {
-            rows = HistoryEventCodec.encodeRows(events)
-            self.events = events.count
-        }
-    }
-
     private static func leaseLost(_ instanceID: String) -> DurableTaskError {
         DurableTaskError(.leaseLost, "the lease on instance '\(instanceID)' was lost; the episode was not committed")
     }
@@ -168,7 +155,7 @@ enum Store {
     ///   spends its time on SQLite alone.
     static func complete(
         _ c: Connection, _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult,
-        encodedHistory: EncodedHistory, leasing lease: ActivityLeaseRequest? = nil, now: Date
+        encodedHistory: HistoryRows, leasing lease: ActivityLeaseRequest? = nil, now: Date
     ) throws -> CommittedEpisode {
         let select = try c.cached(Schema.selectInstanceState)
         select.bind(1, item.instanceID)

@@ -12,11 +12,28 @@ struct PostgresMigrationTests {
     @Test func aVersionOneTaskHubIsMigratedAndRuns() async throws {
         let name = PostgresTestServer.freshSchema("mig")
         let schema = PostgresSchema(name: name)
-        // Version 1 as that release created it (version 2 only changes indexes: rows stay as they are).
+        // Version 1 as that release created it (version 2 only changes indexes: rows stay as they are),
+        // with an instance whose history rows hold one event each, as before version 3.
+        let date = Date(timeIntervalSinceReferenceDate: 1_000)
+        let old = [
+            HistoryEvent(timestamp: date, kind: .executionStarted(name: "Old", executionID: "e", input: nil, parent: nil, scheduledStart: nil)),
+            HistoryEvent(eventID: 0, timestamp: date, kind: .taskScheduled(name: "Act", input: Payload(json: "1")))
+        ]
+        let rows = old.enumerated().map { seq, event in
+            "('old', \(seq), '\\x\(HistoryEventCodec.encode(event).map { String(format: "%02x", $0) }.joined())'::bytea)"
+        }
         _ = try await PostgresTestServer.admin(
-            [schema.createSchema, schema.createMeta, schema.v1, "UPDATE \(schema.s).durabletask_meta SET value = '1' WHERE key = 'version'"]
-                .joined(separator: ";\n"))
+            [
+                schema.createSchema, schema.createMeta, schema.v1, "UPDATE \(schema.s).durabletask_meta SET value = '1' WHERE key = 'version'",
+                """
+                INSERT INTO \(schema.s).instances (instance_id, name, execution_id, status, created_at, updated_at, history_length)
+                VALUES ('old', 'Old', 'e', 'running', 0, 0, 2)
+                """,
+                "INSERT INTO \(schema.s).history (instance_id, seq, event) VALUES \(rows.joined(separator: ", "))"
+            ]
+            .joined(separator: ";\n"))
         let backend = try PostgresTestServer.backend(schema: name)
+        #expect(try await backend.getOrchestrationHistory(instanceID: "old") == old)
         #expect(try await PostgresTestServer.admin("SELECT value FROM \(schema.s).durabletask_meta WHERE key = 'version'") == "\(PostgresSchema.version)")
         let indexes = try await PostgresTestServer.admin("SELECT indexname FROM pg_indexes WHERE schemaname = '\(name)' ORDER BY indexname")
         #expect(indexes.contains("instances_ready_fresh") && indexes.contains("instances_ready_redelivered"), "\(indexes)")

@@ -248,6 +248,21 @@ package enum HistoryEventCodec {
 }
 
 /// Why stored bytes could not be decoded.
+/// The rows an episode appends to its history (``HistoryEventCodec/encodeRows(_:maxRowBytes:)``),
+/// encoded by the caller so a database backend's connection thread spends its time on the database.
+package struct HistoryRows: Sendable {
+    /// Each row with the offset of its first event.
+    package var rows: [(first: Int, bytes: [UInt8])]
+    /// How many events the rows hold.
+    package var events: Int
+
+    /// Encodes `events` as rows.
+    package init(_ events: [HistoryEvent]) {
+        rows = HistoryEventCodec.encodeRows(events)
+        self.events = events.count
+    }
+}
+
 package struct CodecError: Error, CustomStringConvertible {
     package var description: String
     package init(_ description: String) { self.description = description }
