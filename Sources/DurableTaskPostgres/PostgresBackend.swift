@@ -446,6 +446,26 @@ public final class PostgresBackend: Backend {
         return purged.count
     }
 
+    // MARK: Workers
+
+    /// Hands the instances the stopped worker `owner` ran last to anybody at once, rather than after
+    /// ``PostgresSchema/stickyFor``, and wakes the workers of every process to take them; see
+    /// ``Backend/ownerStopped(_:)``.
+    public func ownerStopped(_ owner: String) async {
+        let store = self.store
+        let payload = notification(orchestrations: true)
+        do {
+            try await write { c, _ in
+                try c.query(store.sql.clearOwner, [.text(owner)])
+                try Self.notify(c, store, payload)
+            }
+            signals.orchestrationWorkAdded()
+        } catch {
+            // Its instances go to the others after stickyFor all the same.
+            options.logHandler(.warning, "could not hand over the instances of stopped worker '\(owner)': \(error)")
+        }
+    }
+
     // MARK: Wake-ups
 
     /// Waits for a change in this process or (through `LISTEN`) another, the next due timer or lease

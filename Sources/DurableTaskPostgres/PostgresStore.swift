@@ -146,7 +146,7 @@ struct PostgresStore: Sendable {
                     sql.leaseInstances,
                     [
                         .double(t), .text(owner), .text(token), .double(t + leaseDuration.timeInterval), .int(Int64(maxCount - items.count)),
-                        .int(Int64(redeliveriesLeft))
+                        .int(Int64(redeliveriesLeft)), .double(t - PostgresSchema.stickyFor)
                     ]),
                 PostgresStatement(sql.selectLeasedInbox, [.double(t), .text(owner), .text(token)])
             ])

@@ -137,9 +137,18 @@ public protocol Backend: Sendable {
     /// changes of that instance only. The default watches the task-hub-wide signal, which wakes every
     /// waiter on every change; a backend that names the instance it changed should do better.
     func watchInstance(_ instanceID: String) -> InstanceWatch
+
+    /// Tells the backend that the worker leasing as `owner` stopped: it runs nothing more and its
+    /// cache is gone. A backend that leaves an instance to the worker that ran its last episode for a
+    /// while (PostgreSQL) hands that worker's instances to anybody from now on. The default does
+    /// nothing; errors are the backend's to log, the worker is stopping either way.
+    func ownerStopped(_ owner: String) async
 }
 
 extension Backend {
+    /// Nothing to hand over; see ``ownerStopped(_:)``.
+    public func ownerStopped(_ owner: String) async {}
+
     /// Commits and leases nothing; see ``completeOrchestrationWorkItem(_:result:leasing:)``.
     public func completeOrchestrationWorkItem(
         _ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult, leasing lease: ActivityLeaseRequest

@@ -224,6 +224,7 @@ public final class DurableTaskWorker: Sendable {
         }
         await flush(completions)
         cache.removeAll()
+        await backend.ownerStopped(options.workerID)
     }
 
 }
