@@ -31,6 +31,8 @@ import Synchronization
 ///   process dies the server drops the lock and the next lease call of any backend on the task hub (at
 ///   most every 250 ms) releases the dead worker's leases, so its work runs again at once. A live worker
 ///   keeps its leases; leases still expire, and lease tokens still fence off late results.
+/// - A ready instance goes first to the worker that ran its last episode, which holds it in its
+///   cache, for 100 ms; then to any worker (see ``ownerStopped(_:)``).
 /// - Times come from the backend's ``clock`` (not the server's): the machines sharing a task hub
 ///   should keep their clocks in sync (NTP), as lease expiry compares them.
 public final class PostgresBackend: Backend {
