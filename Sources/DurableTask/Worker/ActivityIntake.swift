@@ -3,10 +3,12 @@
 /// ``Backend/completeOrchestrationWorkItem(_:result:leasing:)``).
 ///
 /// Eager dispatch spares a scheduling episode a lease transaction and a wake-up of the fetch loop:
-/// for a one-activity orchestration, one transaction in seven, and the latency of that hop. It is for
-/// a worker with nothing else leased (the latency of a lone request); only activities this worker has
-/// registered are taken (a worker that only runs orchestrations leaves them to the ones that run
-/// activities).
+/// for a one-activity orchestration, one transaction in seven, and the latency of that hop. Under
+/// load it also keeps an orchestration's activities on the worker that runs the orchestration, so
+/// with several worker processes their results come back to the process that holds the instance in
+/// its cache. Only activities this worker has registered are taken (a worker that only runs
+/// orchestrations leaves them to the ones that run activities), and only as many as its window has
+/// room for; the rest wait for any worker's fetch loop.
 final class ActivityIntake: Sendable {
     let queue: WorkQueue<ActivityWorkItem>
     let running: RunningActivities
@@ -27,15 +29,13 @@ final class ActivityIntake: Sendable {
     /// What the commit of `result` may lease to `owner`, or `nil` for nothing. Checked against the
     /// window without reserving it: the fetch loop (or another episode) leasing at the same moment may
     /// overshoot it by one episode's activities, which only lengthens the queue.
-    /// - Parameter episodesInFlight: the worker's episodes in flight, this one included.
-    func request(
-        for result: OrchestrationWorkItemResult, episodesInFlight: Int, owner: String, leaseDuration: Duration
-    ) -> ActivityLeaseRequest? {
-        // Only for an episode alone in the worker with nothing else leased: under load the fetch
-        // loop's batch leases, and the grouped results of runners that never run dry, cost less than
-        // a lease in every episode (7 % more CPU for 10,000 one-activity orchestrations at once on
-        // SQLite when every episode leased).
-        guard !result.activities.isEmpty, episodesInFlight <= 1, running.count == 0, !queue.isClosed else { return nil }
+    ///
+    /// Every episode leases, not only one alone in the worker: that was once 7 % more CPU for 10,000
+    /// one-activity orchestrations on SQLite (runners that run dry group fewer results a commit);
+    /// measured again after the history took a row per episode, it is 1.00× there, and the rounds
+    /// shape 0.91× the time on SQLite, 0.90× on Postgres, four Postgres worker processes 0.88×.
+    func request(for result: OrchestrationWorkItemResult, owner: String, leaseDuration: Duration) -> ActivityLeaseRequest? {
+        guard !result.activities.isEmpty, !queue.isClosed else { return nil }
         let room = free
         var taskIDs: [Int] = []
         for activity in result.activities where isRegistered(activity.name) {

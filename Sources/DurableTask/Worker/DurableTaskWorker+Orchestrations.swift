@@ -60,7 +60,7 @@ extension DurableTaskWorker {
                 slots.take(items.count)
                 for item in items {
                     group.addTask {
-                        await self.process(item, resolve: resolve, engineOptions: engineOptions, cache: cache, intake: intake, slots: slots)
+                        await self.process(item, resolve: resolve, engineOptions: engineOptions, cache: cache, intake: intake)
                         if Redelivery.isRedelivery(leasedCount: item.deliveryCount) { redelivery.clear() }
                         slots.release()
                     }
@@ -76,7 +76,7 @@ extension DurableTaskWorker {
 
     func process(
         _ item: OrchestrationWorkItem, resolve: @escaping @Sendable (String) -> OrchestratorEntry?,
-        engineOptions: EngineOptions, cache: OrchestrationCache, intake: ActivityIntake, slots: EpisodeSlots
+        engineOptions: EngineOptions, cache: OrchestrationCache, intake: ActivityIntake
     ) async {
         // Checked at lease time, before any user code runs: an item whose deliveries keep taking the
         // process down (a fatalError, a stack overflow) never reaches the failure handling below.
@@ -114,7 +114,7 @@ extension DurableTaskWorker {
         counters.eventsApplied.add(item.newEvents.count, ordering: .relaxed)
         do {
             if let lease = intake.request(
-                for: result, episodesInFlight: slots.inFlightCount, owner: options.workerID, leaseDuration: options.activityLeaseDuration)
+                for: result, owner: options.workerID, leaseDuration: options.activityLeaseDuration)
             {
                 let leased = try await backend.completeOrchestrationWorkItem(item, result: result, leasing: lease)
                 if !intake.accept(leased) {
