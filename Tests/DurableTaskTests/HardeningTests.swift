@@ -180,6 +180,19 @@ import Testing
         #expect(busy.eagerly + busy.fetched == 90, "\(busy)")
         #expect(busy.eagerly >= 60, "\(busy)")
 
+        // A small window holds, though thirty episodes lease at once: they claim its room between them.
+        var small = quiet
+        small.maxConcurrentActivities = 2
+        small.activityPrefetch = 4
+        let narrow = InstrumentedBackend(inner)
+        try await withWorker(backend: narrow, options: small, register: { registerAll($0) }) { client, _ in
+            var ids: [String] = []
+            for index in 1...30 { ids.append(try await client.scheduleNewOrchestration(SumOfSquares.self, input: 3, instanceID: "narrow-\(index)")) }
+            for id in ids { #expect(try await client.waitForCompletion(SumOfSquares.self, instanceID: id, timeout: .seconds(30)) == 14) }
+        }
+        // The window is 4; the fetch loop leasing beside the episodes may add one batch of it.
+        #expect(narrow.peakActivitiesHeld <= 8, "\(narrow.peakActivitiesHeld) activities held at once")
+
         // A worker that runs only orchestrations leases no activities: another worker runs them.
         let before = backend.activitiesLeased
         try await withWorker(backend: backend, options: quiet, register: { $0.addOrchestrator(SumOfSquares()) }) { client, _ in
@@ -289,6 +302,7 @@ final class InstrumentedBackend: Backend {
     private let reads = Atomic<Int>(0)
     private let eager = Atomic<Int>(0)
     private let fetched = Atomic<Int>(0)
+    private let held = Mutex((now: 0, peak: 0))
 
     init(
         _ inner: any Backend,
@@ -302,6 +316,15 @@ final class InstrumentedBackend: Backend {
     var metadataReads: Int { reads.load(ordering: .relaxed) }
     /// Activities leased in the commit of the episode that scheduled them, and by the fetch loop.
     var activitiesLeased: (eagerly: Int, fetched: Int) { (eager.load(ordering: .relaxed), fetched.load(ordering: .relaxed)) }
+    /// The most activities leased at once and not yet completed or handed back.
+    var peakActivitiesHeld: Int { held.withLock { $0.peak } }
+
+    private func hold(_ change: Int) {
+        held.withLock { held in
+            held.now += change
+            held.peak = max(held.peak, held.now)
+        }
+    }
 
     func watchInstance(_ instanceID: String) -> InstanceWatch { inner.watchInstance(instanceID) }
 
@@ -330,18 +353,23 @@ final class InstrumentedBackend: Backend {
         if failCommit(item, result) { throw DurableTaskError(.corruptData, "injected commit failure") }
         let leased = try await inner.completeOrchestrationWorkItem(item, result: result, leasing: lease)
         eager.add(leased.count, ordering: .relaxed)
+        hold(leased.count)
         return leased
     }
     func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration) async throws -> [ActivityWorkItem] {
         let items = try await inner.getActivityWorkItems(owner: owner, maxCount: maxCount, maxRedelivered: maxRedelivered, leaseDuration: leaseDuration)
         fetched.add(items.count, ordering: .relaxed)
+        hold(items.count)
         return items
     }
     func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool] {
-        try await inner.completeActivityWorkItems(completions)
+        let accepted = try await inner.completeActivityWorkItems(completions)
+        hold(-completions.count)
+        return accepted
     }
     func abandonActivityWorkItem(_ item: ActivityWorkItem, delay: Duration) async throws {
         try await inner.abandonActivityWorkItem(item, delay: delay)
+        hold(-1)
     }
     func renewActivityWorkItemLeases(_ items: [ActivityWorkItem], leaseDuration: Duration) async throws -> [Bool] {
         try await inner.renewActivityWorkItemLeases(items, leaseDuration: leaseDuration)

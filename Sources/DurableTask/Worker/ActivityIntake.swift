@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Where leased activities enter a worker's pipeline — from the fetch loop, or straight from the
 /// commit of the episode that scheduled them (eager dispatch, see
 /// ``Backend/completeOrchestrationWorkItem(_:result:leasing:)``).
@@ -23,12 +25,16 @@ final class ActivityIntake: Sendable {
         self.isRegistered = isRegistered
     }
 
-    /// Room in the window now.
-    var free: Int { limit - running.count }
+    /// Window room that episodes being committed have claimed for the activities they lease.
+    private let reserved = Atomic<Int>(0)
 
-    /// What the commit of `result` may lease to `owner`, or `nil` for nothing. Checked against the
-    /// window without reserving it: the fetch loop (or another episode) leasing at the same moment may
-    /// overshoot it by one episode's activities, which only lengthens the queue.
+    /// Room in the window now.
+    var free: Int { limit - running.count - reserved.load(ordering: .acquiring) }
+
+    /// What the commit of `result` may lease to `owner`, or `nil` for nothing. The room is claimed
+    /// here, so the many episodes in flight together never lease more than the window between them
+    /// (the fetch loop, leasing at the same moment, may overshoot it by one batch); the caller gives
+    /// the claim back with ``release(_:)`` once the leased items are accepted or the commit failed.
     ///
     /// Every episode leases, not only one alone in the worker: that was once 7 % more CPU for 10,000
     /// one-activity orchestrations on SQLite (runners that run dry group fewer results a commit);
@@ -36,13 +42,30 @@ final class ActivityIntake: Sendable {
     /// shape 0.91× the time on SQLite, 0.90× on Postgres, four Postgres worker processes 0.88×.
     func request(for result: OrchestrationWorkItemResult, owner: String, leaseDuration: Duration) -> ActivityLeaseRequest? {
         guard !result.activities.isEmpty, !queue.isClosed else { return nil }
-        let room = free
+        // Claims room for all of them, then gives back what unregistered names leave unused.
+        let wanted = result.activities.count
+        var claimed = reserved.load(ordering: .acquiring)
+        var room: Int
+        repeat {
+            room = min(wanted, limit - running.count - claimed)
+            guard room > 0 else { return nil }
+            let (exchanged, current) = reserved.compareExchange(expected: claimed, desired: claimed + room, ordering: .acquiringAndReleasing)
+            if exchanged { break }
+            claimed = current
+        } while true
         var taskIDs: [Int] = []
+        taskIDs.reserveCapacity(room)
         for activity in result.activities where isRegistered(activity.name) {
             taskIDs.append(activity.taskID)
             if taskIDs.count == room { break }
         }
+        if taskIDs.count < room { reserved.subtract(room - taskIDs.count, ordering: .acquiringAndReleasing) }
         return taskIDs.isEmpty ? nil : ActivityLeaseRequest(owner: owner, taskIDs: taskIDs, leaseDuration: leaseDuration)
+    }
+
+    /// Gives back the room ``request(for:owner:leaseDuration:)`` claimed for `lease`.
+    func release(_ lease: ActivityLeaseRequest) {
+        reserved.subtract(lease.taskIDs.count, ordering: .acquiringAndReleasing)
     }
 
     /// Queues freshly leased items for the runners.

@@ -116,6 +116,8 @@ extension DurableTaskWorker {
             if let lease = intake.request(
                 for: result, owner: options.workerID, leaseDuration: options.activityLeaseDuration)
             {
+                // After accept: for a moment the items count twice, never not at all.
+                defer { intake.release(lease) }
                 let leased = try await backend.completeOrchestrationWorkItem(item, result: result, leasing: lease)
                 if !intake.accept(leased) {
                     // The worker stopped while the episode committed: hand them back, as the fetch loop does.
