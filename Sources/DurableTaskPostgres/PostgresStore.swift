@@ -368,12 +368,7 @@ struct PostgresStore: Sendable {
         let rows = try c.query(sql.selectHistory, [.text(instanceID)])
         var events: [HistoryEvent] = []
         for row in 0..<rows.count {
-            do {
-                try rows.withBytes(row, 0) { bytes in try HistoryEventCodec.decodeRow(bytes, into: &events) }
-            } catch {
-                throw DurableTaskError(
-                    .corruptData, "an undecodable history row of instance '\(instanceID)' (after event \(events.count)): \(error)")
-            }
+            try rows.withBytes(row, 0) { bytes in try HistoryEventCodec.decodeHistoryRow(bytes, of: instanceID, into: &events) }
         }
         return events
     }

@@ -329,12 +329,7 @@ enum Store {
         select.bind(1, instanceID)
         var events: [HistoryEvent] = []
         try select.forEachRow {
-            do {
-                try select.withBytes(0) { bytes in try HistoryEventCodec.decodeRow(bytes, into: &events) }
-            } catch {
-                throw DurableTaskError(
-                    .corruptData, "an undecodable history row of instance '\(instanceID)' (after event \(events.count)): \(error)")
-            }
+            try select.withBytes(0) { bytes in try HistoryEventCodec.decodeHistoryRow(bytes, of: instanceID, into: &events) }
         }
         return events
     }

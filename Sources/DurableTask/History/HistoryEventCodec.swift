@@ -1,7 +1,7 @@
 import Foundation
 
 /// A compact binary encoding of ``HistoryEvent`` for the history and inbox rows of the database
-/// backends (SQLite, PostgreSQL): one format, shared, so a row means the same in every store. SQLite's
+/// backends (SQLite, PostgreSQL): one format, shared, so a row means the same in every store. Their
 /// history rows may group an episode's events (``encodeRows(_:maxRowBytes:)``).
 ///
 /// Why not JSON through `Codable`: Foundation's coders cost microseconds per event, which at a
@@ -226,6 +226,16 @@ package enum HistoryEventCodec {
         }
         guard r.isAtEnd else { throw CodecError("\(r.remaining) bytes after a group of \(count) events") }
         events.append(contentsOf: decoded)
+    }
+
+    /// ``decodeRow(_:into:)`` for a history row of `instanceID`, failing as `corruptData` that names
+    /// the instance and where in its history the row is.
+    package static func decodeHistoryRow(_ bytes: UnsafeRawBufferPointer, of instanceID: String, into events: inout [HistoryEvent]) throws {
+        do {
+            try decodeRow(bytes, into: &events)
+        } catch {
+            throw DurableTaskError(.corruptData, "an undecodable history row of instance '\(instanceID)' (after event \(events.count)): \(error)")
+        }
     }
 
     /// Encodes failure details on their own (the `failure` column of `instances`).
