@@ -130,10 +130,16 @@ final class ReadOnlyMount {
         }
     }
 
+    /// Remounts read-only. The kernel refuses (EBUSY) while any process has a file of it open for
+    /// writing — also a child that a test running beside this one forked and has not yet exec'd,
+    /// which holds every descriptor of this process for that moment — so EBUSY is retried for a while.
     func makeReadOnly() throws {
-        guard Glibc.mount("tmpfs", directory, "tmpfs", UInt(MS_REMOUNT | MS_RDONLY), "size=4m") == 0 else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSLocalizedDescriptionKey: String(cString: strerror(errno))])
+        for _ in 0..<100 {
+            if Glibc.mount("tmpfs", directory, "tmpfs", UInt(MS_REMOUNT | MS_RDONLY), "size=4m") == 0 { return }
+            guard errno == EBUSY else { break }
+            usleep(20_000)
         }
+        throw CocoaError(.fileWriteNoPermission, userInfo: [NSLocalizedDescriptionKey: String(cString: strerror(errno))])
     }
 
     func unmount() {
