@@ -220,8 +220,9 @@ struct PostgresSchema: Sendable {
     /// `$3`: first up to `$6` of those whose last two deliveries ended without a commit (redeliveries,
     /// through their own partial index, as for activities), then those whose last episode owner `$2`
     /// committed, then the others — new instances, and those of other owners ready since `$7` (now
-    /// less ``stickyFor``) — each kind in `ready_at` order. A `WITH` query runs only as far as it is read, so the second one locks only the
-    /// rows the batch takes. ``selectLeasedInbox`` then reads their events.
+    /// less ``stickyFor``) — each kind in `ready_at` order. A `WITH` query runs only as far as it is
+    /// read, so the later ones lock only the rows the batch takes. ``selectLeasedInbox`` then reads
+    /// their events.
     ///
     /// The events are read by a statement of their own, after this one: it takes its snapshot after
     /// the rows were locked. Read in this statement (a join), they came from the snapshot it started
@@ -308,6 +309,7 @@ struct PostgresSchema: Sendable {
     }
     /// When the next orchestration work item becomes available: an inbox event becoming visible or a
     /// lease on an instance with pending events expiring.
+    ///
     /// An instance another worker ran last counts from when ``stickyFor`` lets anybody take it: the
     /// worker that ran it is woken by the commit that made it ready, the others need not be.
     var nextOrchestrationWork: String {

@@ -51,12 +51,15 @@ package enum UniqueID {
     /// A new random (version 4) UUID.
     package static func uuid() -> UUID {
         let (high, low) = generator.withLock { ($0.random.next(), $0.random.next()) }
+        return uuid(version: 4, high: high, low: low)
+    }
+
+    /// The UUID of the 128 bits `high`, `low` with the version nibble and RFC 9562's variant bits set.
+    private static func uuid(version: UInt64, high: UInt64, low: UInt64) -> UUID {
+        let high = high & ~0xf000 | version << 12
+        let low = low & ~(0b11 << 62) | 0b10 << 62
         return withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { b in
-            UUID(
-                uuid: (
-                    b[0], b[1], b[2], b[3], b[4], b[5], (b[6] & 0x0f) | 0x40, b[7],
-                    (b[8] & 0x3f) | 0x80, b[9], b[10], b[11], b[12], b[13], b[14], b[15]
-                ))
+            UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
         }
     }
 
@@ -76,13 +79,6 @@ package enum UniqueID {
             return (state.lastTick, state.random.next())
         }
         // unix_ts_ms (48) | ver (4) | rand_a = sub-ms ticks (12) || var (2) | rand_b (62)
-        let high = (stamp >> 12) << 16 | 0x7000 | (stamp & 0x0fff)
-        return withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { b in
-            UUID(
-                uuid: (
-                    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-                    (b[8] & 0x3f) | 0x80, b[9], b[10], b[11], b[12], b[13], b[14], b[15]
-                ))
-        }.uuidString
+        return uuid(version: 7, high: (stamp >> 12) << 16 | (stamp & 0x0fff), low: low).uuidString
     }
 }
