@@ -147,7 +147,7 @@ public final class PostgresBackend: Backend {
         let backendID = self.backendID
         listener = PostgresListener(
             schema: schema, serverName: serverName, log: options.logHandler, open: open,
-            onNotification: { payload in Self.received(payload, backendID: backendID, signals: signals) },
+            onNotification: { payload, serves in Self.received(payload, backendID: backendID, signals: signals, serves: serves) },
             onReconnect: {
                 // Notifications sent while the listener was away are lost: everything may have changed.
                 signals.leasesReleased()
@@ -232,7 +232,9 @@ public final class PostgresBackend: Backend {
     // MARK: Notifications between processes
 
     /// The payload of a change notification: this backend's ID, then `o` (orchestration work), `a`
-    /// (activity work), and the IDs of instances whose state changed, one per line.
+    /// (activity work), and the IDs of instances whose state changed, one per line. The server may
+    /// add `o` to the flags, followed by tab-separated owners whose work it is (see
+    /// `PostgresSchema.notifyReady`).
     private func notification(orchestrations: Bool = false, activities: Bool = false, instances: [String] = []) -> String {
         var payload = backendID + "\n" + (orchestrations ? "o" : "") + (activities ? "a" : "")
         // NOTIFY payloads are limited to 8000 bytes; waiters on the rest poll.
@@ -251,11 +253,22 @@ public final class PostgresBackend: Backend {
     }
 
     /// Wakes this process for another process's change.
-    private static func received(_ payload: String, backendID: String, signals: BackendSignals) {
+    ///
+    /// Orchestration work that names its owners wakes only a process that serves one of them (or
+    /// any process for `*`): the others could not lease it within ``PostgresSchema/stickyFor``, and
+    /// they find it by their poll if its owner leaves it.
+    private static func received(
+        _ payload: String, backendID: String, signals: BackendSignals, serves: (Substring) -> Bool
+    ) {
         let lines = payload.split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.count >= 2, lines[0] != backendID else { return }
-        if lines[1].contains("o") { signals.orchestration.notify() }
-        if lines[1].contains("a") { signals.activity.notify() }
+        let fields = lines[1].split(separator: "\t", omittingEmptySubsequences: false)
+        let flags = fields[0]
+        let owners = fields.dropFirst()
+        if flags.contains("o") && (owners.isEmpty || owners.contains(where: { $0 == "*" || serves($0) })) {
+            signals.orchestration.notify()
+        }
+        if flags.contains("a") { signals.activity.notify() }
         if lines.count > 2 {
             signals.instance.notify()
             for id in lines.dropFirst(2) { signals.instances.notify(String(id)) }
@@ -380,7 +393,7 @@ public final class PostgresBackend: Backend {
         guard !completions.isEmpty else { return [] }
         let encodedEvents = completions.map { HistoryEventCodec.encode($0.event) }
         let store = self.store
-        let payload = notification(orchestrations: true)
+        let payload = notification()
         let accepted = try await write(durable: TaskHubRules.activityResultsMustReachDisk) { c, now in
             try store.completeActivities(c, completions, encodedEvents: encodedEvents, now: now, notification: payload)
         }

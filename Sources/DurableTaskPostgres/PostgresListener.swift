@@ -39,12 +39,14 @@ final class PostgresListener: Sendable {
     /// Starts the thread.
     /// - Parameters:
     ///   - open: opens a connection.
-    ///   - onNotification: called on the listener's thread with each payload on the channel.
+    ///   - onNotification: called on the listener's thread with each payload on the channel, and
+    ///     whether this backend's session serves a lease owner (holds or tried to take its lock).
     ///   - onReconnect: called after a reconnection, when notifications may have been missed.
     init(
         schema: PostgresSchema, serverName: String, log: @escaping @Sendable (LogLevel, String) -> Void,
         open: @escaping @Sendable () throws -> PostgresConnection,
-        onNotification: @escaping @Sendable (String) -> Void, onReconnect: @escaping @Sendable () -> Void
+        onNotification: @escaping @Sendable (String, _ serves: (Substring) -> Bool) -> Void,
+        onReconnect: @escaping @Sendable () -> Void
     ) {
         self.schema = schema
         self.serverName = serverName
@@ -79,6 +81,11 @@ final class PostgresListener: Sendable {
         }
     }
 
+    /// Whether `owner` leases through this backend (its lock is held here, or elsewhere).
+    private func serves(_ owner: Substring) -> Bool {
+        state.withLock { $0.locks[String(owner)] != nil }
+    }
+
     /// Ends the thread; the session, and with it every owner lock, ends.
     func stop() {
         let waiters = state.withLock { state in
@@ -96,7 +103,7 @@ final class PostgresListener: Sendable {
     }
 
     private func runLoop(
-        open: @Sendable () throws -> PostgresConnection, onNotification: (String) -> Void, onReconnect: () -> Void
+        open: @Sendable () throws -> PostgresConnection, onNotification: (String, (Substring) -> Bool) -> Void, onReconnect: () -> Void
     ) {
         var connection: PostgresConnection?
         var failures = 0
@@ -150,7 +157,7 @@ final class PostgresListener: Sendable {
                     _ = Glibc.read(wakeFD, &value, 8)
                 }
                 if fds[0].revents != 0 {
-                    for notification in try c.notifications() { onNotification(notification.payload) }
+                    for notification in try c.notifications() { onNotification(notification.payload, serves) }
                 }
             } catch {
                 log(.warning, "listener lost its connection to \(serverName); reconnecting: \(error)")

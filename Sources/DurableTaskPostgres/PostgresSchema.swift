@@ -446,10 +446,19 @@ struct PostgresSchema: Sendable {
     // MARK: Wake-ups
 
     var notify: String { "SELECT pg_notify($1, $2)" }
-    /// An episode's notification: `$2`, the `o` flag when instance `$3` has events left (its
-    /// `ready_at`, as the commit's last write set it), then `$4`.
-    var notifyEpisode: String {
-        "SELECT pg_notify($1, $2 || CASE WHEN (SELECT ready_at FROM \(s).instances WHERE instance_id = $3) IS NOT NULL THEN 'o' ELSE '' END || $4)"
+    /// The notification of a commit that may leave orchestration work: `$2` (the sender's line and
+    /// its flags), then — when some instance of `$3` has events ready and no lease on it — `o` and,
+    /// tab-separated, who should lease them: the worker that ran each last (it has the instance
+    /// cached, and the others may not take it for ``stickyFor`` anyway) or `*` (anybody), then `$4`.
+    ///
+    /// The other processes then wake only when the work is theirs: with every commit waking every
+    /// process, most leases found nothing, and the server's work grew with the number of processes.
+    /// An instance under a lease is left out: its holder sees the new events when it commits.
+    var notifyReady: String {
+        """
+        SELECT pg_notify($1, $2 || coalesce((SELECT 'o' || chr(9) || string_agg(DISTINCT coalesce(last_owner, '*'), chr(9)) \
+        FROM \(s).instances WHERE instance_id = ANY($3) AND ready_at IS NOT NULL AND locked_by IS NULL), '') || $4)
+        """
     }
     var listen: String { "LISTEN \(channel)" }
 }

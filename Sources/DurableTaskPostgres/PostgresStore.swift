@@ -326,12 +326,14 @@ struct PostgresStore: Sendable {
                         commit.completedAt.map { .double($0.timeIntervalSinceReferenceDate) } ?? .null, .int(Int64(newHistoryLength))
                     ]))
         }
-        // The payload's flags follow its first line; the server adds `o` when ready_at is set.
-        let payload = notification(!woken.isEmpty, committed.activitiesLeftForOthers, [item.instanceID] + woken)
-        let split = payload.firstIndex(of: "\n").map { payload.index(after: $0) } ?? payload.endIndex
+        // The payload's flags follow its first line; the server adds `o` and whose work it is, for
+        // this instance (events left) and those the episode sent events to, once the writes are done.
+        let changed = [item.instanceID] + woken
+        let payload = notification(false, committed.activitiesLeftForOthers, changed)
+        let split = payload.firstIndex(of: "\n").flatMap { payload[payload.index(after: $0)...].firstIndex(of: "\n") } ?? payload.endIndex
         writes.append(
             PostgresStatement(
-                sql.notifyEpisode, [.text(sql.channel), .text(String(payload[..<split])), .text(item.instanceID), .text(String(payload[split...]))]))
+                sql.notifyReady, [.text(sql.channel), .text(String(payload[..<split])), .textArray(changed), .text(String(payload[split...]))]))
 
         let written = try c.pipeline(writes, commit: true)
         if let leasedIndex {
@@ -454,7 +456,11 @@ struct PostgresStore: Sendable {
             accepted.append(true)
         }
         if !touched.isEmpty {
-            try c.pipeline(inboxInsertion(inbox) + [PostgresStatement(sql.notify, [.text(sql.channel), .text(notification)])], commit: true)
+            // The server adds whose work the results make ready (see PostgresSchema.notifyReady).
+            try c.pipeline(
+                inboxInsertion(inbox) + [
+                    PostgresStatement(sql.notifyReady, [.text(sql.channel), .text(notification), .textArray(touched.sorted()), .text("")])
+                ], commit: true)
         }
         return accepted
     }

@@ -54,10 +54,11 @@ public final class DurableTaskWorker: Sendable {
         /// Storage errors never count.
         ///
         /// A crash takes down everything in flight, but the worker runs **redeliveries** (items whose
-        /// previous delivery ended without a result) one at a time, so each later crash counts against
-        /// the item that caused it. An innocent item can only be counted when it ran beside an item that
-        /// crashed the process for the first time: at most once per distinct crashing item. Keep the
-        /// limit above the number of different items you expect to crash at once.
+        /// deliveries ended without a result twice or more) one at a time, so each later crash counts
+        /// against the item that caused it. An innocent item can only be counted when it ran beside an
+        /// item that crashed the process for its first or second time: at most twice per distinct
+        /// crashing item. Keep the limit above twice the number of different items you expect to crash
+        /// at once.
         public var maxDeliveryCount: Int
         /// The lease owner name; unique per worker by default.
         public var workerID: String
