@@ -40,6 +40,91 @@ import Testing
         }
     }
 
+    /// `allOf` futures passed on to `whenAll` and to another `allOf`, and the flat `whenAll` of the same
+    /// futures to compare with: all three must give the same sum, or the same failure.
+    struct NestedFanIn: Orchestrator {
+        struct Input: Codable, Sendable {
+            var count: Int
+            var chunkSize: Int
+            var failing: [Int]
+        }
+        func run(context: OrchestrationContext, input: Input) async throws -> [String] {
+            let futures = (1...input.count).map { i in
+                input.failing.contains(i) ? context.callActivity(Fail.self, input: i) : context.callActivity(Square.self, input: i)
+            }
+            let chunks = stride(from: 0, to: futures.count, by: input.chunkSize).map { Array(futures[$0..<min($0 + input.chunkSize, futures.count)]) }
+            // Both nested fan-ins exist before anything finishes, so they wait as a fan-in in real use does.
+            let allOfs = chunks.map { context.allOf($0) }
+            let allOfOfAllOfs = context.allOf(chunks.map { context.allOf($0) })
+            let viaWhenAll = await Self.outcome { try await context.whenAll(allOfs).joined().reduce(0, +) }
+            let viaAllOf = await Self.outcome { try await allOfOfAllOfs.value.joined().reduce(0, +) }
+            let flat = await Self.outcome { try await context.whenAll(futures).reduce(0, +) }
+            return [viaWhenAll, viaAllOf, flat]
+        }
+
+        static func outcome(_ body: () async throws -> Int) async -> String {
+            do {
+                return "sum \(try await body())"
+            } catch let error as TaskFailedError {
+                return "failed: task \(error.taskID) \(error.details.message)"
+            } catch {
+                return "\(error)"
+            }
+        }
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func allOfFuturesComposeWithWhenAllAndAllOf(kind: TestBackend) async throws {
+        let (backend, cleanup) = try kind.make()
+        defer { cleanup() }
+        try await withWorker(
+            backend: backend, options: quiet,
+            register: { worker in
+                registerAll(worker)
+                worker.addOrchestrator(NestedFanIn())
+            }
+        ) { client, _ in
+            let sum = "sum \((1...10).map { $0 * $0 }.reduce(0, +))"
+            let id = try await client.scheduleNewOrchestration(NestedFanIn.self, input: .init(count: 10, chunkSize: 3, failing: []))
+            #expect(try await client.waitForCompletion(NestedFanIn.self, instanceID: id, timeout: .seconds(20)) == [sum, sum, sum])
+            let one = try await client.scheduleNewOrchestration(NestedFanIn.self, input: .init(count: 10, chunkSize: 3, failing: [5]))
+            #expect(
+                try await client.waitForCompletion(NestedFanIn.self, instanceID: one, timeout: .seconds(20))
+                    == Array(repeating: "failed: task 4 boom", count: 3))
+            // Failures in two chunks: whichever happened first in history, all three report it.
+            let two = try await client.scheduleNewOrchestration(NestedFanIn.self, input: .init(count: 10, chunkSize: 3, failing: [2, 8]))
+            let outcomes = try await client.waitForCompletion(NestedFanIn.self, instanceID: two, timeout: .seconds(20))
+            #expect(Set(outcomes).count == 1, "\(outcomes)")
+            #expect(["failed: task 1 boom", "failed: task 7 boom"].contains(outcomes[0]), "\(outcomes)")
+        }
+    }
+
+    @Test func aNestedFanInFailsWithTheFailureThatHappenedFirstInHistory() throws {
+        // Chunk [0, 1] finishes first, failing with task 1; chunk [2, 3] finishes last, failing with
+        // task 3, which failed before task 1 did: the first failure in history is task 3's.
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        let orchestrators = [OrchestratorEntry(NestedFanIn())]
+        let start = HistoryEvent(
+            timestamp: t0,
+            kind: .executionStarted(
+                name: "NestedFanIn", executionID: "e1", input: Payload(json: #"{"count":4,"chunkSize":2,"failing":[2,4]}"#), parent: nil,
+                scheduledStart: nil))
+        let first = ReplayEngine.execute(instanceID: "nested", orchestrators: orchestrators, oldEvents: [], newEvents: [start], now: t0)
+        #expect(first.activities.map(\.taskID) == [0, 1, 2, 3])
+        let boom = FailureDetails(errorType: "Boom", message: "boom")
+        let last = ReplayEngine.execute(
+            instanceID: "nested", orchestrators: orchestrators, oldEvents: first.newHistory,
+            newEvents: [
+                HistoryEvent(timestamp: t0, kind: .taskFailed(scheduledID: 3, failure: boom)),
+                HistoryEvent(timestamp: t0, kind: .taskFailed(scheduledID: 1, failure: boom)),
+                HistoryEvent(timestamp: t0, kind: .taskCompleted(scheduledID: 0, result: Payload(json: "1"))),
+                HistoryEvent(timestamp: t0, kind: .taskCompleted(scheduledID: 2, result: Payload(json: "9")))
+            ],
+            now: t0.addingTimeInterval(1))
+        #expect(last.status == .completed)
+        #expect(last.output?.json == #"["failed: task 3 boom","failed: task 3 boom","failed: task 3 boom"]"#)
+    }
+
     @Test(arguments: TestBackend.allCases)
     func allOfRacedWithATimerCompletesWhenAllResultsComeFirst(kind: TestBackend) async throws {
         let (backend, cleanup) = try kind.make()

@@ -261,6 +261,49 @@ import Testing
         }
     }
 
+    @Test(arguments: TestBackend.allCases)
+    func controlCharactersInActivityAndSubOrchestratorNamesFailTheirFutureOnly(kind: TestBackend) async throws {
+        let (backend, cleanup) = try kind.make()
+        defer { cleanup() }
+        try await withWorker(
+            backend: backend, options: quiet,
+            register: { worker in
+                registerAll(worker)
+                worker.addOrchestrator(name: "BadNames") { (context: OrchestrationContext, _: Int) -> [String] in
+                    var errors: [String] = []
+                    // Stored cut at the NUL, these would run `Square` and `SumOfSquares`.
+                    let retry = RetryPolicy(maxAttempts: 3, firstInterval: .seconds(1))
+                    for policy in [nil, retry] {
+                        do {
+                            _ = try await context.callActivity("Square\0x", input: 3, returning: Int.self, retry: policy).value
+                        } catch { errors.append("\(error)") }
+                        do {
+                            _ = try await context.callSubOrchestrator("SumOfSquares\0x", input: 3, returning: Int.self, retry: policy).value
+                        } catch { errors.append("\(error)") }
+                    }
+                    do {
+                        _ = try await context.callActivity("", input: 3, returning: Int.self).value
+                    } catch { errors.append("\(error)") }
+                    // The instance goes on normally afterwards.
+                    errors.append("\(try await context.callActivity(Square.self, input: 3).value)")
+                    return errors
+                }
+            }
+        ) { client, _ in
+            let id = try await client.scheduleNewOrchestration(name: "BadNames", input: 0)
+            let metadata = try await client.waitForCompletion(id, timeout: .seconds(20))
+            let errors = try metadata.output(as: [String].self)
+            #expect(errors.count == 6, "\(errors)")
+            #expect(errors.prefix(5).allSatisfy { $0.contains("invalidArgument") }, "\(errors)")
+            #expect(errors.last == "9")
+            let scheduled = try await client.getHistory(id).compactMap { event -> String? in
+                if case let .taskScheduled(name, _) = event.kind { return name }
+                return nil
+            }
+            #expect(scheduled == ["Square"], "only the last call schedules anything")
+        }
+    }
+
     // MARK: Registration
 
     @Test(arguments: TestBackend.allCases)

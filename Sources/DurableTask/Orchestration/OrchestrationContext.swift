@@ -58,7 +58,8 @@ public final class OrchestrationContext: @unchecked Sendable {  // Safe: only th
         engine.callActivity(engine.typeName(A.self) { A.name }, input: input, retry: retry)
     }
 
-    /// Schedules an activity by name.
+    /// Schedules an activity by name. A name that is empty or has control characters fails the future
+    /// with `DurableTaskError(.invalidArgument)`, as an ID does on the client.
     public func callActivity<Input: Encodable, Output: Decodable & Sendable>(
         _ name: String, input: Input, returning: Output.Type = Output.self, retry: RetryPolicy? = nil
     ) -> DurableFuture<Output> {
@@ -81,7 +82,8 @@ public final class OrchestrationContext: @unchecked Sendable {  // Safe: only th
         engine.callSubOrchestrator(engine.typeName(O.self) { O.name }, input: input, instanceID: instanceID, retry: retry)
     }
 
-    /// Starts a sub-orchestration by name.
+    /// Starts a sub-orchestration by name. A name that is empty or has control characters fails the
+    /// future with `DurableTaskError(.invalidArgument)`.
     public func callSubOrchestrator<Input: Encodable, Output: Decodable & Sendable>(
         _ name: String, input: Input, returning: Output.Type = Output.self, instanceID: String? = nil, retry: RetryPolicy? = nil
     ) -> DurableFuture<Output> {

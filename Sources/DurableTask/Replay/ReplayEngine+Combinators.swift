@@ -14,36 +14,45 @@ extension ReplayEngine {
         return try Self.decodeAll(futures)
     }
 
+    /// Reads the futures' values as `.value` does (`DurableFuture.result()`), with a fast path only for
+    /// a slot whose value is its own payload: an `allOf` slot has none (its value is built from its
+    /// futures), so a fan-in of fan-ins goes through `result()` like any other failure or special case.
     private static func decodeAll<T: Decodable>(_ futures: [DurableFuture<T>]) throws -> [T] {
         try futures.map { future in
-            guard case .success(let payload) = future.slot.outcome else { return try future.result() }
+            guard future.slot.combinedValue == nil, case .success(let payload) = future.slot.outcome else { return try future.result() }
             return try PayloadCodec.decode(T.self, from: payload, what: "result of \(future.slot.name)")
         }
     }
 
     private func waitForAllThenThrowFirstFailure<T>(_ futures: [DurableFuture<T>]) async throws {
         await waitForAll(futures)
-        if let failure = Self.firstFailure(futures) { throw failure }
+        if let failure = Self.firstFailure(futures) { throw failure.error }
     }
 
-    /// The failure that happened first in history among finished futures, if any.
-    private static func firstFailure<T>(_ futures: [DurableFuture<T>]) -> (any Error)? {
+    /// The failure that happened first in history among finished futures, if any, and when it happened.
+    private static func firstFailure<T>(_ futures: [DurableFuture<T>]) -> (index: Int, error: any Error)? {
         var firstFailure: (index: Int, error: any Error)?
         for future in futures {
             if case .failure(let error) = future.slot.outcome {
-                if firstFailure.map({ future.slot.completionIndex < $0.index }) ?? true {
-                    firstFailure = (future.slot.completionIndex, error)
+                if firstFailure.map({ future.slot.failureIndex < $0.index }) ?? true {
+                    firstFailure = (future.slot.failureIndex, error)
                 }
             }
         }
-        return firstFailure?.error
+        return firstFailure
     }
 
     func allOf<T: Decodable & Sendable>(_ futures: [DurableFuture<T>]) -> DurableFuture<[T]> {
         let outer = TaskSlot(sequence: -1, name: "allOf of \(futures.count) futures", engine: self)
         outer.combinedValue = { try Self.decodeAll(futures) }
         let finish = {
-            outer.resolve(Self.firstFailure(futures).map { .failure($0) } ?? .success(nil))
+            if let failure = Self.firstFailure(futures) {
+                // Dated by the failure it carries, not by when the last of its futures finished: a
+                // fan-in of fan-ins then reports the failure a flat `whenAll` of the same futures would.
+                outer.resolve(.failure(failure.error), failureIndex: failure.index)
+            } else {
+                outer.resolve(.success(nil))
+            }
         }
         var open = 0
         for future in futures where future.slot.outcome == nil { open += 1 }

@@ -106,6 +106,8 @@ extension ReplayEngine {
     ) -> DurableFuture<Output> {
         let payload: Payload
         do {
+            // The name is stored as text: cut at a NUL, "Square\0x" would run the activity "Square".
+            try ArgumentCheck.identifier(name, "activity name")
             payload = try PayloadCodec.encode(input, limit: options.maxPayloadBytes, what: "input of activity '\(name)'")
         } catch {
             return failedFuture(name: name, error: error)
@@ -124,6 +126,7 @@ extension ReplayEngine {
     ) -> DurableFuture<Output> {
         let payload: Payload
         do {
+            try ArgumentCheck.identifier(name, "sub-orchestrator name")
             payload = try PayloadCodec.encode(input, limit: options.maxPayloadBytes, what: "input of sub-orchestration '\(name)'")
         } catch {
             return failedFuture(name: name, error: error)

@@ -159,6 +159,11 @@ package final class ReplayEngine: @unchecked Sendable {  // Safe: one thread at 
                 // Arrived after the orchestrator continued as new in this episode: hand it to the next generation.
                 carryover.append(event)
             } else {
+                // A terminate that came with the start event ended the instance before it started: the
+                // ending still needs the identity (the parent to tell), as a replay of this history has it.
+                if case let .executionStarted(name, executionID, _, parent, _) = event.kind {
+                    takeIdentity(name: name, executionID: executionID, parent: parent)
+                }
                 history.append(event)
             }
         }
@@ -280,14 +285,10 @@ package final class ReplayEngine: @unchecked Sendable {  // Safe: one thread at 
     ///   `executionCompleted` events are read (the code is not replayed).
     func prepareParking(history: [HistoryEvent], newEvents: [HistoryEvent], failure: FailureDetails) {
         var end = Lifecycle.finished(.failed(failure))
-        var started = false
         for event in history + newEvents {
             switch event.kind {
-            case let .executionStarted(name, executionID, _, parent, _) where !started:
-                started = true
-                self.name = name
-                self.executionID = executionID
-                self.parent = parent
+            case let .executionStarted(name, executionID, _, parent, _):
+                takeIdentity(name: name, executionID: executionID, parent: parent)
             case let .executionCompleted(status, result, failure):
                 end = .endedInHistory(status: status, output: result, failure: failure)
             default:
@@ -406,14 +407,24 @@ package final class ReplayEngine: @unchecked Sendable {  // Safe: one thread at 
         executor.drain()
     }
 
-    private func start(name: String, executionID: String, input: Payload?, parent: HistoryEvent.ParentInstance?) {
-        guard self.executionID.isEmpty else {
-            options.log(.warning, "instance '\(instanceID)': ignoring a second executionStarted event")
-            return
-        }
+    /// Takes the instance's identity from its first `executionStarted` event — the one place it is set,
+    /// whether the event is applied, only recorded (a terminate ended the instance first) or read for
+    /// parking — so every ending can tell the parent.
+    /// - Returns: `false` for a later start event, whose identity is ignored.
+    @discardableResult
+    private func takeIdentity(name: String, executionID: String, parent: HistoryEvent.ParentInstance?) -> Bool {
+        guard self.executionID.isEmpty else { return false }
         self.name = name
         self.executionID = executionID
         self.parent = parent
+        return true
+    }
+
+    private func start(name: String, executionID: String, input: Payload?, parent: HistoryEvent.ParentInstance?) {
+        guard takeIdentity(name: name, executionID: executionID, parent: parent) else {
+            options.log(.warning, "instance '\(instanceID)': ignoring a second executionStarted event")
+            return
+        }
         // Terminated before it started: the code never runs.
         guard case .notStarted = lifecycle else { return }
         lifecycle = .running

@@ -11,6 +11,9 @@ final class TaskSlot: @unchecked Sendable {  // Safe: accessed only while the ow
     var outcome: Result<Payload?, any Error>?
     /// Position in completion order, which comes from history and so is the same on every replay.
     var completionIndex = -1
+    /// Position in completion order of the failure the slot carries, which fan-ins compare to find the
+    /// first: its own completion, or for an `allOf` slot, the first failure among its futures.
+    var failureIndex = -1
     var waiters: [UnsafeContinuation<Void, Never>] = []
     /// The composite (`whenAll`/`whenAny`) waiting on this slot: a field rather than an observer closure,
     /// because a fan-out has one per item and the closure and array would be two allocations each.
@@ -46,10 +49,13 @@ final class TaskSlot: @unchecked Sendable {  // Safe: accessed only while the ow
     }
 
     /// Records the outcome and wakes waiters and composites (once).
-    func resolve(_ result: Result<Payload?, any Error>) {
+    /// - Parameter failureIndex: when the failure happened, for a slot that passes on another's
+    ///   failure; by default, now.
+    func resolve(_ result: Result<Payload?, any Error>, failureIndex: Int? = nil) {
         guard outcome == nil else { return }
         outcome = result
         completionIndex = engine.nextCompletionIndex
+        self.failureIndex = failureIndex ?? completionIndex
         engine.nextCompletionIndex += 1
         let waiting = waiters
         waiters = []
