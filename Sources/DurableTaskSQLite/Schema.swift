@@ -1,4 +1,4 @@
-import DurableTask
+@_spi(Backend) import DurableTask
 
 /// The database schema and every SQL statement of the SQLite backend, in one place.
 ///

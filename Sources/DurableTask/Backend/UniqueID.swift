@@ -14,7 +14,7 @@ import Synchronization
 /// A xoshiro256** generator seeded once from the system's random source: its values do not repeat
 /// within a process, and across processes two seeds of 256 random bits collide with negligible odds.
 /// Not for secrets.
-package enum UniqueID {
+@_spi(Backend) public enum UniqueID {
     private struct Xoshiro256 {
         var s: (UInt64, UInt64, UInt64, UInt64)
 
@@ -49,7 +49,7 @@ package enum UniqueID {
     private static let generator = Mutex(State())
 
     /// A new random (version 4) UUID.
-    package static func uuid() -> UUID {
+    @_spi(Backend) public static func uuid() -> UUID {
         let (high, low) = generator.withLock { ($0.random.next(), $0.random.next()) }
         return uuid(version: 4, high: high, low: low)
     }
@@ -64,13 +64,13 @@ package enum UniqueID {
     }
 
     /// ``uuid()`` as its usual string.
-    package static func string() -> String { uuid().uuidString }
+    @_spi(Backend) public static func string() -> String { uuid().uuidString }
 
     /// A new time-ordered (version 7, RFC 9562) UUID string: 48 bits of Unix time in milliseconds,
     /// 12 bits of sub-millisecond time (the RFC's "increased clock precision"), 62 random bits.
     /// Within a process each is greater than the one before, also when the clock steps back or
     /// many are made in one tick.
-    package static func timeOrdered() -> String {
+    @_spi(Backend) public static func timeOrdered() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let tick = UInt64(max(0, now.tv_sec)) * 4_096_000 + UInt64(max(0, now.tv_nsec)) * 4096 / 1_000_000

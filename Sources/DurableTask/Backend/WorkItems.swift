@@ -2,18 +2,18 @@ import Foundation
 
 /// When a work item counts as a **redelivery**, which a worker runs alone (see
 /// ``Backend/getOrchestrationWorkItem(owner:leaseDuration:includeRedelivered:)``).
-package enum Redelivery {
+@_spi(Backend) public enum Redelivery {
     /// An item whose deliveries ended without a result this many times. One crash (a process killed
     /// or restarted) redelivers its work in parallel as usual; an item it happens to twice runs alone,
     /// so that a crash it causes is counted against it and not against what ran beside it.
-    package static let isolatedAfter = 2
+    @_spi(Backend) public static let isolatedAfter = 2
 
     /// Whether a freshly leased item (its count includes this lease) is a redelivery.
-    package static func isRedelivery(leasedCount: Int) -> Bool { leasedCount > isolatedAfter }
+    @_spi(Backend) public static func isRedelivery(leasedCount: Int) -> Bool { leasedCount > isolatedAfter }
 
     /// A batch of single leases inside one transaction of a backend: `leaseOne(includeRedelivered)`
     /// until `maxCount` items or nothing is ready, with at most `maxRedelivered` redeliveries.
-    package static func batch(
+    @_spi(Backend) public static func batch(
         maxCount: Int, maxRedelivered: Int, _ leaseOne: (_ includeRedelivered: Bool) throws -> OrchestrationWorkItem?
     ) rethrows -> [OrchestrationWorkItem] {
         var items: [OrchestrationWorkItem] = []

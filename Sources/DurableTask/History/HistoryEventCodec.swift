@@ -19,8 +19,8 @@ import Foundation
 /// without them is byte for byte the version-1 encoding, so rows written before the field existed decode
 /// unchanged and an unset field costs nothing; a reader that meets an extension tag it does not know
 /// rejects the row rather than dropping data.
-package enum HistoryEventCodec {
-    package static let formatVersion: UInt8 = 1
+@_spi(Backend) public enum HistoryEventCodec {
+    @_spi(Backend) public static let formatVersion: UInt8 = 1
 
     private enum Extension: UInt8 {
         case startedAt = 1
@@ -34,7 +34,7 @@ package enum HistoryEventCodec {
     }
 
     /// Encodes an event.
-    package static func encode(_ event: HistoryEvent) -> [UInt8] {
+    @_spi(Backend) public static func encode(_ event: HistoryEvent) -> [UInt8] {
         var w = ByteWriter()
         w.buffer.reserveCapacity(32)
         w.byte(formatVersion)
@@ -94,7 +94,7 @@ package enum HistoryEventCodec {
 
     /// Decodes an event.
     /// - Throws: ``CodecError`` when the bytes are not a valid encoding.
-    package static func decode(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> HistoryEvent {
+    @_spi(Backend) public static func decode(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> HistoryEvent {
         var r = ByteReader(bytes)
         let version = try r.byte()
         guard version == formatVersion else { throw CodecError("unknown event format version \(version)") }
@@ -156,7 +156,7 @@ package enum HistoryEventCodec {
 
     /// The first byte of a row that holds several events (``encodeRows(_:maxRowBytes:)``); never a
     /// ``formatVersion``, so a reader tells the two apart by the first byte.
-    package static let groupMarker: UInt8 = 0xE1
+    @_spi(Backend) public static let groupMarker: UInt8 = 0xE1
 
     /// Encodes the events an episode appends as few rows: consecutive events share a row, a group
     /// marker, a varint count, then each event's encoding behind a varint length, until a row holds
@@ -167,7 +167,7 @@ package enum HistoryEventCodec {
     /// one-activity round appends a dozen. The bound keeps a row far below the database's blob limit
     /// however large the fan-out.
     /// - Returns: each row with the offset of its first event in `events`.
-    package static func encodeRows(_ events: [HistoryEvent], maxRowBytes: Int = 64 * 1024) -> [(first: Int, bytes: [UInt8])] {
+    @_spi(Backend) public static func encodeRows(_ events: [HistoryEvent], maxRowBytes: Int = 64 * 1024) -> [(first: Int, bytes: [UInt8])] {
         var rows: [(first: Int, bytes: [UInt8])] = []
         var pending: [[UInt8]] = []
         var pendingBytes = 0
@@ -204,7 +204,7 @@ package enum HistoryEventCodec {
     /// Decodes a row written by ``encodeRows(_:maxRowBytes:)`` (one event or a group), appending
     /// its events in order.
     /// - Throws: ``CodecError`` when the bytes are not a valid row; nothing is appended then.
-    package static func decodeRow(_ bytes: UnsafeRawBufferPointer, into events: inout [HistoryEvent]) throws(CodecError) {
+    @_spi(Backend) public static func decodeRow(_ bytes: UnsafeRawBufferPointer, into events: inout [HistoryEvent]) throws(CodecError) {
         guard bytes.first == groupMarker else {
             events.append(try decode(bytes))
             return
@@ -230,7 +230,7 @@ package enum HistoryEventCodec {
 
     /// ``decodeRow(_:into:)`` for a history row of `instanceID`, failing as `corruptData` that names
     /// the instance and where in its history the row is.
-    package static func decodeHistoryRow(_ bytes: UnsafeRawBufferPointer, of instanceID: String, into events: inout [HistoryEvent]) throws {
+    @_spi(Backend) public static func decodeHistoryRow(_ bytes: UnsafeRawBufferPointer, of instanceID: String, into events: inout [HistoryEvent]) throws {
         do {
             try decodeRow(bytes, into: &events)
         } catch {
@@ -239,7 +239,7 @@ package enum HistoryEventCodec {
     }
 
     /// Encodes failure details on their own (the `failure` column of `instances`).
-    package static func encodeFailure(_ failure: FailureDetails) -> [UInt8] {
+    @_spi(Backend) public static func encodeFailure(_ failure: FailureDetails) -> [UInt8] {
         var w = ByteWriter()
         w.byte(formatVersion)
         w.failure(failure)
@@ -247,7 +247,7 @@ package enum HistoryEventCodec {
     }
 
     /// Decodes failure details encoded by ``encodeFailure(_:)``.
-    package static func decodeFailure(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> FailureDetails {
+    @_spi(Backend) public static func decodeFailure(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> FailureDetails {
         var r = ByteReader(bytes)
         let version = try r.byte()
         guard version == formatVersion else { throw CodecError("unknown failure format version \(version)") }
@@ -260,22 +260,22 @@ package enum HistoryEventCodec {
 /// Why stored bytes could not be decoded.
 /// The rows an episode appends to its history (``HistoryEventCodec/encodeRows(_:maxRowBytes:)``),
 /// encoded by the caller so a database backend's connection thread spends its time on the database.
-package struct HistoryRows: Sendable {
+@_spi(Backend) public struct HistoryRows: Sendable {
     /// Each row with the offset of its first event.
-    package var rows: [(first: Int, bytes: [UInt8])]
+    @_spi(Backend) public var rows: [(first: Int, bytes: [UInt8])]
     /// How many events the rows hold.
-    package var events: Int
+    @_spi(Backend) public var events: Int
 
     /// Encodes `events` as rows.
-    package init(_ events: [HistoryEvent]) {
+    @_spi(Backend) public init(_ events: [HistoryEvent]) {
         rows = HistoryEventCodec.encodeRows(events)
         self.events = events.count
     }
 }
 
-package struct CodecError: Error, CustomStringConvertible {
-    package var description: String
-    package init(_ description: String) { self.description = description }
+@_spi(Backend) public struct CodecError: Error, CustomStringConvertible {
+    @_spi(Backend) public var description: String
+    @_spi(Backend) public init(_ description: String) { self.description = description }
 }
 
 private struct ByteWriter {
