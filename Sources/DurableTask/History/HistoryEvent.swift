@@ -57,7 +57,7 @@ public struct HistoryEvent: Sendable, Codable, Equatable, CustomStringConvertibl
     public enum Kind: Sendable, Codable, Equatable {
         /// An episode began; its timestamp is the orchestrator's `currentDate` for that episode.
         case orchestratorStarted
-        /// The instance (or a new generation after continue-as-new) started.
+        /// The instance (or a new execution after continue-as-new) started.
         indirect case executionStarted(name: String, executionID: String, input: Payload?, parent: ParentInstance?, scheduledStart: Date?)
         /// An activity was scheduled.
         case taskScheduled(name: String, input: Payload?)
@@ -85,7 +85,7 @@ public struct HistoryEvent: Sendable, Codable, Equatable, CustomStringConvertibl
         case executionResumed(reason: String?)
         /// The instance was terminated by a client.
         indirect case executionTerminated(reason: String?, recursive: Bool)
-        /// The orchestrator called continue-as-new; the next generation starts with this input.
+        /// The orchestrator called continue-as-new; the next execution starts with this input.
         case continuedAsNew(input: Payload?)
         /// The orchestration finished.
         indirect case executionCompleted(status: OrchestrationStatus, result: Payload?, failure: FailureDetails?)

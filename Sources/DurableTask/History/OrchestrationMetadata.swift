@@ -6,11 +6,11 @@ public struct OrchestrationMetadata: Sendable, Equatable {
     public var instanceID: String
     /// The orchestrator's name.
     public var name: String
-    /// The current generation's execution ID (changes on continue-as-new).
+    /// The current execution's ID (changes on continue-as-new).
     public var executionID: String
     /// The runtime status.
     public var status: OrchestrationStatus
-    /// The input payload of the current generation.
+    /// The input payload of the current execution.
     public var input: Payload?
     /// The output payload, once completed.
     public var output: Payload?

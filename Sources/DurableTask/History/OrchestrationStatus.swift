@@ -12,7 +12,7 @@ public enum OrchestrationStatus: String, Sendable, Codable, CaseIterable {
     case terminated
     /// Paused by a client; processes no events until resumed.
     case suspended
-    /// Finished this generation by calling continue-as-new (transient: the next generation follows).
+    /// Finished this execution by calling continue-as-new (transient: the next execution follows).
     case continuedAsNew
 
     /// Whether the instance has finished and will make no further progress.
