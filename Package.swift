@@ -40,7 +40,7 @@ let package = Package(
             name: "FanOutPatterns", dependencies: ["DurableTask", "DurableTaskSQLite"],
             path: "Examples/FanOutPatterns"),
         .executableTarget(
-            name: "LoadTest", dependencies: ["DurableTask", "DurableTaskSQLite"],
+            name: "LoadTest", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskPostgres"],
             path: "Examples/LoadTest"),
         .executableTarget(name: "DurableTaskBench", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskPostgres"]),
         .executableTarget(name: "DurableTaskTorture", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskPostgres", "CSQLite", "CLibPQ"]),

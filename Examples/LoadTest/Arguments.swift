@@ -20,16 +20,18 @@ struct Arguments {
 
     static let usage = """
         Usage:
-          swift run LoadTest [--db PATH | --memory] [--iterations I] [--parallel P] [--orchestrations O]
+          swift run LoadTest [--db PATH | --postgres URL | --memory] [--iterations I] [--parallel P] [--orchestrations O]
               The whole load test in one process: a worker, and a client that creates O orchestrations
               of I rounds of P parallel activities each, reports their status and checks their results.
-          swift run LoadTest worker --db PATH [--ms-per-activity MS]
-              The worker service: runs the orchestrations and activities of the task hub PATH until Ctrl-C.
-          swift run LoadTest run --db PATH [--iterations I] [--parallel P] [--orchestrations O]
-              The orchestration service: creates the orchestrations on PATH for a worker to run, prints
-              the status of all of them as it changes and of each at the end, and checks the results.
-          swift run LoadTest status --db PATH ID [ID ...]
+          swift run LoadTest worker (--db PATH | --postgres URL) [--ms-per-activity MS]
+              The worker service: runs the orchestrations and activities of the task hub until Ctrl-C.
+          swift run LoadTest run (--db PATH | --postgres URL) [--iterations I] [--parallel P] [--orchestrations O]
+              The orchestration service: creates the orchestrations on the task hub for a worker to run,
+              prints the status of all of them as it changes and of each at the end, and checks the results.
+          swift run LoadTest status (--db PATH | --postgres URL) ID [ID ...]
               The status of one orchestration (in detail) or of many at once.
+          The services meet in one task hub: give each the same --db file (one machine) or the same
+          --postgres URL (one machine or several).
 
         Options:
           --iterations I      sequential rounds per orchestration (10)
@@ -37,7 +39,10 @@ struct Arguments {
           --orchestrations O  orchestrations created at once (1)
           --ms-per-activity MS
                               make each activity take MS milliseconds (worker and one-process modes)
-          --db PATH           the SQLite task hub file (one-process default: a fresh file in the temp directory)
+          --db PATH           the SQLite task hub file, the default backend (one-process default: a fresh
+                              file in the temp directory)
+          --postgres URL      the PostgreSQL task hub instead (schema "loadtest"), e.g.
+                              postgresql://user@host:5432/db
           --memory            use InMemoryBackend instead of SQLite (one-process mode only)
           -h, --help          show this help
 
@@ -52,6 +57,8 @@ struct Arguments {
     var mode = Mode.oneProcess
     /// The SQLite file given with `--db`.
     var databasePath: String?
+    /// The PostgreSQL connection URL given with `--postgres`.
+    var postgresURL: String?
     /// Whether `--memory` was given.
     var inMemory = false
     /// `--iterations I`.
@@ -93,6 +100,9 @@ struct Arguments {
             case "--db":
                 guard let path = remaining.popFirst() else { throw UsageError(description: "--db needs a file path") }
                 result.databasePath = path
+            case "--postgres":
+                guard let url = remaining.popFirst(), !url.isEmpty else { throw UsageError(description: "--postgres needs a connection URL") }
+                result.postgresURL = url
             case "--iterations": result.iterations = try number(argument, minimum: 1); shapeGiven = true
             case "--parallel": result.parallelActivities = try number(argument, minimum: 1); shapeGiven = true
             case "--orchestrations": result.orchestrations = try number(argument, minimum: 1); shapeGiven = true
@@ -103,10 +113,13 @@ struct Arguments {
             }
         }
         if result.showHelp { return result }
-        if result.inMemory && result.databasePath != nil { throw UsageError(description: "choose one of --db and --memory") }
+        let backendsChosen = [result.databasePath != nil, result.postgresURL != nil, result.inMemory].filter { $0 }.count
+        if backendsChosen > 1 { throw UsageError(description: "choose one of --db, --postgres and --memory") }
         if result.mode != .oneProcess {
-            if result.inMemory { throw UsageError(description: "the services share work through a file: use --db, not --memory") }
-            if result.databasePath == nil { throw UsageError(description: "the services need --db FILE (the same file in each)") }
+            if result.inMemory { throw UsageError(description: "the services share work through a task hub: use --db or --postgres, not --memory") }
+            if backendsChosen == 0 {
+                throw UsageError(description: "the services need --db FILE or --postgres URL (the same in each)")
+            }
         }
         switch result.mode {
         case .oneProcess: break
@@ -116,7 +129,7 @@ struct Arguments {
             if result.millisecondsPerActivity > 0 { throw UsageError(description: "activities run on the worker: give --ms-per-activity to `worker`") }
         case .status:
             if result.instanceIDs.isEmpty { throw UsageError(description: "status needs one or more instance IDs") }
-            if shapeGiven || result.millisecondsPerActivity > 0 { throw UsageError(description: "status takes only --db PATH and IDs") }
+            if shapeGiven || result.millisecondsPerActivity > 0 { throw UsageError(description: "status takes only --db PATH or --postgres URL, and IDs") }
         }
         return result
     }

@@ -1,5 +1,6 @@
 // The microservices load test: an orchestration service that creates load-test orchestrations and
-// reports their status, and a worker service that runs them, over one SQLite task hub.
+// reports their status, and a worker service that runs them, over one task hub: a SQLite file, or a
+// PostgreSQL database that services on several machines can share.
 //
 // FanOutFanInTest.swift holds the orchestrator and the activity; this file is the two services (and
 // both in one process). Run `swift run LoadTest --help` for the modes.
@@ -13,8 +14,48 @@
     @preconcurrency import Darwin
 #endif
 import DurableTask
+import DurableTaskPostgres
 import DurableTaskSQLite
 import Foundation
+
+/// The task hub a process opened: the backend and how to name it in what it prints.
+struct TaskHub {
+    /// The backend on the task hub.
+    var backend: any Backend
+    /// Which backend, and where: the line "Backend: …" of the one-process mode.
+    var description: String
+    /// Where the task hub is: a file path, or the server and schema.
+    var location: String
+    /// The options that name this task hub again, for the commands printed for the user to run.
+    var options: String
+    /// Closes the backend (and, for a temporary file, deletes it).
+    var close: @Sendable () async -> Void
+
+    /// Opens the PostgreSQL task hub of `--postgres URL` (schema `loadtest`), or the SQLite file of `--db PATH`.
+    /// - Throws: the backend's error when the task hub cannot be opened.
+    static func open(_ arguments: Arguments) throws -> TaskHub {
+        if let url = arguments.postgresURL {
+            let backend = try PostgresBackend(url: url, options: .init(schema: "loadtest"))
+            let location = "\(backend.serverName), schema \(backend.options.schema)"
+            return TaskHub(
+                backend: backend, description: "PostgresBackend: \(location)", location: location, options: "--postgres \(url)",
+                close: { await backend.close() })
+        }
+        return try sqlite(arguments.databasePath ?? "")
+    }
+
+    /// Opens the SQLite task hub file at `path`.
+    /// - Parameter temporary: delete the file when the hub is closed.
+    static func sqlite(_ path: String, temporary: Bool = false) throws -> TaskHub {
+        let database = try SQLiteBackend(path: path)
+        return TaskHub(
+            backend: database, description: "SQLiteBackend at \(path)", location: path, options: "--db \(path)",
+            close: {
+                await database.close()
+                if temporary { removeDatabase(path) }
+            })
+    }
+}
 
 /// Creates the worker service's worker on `backend`.
 func makeWorker(backend: any Backend, arguments: Arguments) -> DurableTaskWorker {
@@ -100,7 +141,7 @@ func statusSummary(_ instances: [OrchestrationMetadata?]) -> String {
         .map { "\(counts[$0] ?? 0) \($0)" }.joined(separator: ", ")
 }
 
-/// `status --db FILE ID...`: one ID in detail (the sample's GET …/{instanceId}); several in one
+/// `status --db FILE ID...` (or `--postgres URL`): one ID in detail (the sample's GET …/{instanceId}); several in one
 /// `getInstances` call (its POST …/status).
 /// - Returns: 0 when every ID exists, 1 otherwise.
 func printStatus(of ids: [String], client: DurableTaskClient) async throws -> Int32 {
@@ -149,56 +190,46 @@ func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }
 
-/// Deletes a database file and its WAL companions.
+/// Deletes a database file, its WAL companions and the SQLite backend's side files (`-dtlock`, and
+/// the `-dtowners` directory), so a temporary task hub leaves nothing behind.
 func removeDatabase(_ path: String) {
-    for suffix in ["", "-wal", "-shm"] {
+    for suffix in ["", "-wal", "-shm", "-dtlock", "-dtowners"] {
         try? FileManager.default.removeItem(atPath: path + suffix)
     }
 }
 
 /// The default mode: both services in this process, sharing one backend.
 func runInOneProcess(_ arguments: Arguments) async throws -> Int32 {
-    let backend: any Backend
-    var database: SQLiteBackend?
-    var temporaryPath: String?
+    let hub: TaskHub
     if arguments.inMemory {
-        backend = InMemoryBackend()
-        print("Backend: InMemoryBackend")
+        hub = TaskHub(backend: InMemoryBackend(), description: "InMemoryBackend", location: "memory", options: "--memory", close: {})
+    } else if arguments.databasePath == nil && arguments.postgresURL == nil {
+        // A fresh file per run, so an earlier run's instances do not get in the way.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("loadtest-\(getpid()).sqlite").path
+        removeDatabase(path)
+        hub = try TaskHub.sqlite(path, temporary: true)
     } else {
-        // Without --db, a fresh file per run, so an earlier run's instances do not get in the way.
-        let path =
-            arguments.databasePath
-            ?? {
-                let path = FileManager.default.temporaryDirectory.appendingPathComponent("loadtest-\(getpid()).sqlite").path
-                removeDatabase(path)
-                temporaryPath = path
-                return path
-            }()
-        let opened = try SQLiteBackend(path: path)
-        database = opened
-        backend = opened
-        print("Backend: SQLiteBackend at \(path)")
+        hub = try TaskHub.open(arguments)
     }
-    let worker = makeWorker(backend: backend, arguments: arguments)
+    print("Backend: \(hub.description)")
+    let worker = makeWorker(backend: hub.backend, arguments: arguments)
     let running = Task { await worker.run() }
     let outcome: Result<Int32, any Error>
     do {
-        outcome = .success(try await runLoadTest(arguments, client: DurableTaskClient(backend: backend), statusCommand: nil))
+        outcome = .success(try await runLoadTest(arguments, client: DurableTaskClient(backend: hub.backend), statusCommand: nil))
     } catch {
         outcome = .failure(error)
     }
     worker.stop()
     await running.value
-    await database?.close()
-    if let temporaryPath { removeDatabase(temporaryPath) }
+    await hub.close()
     return try outcome.get()
 }
 
-/// `worker --db FILE`: the worker service, until Ctrl-C.
+/// `worker --db FILE` or `worker --postgres URL`: the worker service, until Ctrl-C.
 func runWorker(_ arguments: Arguments) async throws -> Int32 {
-    let path = arguments.databasePath ?? ""
-    let database = try SQLiteBackend(path: path)
-    let worker = makeWorker(backend: database, arguments: arguments)
+    let hub = try TaskHub.open(arguments)
+    let worker = makeWorker(backend: hub.backend, arguments: arguments)
 
     // Ctrl-C stops the worker gently (it records the activities it is running) instead of killing the
     // process: ignore the signal's default action and handle it on a dispatch source.
@@ -210,35 +241,35 @@ func runWorker(_ arguments: Arguments) async throws -> Int32 {
     }
     interrupt.resume()
 
-    print("Worker service running on \(path). Press Ctrl-C to stop.")
+    print("Worker service running on \(hub.location). Press Ctrl-C to stop.")
     await worker.run()
     interrupt.cancel()
     let statistics = worker.statistics
-    await database.close()
+    await hub.close()
     print("Worker stopped after \(statistics.activitiesExecuted) activities and \(statistics.episodes) orchestration episodes.")
     return 0
 }
 
-/// `run` and `status`: the client side, on the file.
+/// `run` and `status`: the client side, on the task hub.
 func runClient(_ arguments: Arguments) async throws -> Int32 {
-    let path = arguments.databasePath ?? ""
-    if arguments.mode == .status && !FileManager.default.fileExists(atPath: path) {
+    // Opening a missing file would create an empty task hub, which only hides a typo in the path.
+    if arguments.mode == .status, arguments.postgresURL == nil, let path = arguments.databasePath, !FileManager.default.fileExists(atPath: path) {
         printError("there is no task hub at \(path)")
         return 1
     }
-    let database = try SQLiteBackend(path: path)
-    let client = DurableTaskClient(backend: database)
+    let hub = try TaskHub.open(arguments)
+    let client = DurableTaskClient(backend: hub.backend)
     let outcome: Result<Int32, any Error>
     do {
         if arguments.mode == .status {
             outcome = .success(try await printStatus(of: arguments.instanceIDs, client: client))
         } else {
-            outcome = .success(try await runLoadTest(arguments, client: client, statusCommand: "swift run LoadTest status --db \(path)"))
+            outcome = .success(try await runLoadTest(arguments, client: client, statusCommand: "swift run LoadTest status \(hub.options)"))
         }
     } catch {
         outcome = .failure(error)
     }
-    await database.close()
+    await hub.close()
     return try outcome.get()
 }
 
