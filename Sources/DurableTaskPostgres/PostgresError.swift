@@ -51,6 +51,10 @@ public struct PostgresError: Error, Sendable, Equatable, CustomStringConvertible
                         + "The backend reconnects when the server is back" + detail)
             case "57P03":
                 return DurableTaskError(.storage, "\(server) is starting up and does not accept connections yet; retry shortly" + detail)
+            case "08001":
+                // A connection that could not be opened at all: nothing had started, so nothing was lost.
+                return DurableTaskError(
+                    .storage, "cannot connect to \(server): is the server running and reachable at that address, and the URL right?" + detail)
             default:
                 return DurableTaskError(
                     .storage,
