@@ -440,7 +440,7 @@ struct PostgresSchema: Sendable {
         """
     }
     var selectPurgeCandidates: String {
-        "SELECT instance_id, status, created_at FROM \(s).instances WHERE status IN ('completed', 'failed', 'terminated')"
+        "SELECT instance_id, status, created_at FROM \(s).instances WHERE status IN (\(TaskHubRules.finishedStatusesSQL))"
     }
 
     // MARK: Wake-ups

@@ -220,7 +220,7 @@ struct PostgresStore: Sendable {
         let read = try c.pipeline(reads)
         let state = read[0]
         guard state.count > 0, state.optionalText(0, 0) == item.leaseToken else {
-            throw DurableTaskError(.leaseLost, "the lease on instance '\(item.instanceID)' was lost; the episode was not committed")
+            throw TaskHubRules.leaseLost(item.instanceID, committing: true)
         }
         let leasedAt = state.optionalDate(0, 1) ?? now
         let historyLength = state.int(0, 2)
@@ -359,13 +359,13 @@ struct PostgresStore: Sendable {
         let until: PostgresValue = delay > .zero ? .double(now.addingTimeInterval(delay.timeInterval).timeIntervalSinceReferenceDate) : .null
         let rows = try c.query(sql.unlockInstance, [.text(item.instanceID), until, .text(item.leaseToken), .int(countsAsDelivery ? 0 : 1)])
         guard rows.changes == 1 else {
-            throw DurableTaskError(.leaseLost, "the lease on instance '\(item.instanceID)' was lost")
+            throw TaskHubRules.leaseLost(item.instanceID)
         }
     }
 
     func history(_ c: PostgresConnection, instanceID: String) throws -> [HistoryEvent] {
         guard try instanceState(c, instanceID) != nil else {
-            throw DurableTaskError(.instanceNotFound, "no instance with ID '\(instanceID)'")
+            throw TaskHubRules.noHistory(instanceID)
         }
         let rows = try c.query(sql.selectHistory, [.text(instanceID)])
         var events: [HistoryEvent] = []

@@ -273,9 +273,8 @@ enum Schema {
     }
 
     static let selectInstanceStatus = "SELECT status, execution_id FROM instances WHERE instance_id = ?1"
-    static let selectPurgeCandidates = """
-        SELECT instance_id, status, created_at FROM instances WHERE status IN ('completed', 'failed', 'terminated')
-        """
+    static let selectPurgeCandidates =
+        "SELECT instance_id, status, created_at FROM instances WHERE status IN (\(TaskHubRules.finishedStatusesSQL))"
 
     // MARK: Opening
 

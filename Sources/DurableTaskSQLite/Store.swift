@@ -146,10 +146,6 @@ enum Store {
         return nil
     }
 
-    private static func leaseLost(_ instanceID: String) -> DurableTaskError {
-        DurableTaskError(.leaseLost, "the lease on instance '\(instanceID)' was lost; the episode was not committed")
-    }
-
     /// Commits an episode (see ``Backend/completeOrchestrationWorkItem(_:result:)``).
     /// - Parameter encodedHistory: `result.newHistory`, encoded by the caller so the writer thread
     ///   spends its time on SQLite alone.
@@ -164,7 +160,7 @@ enum Store {
                 (select.optionalText(2), select.optionalDate(3), select.int(4))
             }), token == item.leaseToken
         else {
-            throw leaseLost(item.instanceID)
+            throw TaskHubRules.leaseLost(item.instanceID, committing: true)
         }
         let leasedAt = leaseTime ?? now
         try TaskHubRules.checkEpisode(item, result) {
@@ -317,13 +313,13 @@ enum Store {
         unlock.bind(3, item.leaseToken)
         unlock.bind(4, countsAsDelivery ? 0 : 1)
         guard try unlock.runChanges() == 1 else {
-            throw DurableTaskError(.leaseLost, "the lease on instance '\(item.instanceID)' was lost")
+            throw TaskHubRules.leaseLost(item.instanceID)
         }
     }
 
     static func history(_ c: Connection, instanceID: String) throws -> [HistoryEvent] {
         guard try instanceStatus(c, instanceID) != nil else {
-            throw DurableTaskError(.instanceNotFound, "no instance with ID '\(instanceID)'")
+            throw TaskHubRules.noHistory(instanceID)
         }
         let select = try c.cached(Schema.selectHistory)
         select.bind(1, instanceID)

@@ -221,7 +221,7 @@ public final class InMemoryBackend: Backend {
     public func getOrchestrationHistory(instanceID: String) async throws -> [HistoryEvent] {
         try state.withLock { state in
             guard let record = state.instances[instanceID] else {
-                throw DurableTaskError(.instanceNotFound, "no instance with ID '\(instanceID)'")
+                throw TaskHubRules.noHistory(instanceID)
             }
             return record.history
         }
@@ -253,9 +253,7 @@ public final class InMemoryBackend: Backend {
             guard let record = state.instances[item.instanceID], let lease = record.lease,
                 lease.token == item.leaseToken
             else {
-                throw DurableTaskError(
-                    .leaseLost,
-                    "the lease on instance '\(item.instanceID)' was lost; the episode was not committed")
+                throw TaskHubRules.leaseLost(item.instanceID, committing: true)
             }
             // Validate first so that a failure leaves the state untouched (atomicity).
             let leasedAt = lease.leasedAt
@@ -341,7 +339,7 @@ public final class InMemoryBackend: Backend {
             guard let record = state.instances[item.instanceID], let lease = record.lease,
                 lease.token == item.leaseToken
             else {
-                throw DurableTaskError(.leaseLost, "the lease on instance '\(item.instanceID)' was lost")
+                throw TaskHubRules.leaseLost(item.instanceID)
             }
             if !countsAsDelivery { record.deliveryCount = max(0, record.deliveryCount - 1) }
             if delay > .zero {

@@ -45,6 +45,24 @@ import Foundation
         }
     }
 
+    // MARK: Errors every backend reports alike
+
+    /// The history of an instance that does not exist (never created, or purged).
+    public static func noHistory(_ instanceID: String) -> DurableTaskError {
+        DurableTaskError(.instanceNotFound, "no instance with ID '\(instanceID)'")
+    }
+
+    /// A lease that is no longer the caller's (it expired and another worker took the instance, or
+    /// the owner was found dead); `committing` says the episode's changes were not stored.
+    public static func leaseLost(_ instanceID: String, committing: Bool = false) -> DurableTaskError {
+        DurableTaskError(
+            .leaseLost, "the lease on instance '\(instanceID)' was lost" + (committing ? "; the episode was not committed" : ""))
+    }
+
+    /// The finished statuses as an SQL list (`'completed', 'failed', …`), for a database backend that
+    /// selects purge candidates in a query: the list comes from ``OrchestrationStatus/isTerminal``.
+    public static let finishedStatusesSQL = OrchestrationStatus.allCases.filter(\.isTerminal).map { "'\($0.rawValue)'" }.joined(separator: ", ")
+
     /// Whether an instance may be purged.
     /// - Returns: `false` when it does not exist (nothing to delete).
     /// - Throws: `DurableTaskError(.invalidState)` when it has not finished.
