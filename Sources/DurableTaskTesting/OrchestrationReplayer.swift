@@ -35,11 +35,17 @@ public struct OrchestrationReplayer: Sendable {
     }
 
     /// Replays one history.
+    ///
+    /// A history whose orchestrator was not added is reported as a ``ReplayReport/problem`` naming it,
+    /// not replayed.
     public func replay(_ history: [HistoryEvent], instanceID: String) -> ReplayReport {
         let name = history.lazy.compactMap { event -> String? in
             if case let .executionStarted(name, _, _, _, _) = event.kind { return name }
             return nil
         }.first
+        if let name, orchestrators[name] == nil {
+            return ReplayReport(instanceID: instanceID, name: name, events: history.count, nondeterminism: nil, problem: notAdded(name, instanceID))
+        }
         let (nondeterminism, problem) = ReplayEngine.check(instanceID: instanceID, orchestrators: Array(orchestrators.values), history: history)
         return ReplayReport(instanceID: instanceID, name: name, events: history.count, nondeterminism: nondeterminism, problem: problem)
     }
@@ -52,23 +58,49 @@ public struct OrchestrationReplayer: Sendable {
     }
 
     /// Replays the history of every instance a query selects (all instances by default), page by page.
-    /// - Parameter names: only instances of orchestrators with these names; by default the ones added.
+    ///
+    /// Every selected instance gets a report: one whose orchestrator was not added is a
+    /// ``ReplayReport/problem`` naming the orchestrator, so a forgotten ``addOrchestrator(_:)`` cannot
+    /// pass as a clean run. To check only some orchestrators, name them in `names`.
+    /// - Parameters:
+    ///   - backend: where the histories are (a copy of production's database, say).
+    ///   - query: which instances; all of them by default.
+    ///   - names: only instances of orchestrators with these names; by default every instance the query
+    ///     selects.
+    /// - Returns: one report per instance, in the query's order.
+    /// - Throws: the backend's errors while querying or reading histories.
     public func replay(
         backend: any Backend, query: OrchestrationQuery = OrchestrationQuery(pageSize: 500),
         names: Set<String>? = nil
     ) async throws -> [ReplayReport] {
-        let wanted = names ?? Set(orchestrators.keys)
         var reports: [ReplayReport] = []
         var page = query
         repeat {
             let result = try await backend.queryOrchestrations(page)
-            for instance in result.instances where wanted.contains(instance.name) {
+            for instance in result.instances where names?.contains(instance.name) ?? true {
+                // Decided on the instance's name, not its history: an instance that has not started yet
+                // has an empty history but still needs its orchestrator once it does.
+                guard orchestrators[instance.name] != nil else {
+                    reports.append(
+                        ReplayReport(
+                            instanceID: instance.instanceID, name: instance.name, events: 0, nondeterminism: nil,
+                            problem: notAdded(instance.name, instance.instanceID)))
+                    continue
+                }
                 let history = try await backend.getOrchestrationHistory(instanceID: instance.instanceID)
                 reports.append(replay(history, instanceID: instance.instanceID))
             }
             page.continuationToken = result.continuationToken
         } while page.continuationToken != nil
         return reports
+    }
+
+    private func notAdded(_ name: String, _ instanceID: String) -> FailureDetails {
+        FailureDetails(
+            error: DurableTaskError(
+                .orchestratorNotRegistered,
+                "instance '\(instanceID)' runs orchestrator '\(name)', which was not added to the replayer: add it with "
+                    + "addOrchestrator, or leave it out with replay(backend:query:names:)"))
     }
 }
 
@@ -82,7 +114,8 @@ public struct ReplayReport: Sendable, CustomStringConvertible {
     public let events: Int
     /// Where the code no longer matches the history: the position, what history holds, what the code did.
     public let nondeterminism: NonDeterminismError?
-    /// What kept the replay from running (no orchestrator of that name was added).
+    /// What kept the replay from running: no orchestrator of the instance's name was added
+    /// (`DurableTaskError.Code.orchestratorNotRegistered`).
     public let problem: FailureDetails?
 
     /// Whether the code replays the history exactly.

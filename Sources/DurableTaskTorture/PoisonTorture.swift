@@ -87,17 +87,33 @@ struct PoisonTorture {
                 problems.append("other-\(i): \(String(describing: metadata?.status)) \(String(describing: metadata?.failure))")
             }
         }
+        // Every history the run produced, parked ones included, replays against the code the workers ran,
+        // except the crashing orchestrator's: replaying it would run its fatalError in this process.
+        var verdict = Verdict()
+        try await Verification.replayEveryHistory(
+            backend: backend,
+            orchestrators: [
+                OrchestratorEntry(CallsCrashingActivity()), OrchestratorEntry(ParentOfCrashingChild()), OrchestratorEntry(PoisonFanOut())
+            ],
+            skipping: [CrashingOrchestrator.name], into: &verdict)
+        problems += verdict.problems
         await backend.close()
-        let ok = finishedCleanly && poisonedOrchestration && poisonedActivity && parentTold && othersCompleted == others
+        let ok =
+            finishedCleanly && poisonedOrchestration && poisonedActivity && parentTold && othersCompleted == others
+            && verdict.falsePositives == 0
         report(
             "poison torture: \(crashes) crashes in \(lives) lives; orchestrator parked: \(poisonedOrchestration), "
                 + "activity parked: \(poisonedActivity), parent told: \(parentTold), \(othersCompleted)/\(others) others completed, "
+                + "\(verdict.replayed) histories replayed with \(verdict.falsePositives) false nondeterminism reports "
+                + "(\(verdict.replaySkipped) of the crashing orchestrator not replayed), "
                 + String(format: "%.1f s", Date().timeIntervalSince(started))
                 + (problems.isEmpty ? "" : "\nproblems: " + problems.prefix(10).joined(separator: "\n  ")),
             [
                 "mode": "poison", "crashes": crashes, "lives": lives, "finished": finishedCleanly,
                 "poisoned_orchestration": poisonedOrchestration, "poisoned_activity": poisonedActivity,
-                "parent_told": parentTold, "others": others, "others_completed": othersCompleted, "ok": ok
+                "parent_told": parentTold, "others": others, "others_completed": othersCompleted,
+                "histories_replayed": verdict.replayed, "replay_false_positives": verdict.falsePositives,
+                "replay_skipped": verdict.replaySkipped, "ok": ok
             ],
             ok: ok)
     }

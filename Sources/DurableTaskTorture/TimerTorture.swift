@@ -66,16 +66,21 @@ struct TimerTorture {
         last.terminate()
         _ = last.wait(timeout: 10)
         last.kill()
+        var verdict = Verdict()
+        try await Verification.replayEveryHistory(backend: backend, orchestrators: [OrchestratorEntry(TortureTimer())], into: &verdict)
         await backend.close()
-        let ok = early == 0 && duplicates == 0 && unfinished == 0
+        let ok = early == 0 && duplicates == 0 && unfinished == 0 && verdict.falsePositives == 0
         let maxLateness = lateness.max() ?? 0
         report(
             "timers across restarts: \(count) timers over \(window) s, 2 kills: \(early) early fires, \(duplicates) duplicate fires, "
                 + "\(unfinished) unfinished, max lateness " + String(format: "%.2f s (includes the restart gaps)", maxLateness)
-                + String(format: ", %.1f s", Date().timeIntervalSince(started)),
+                + ", \(verdict.replayed) histories replayed with \(verdict.falsePositives) false nondeterminism reports"
+                + String(format: ", %.1f s", Date().timeIntervalSince(started))
+                + (verdict.problems.isEmpty ? "" : "\nproblems: " + verdict.problems.joined(separator: "\n  ")),
             [
                 "mode": "timers", "timers": count, "window_s": window, "early_fires": early, "duplicate_fires": duplicates,
-                "unfinished": unfinished, "max_lateness_s": maxLateness, "ok": ok
+                "unfinished": unfinished, "max_lateness_s": maxLateness, "histories_replayed": verdict.replayed,
+                "replay_false_positives": verdict.falsePositives, "ok": ok
             ],
             ok: ok)
     }

@@ -15,6 +15,8 @@ struct Verdict {
     var replayed = 0
     /// Replays that reported nondeterminism or a different result: must stay 0.
     var falsePositives = 0
+    /// Instances left out of the replay check (see ``Verification/replayEveryHistory``).
+    var replaySkipped = 0
     var problems: [String] = []
 
     var isClean: Bool {
@@ -99,6 +101,35 @@ enum Verification {
         if doubleScheduled + doubleCompleted + missing > 0 {
             verdict.problem("\(instanceID): \(doubleScheduled) tasks scheduled twice, \(doubleCompleted) results recorded twice, \(missing) missing")
         }
+    }
+
+    /// The check the replayer (DurableTaskTesting) makes before a deploy, over every instance in the
+    /// database, whatever its status: each history replayed against the orchestrators the workers
+    /// registered must report neither nondeterminism nor a problem.
+    /// - Parameter skipping: orchestrators not replayed, because their code kills the process on purpose
+    ///   (a replay runs the orchestrator again); counted in `verdict.replaySkipped`.
+    static func replayEveryHistory(
+        backend: any Backend, orchestrators: [OrchestratorEntry], skipping: Set<String> = [], into verdict: inout Verdict
+    ) async throws {
+        var query = OrchestrationQuery(pageSize: 500)
+        repeat {
+            let page = try await backend.queryOrchestrations(query)
+            for instance in page.instances {
+                if skipping.contains(instance.name) {
+                    verdict.replaySkipped += 1
+                    continue
+                }
+                let history = try await backend.getOrchestrationHistory(instanceID: instance.instanceID)
+                let check = ReplayEngine.check(instanceID: instance.instanceID, orchestrators: orchestrators, history: history)
+                verdict.replayed += 1
+                if check.nondeterminism != nil || check.problem != nil {
+                    verdict.falsePositives += 1
+                    verdict.problem(
+                        "\(instance.instanceID): the replayer reported \(check.nondeterminism?.message ?? check.problem?.message ?? "")")
+                }
+            }
+            query.continuationToken = page.continuationToken
+        } while query.continuationToken != nil
     }
 
     /// `PRAGMA integrity_check` on the file, through its own connection.

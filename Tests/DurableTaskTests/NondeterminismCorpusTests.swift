@@ -180,9 +180,10 @@ import Testing
     static let fixtureDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("Fixtures/Nondeterminism")
 
+    /// A fixture's history. The files are `HistoryExport` documents, the format users are told to keep
+    /// their own fixtures in (`durabletask export`), so the corpus also exercises that reader.
     static func fixture(_ name: String) throws -> [HistoryEvent] {
-        let data = try Data(contentsOf: fixtureDirectory.appendingPathComponent("\(name).json"))
-        return try JSONDecoder().decode([HistoryEvent].self, from: data)
+        try HistoryExport.decode(Data(contentsOf: fixtureDirectory.appendingPathComponent("\(name).json"))).events
     }
 
     static func entry(_ body: @escaping Body) -> OrchestratorEntry {
@@ -229,9 +230,8 @@ import Testing
                 }
                 return event
             }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(history).write(to: Self.fixtureDirectory.appendingPathComponent("\(fixture).json"))
+            try HistoryExport.encode(HistoryExport.Document(instanceID: id, events: history))
+                .write(to: Self.fixtureDirectory.appendingPathComponent("\(fixture).json"))
         }
     }
 

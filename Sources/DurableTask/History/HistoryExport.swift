@@ -17,7 +17,9 @@ import Foundation
 /// }
 /// ```
 ///
-/// - `time` is seconds since 1970 (a JSON number, exact to the bit); `startedAt` (activity results) too.
+/// - `time` is seconds since 1970, a JSON number; so are `startedAt` (activity results), `fireAt` and
+///   `scheduledStart`. A `Date` counts from 2001, so a time read back can differ from the one written in
+///   its last bits (well under a microsecond); replay never compares times.
 /// - `type` is the event kind (``HistoryEvent/kindName``); the other fields are the kind's values, under
 ///   the names of ``HistoryEvent/Kind``'s labels: `name`, `executionID`, `input`, `parent` (an object
 ///   with `instanceID`, `executionID`, `taskID`, `name`), `scheduledStart`, `scheduledID`, `result`,
@@ -73,8 +75,13 @@ public enum HistoryExport {
         guard root["format"] as? String == format else {
             throw DurableTaskError(.payloadInvalid, "not a DurableTask history export (format '\(root["format"] ?? "missing")')")
         }
-        guard let documentVersion = root["version"] as? Int, documentVersion <= version else {
-            throw DurableTaskError(.payloadInvalid, "history export version \(root["version"] ?? "missing") is newer than this library's \(version)")
+        guard let documentVersion = root["version"] as? Int, documentVersion >= 1 else {
+            throw DurableTaskError(.payloadInvalid, "the history export has no valid version (\(root["version"] ?? "missing"))")
+        }
+        guard documentVersion <= version else {
+            throw DurableTaskError(
+                .payloadInvalid,
+                "history export version \(documentVersion) is newer than this library's \(version): read it with a newer DurableTask")
         }
         guard let instanceID = root["instanceID"] as? String, let events = root["events"] as? [[String: Any]] else {
             throw DurableTaskError(.payloadInvalid, "the history export has no instanceID or no events")
