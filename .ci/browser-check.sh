@@ -2,32 +2,74 @@
 # Browser check of the dashboard: a real WordCount task hub, served by `durabletask dashboard`, loaded
 # by headless Chromium; the rendered DOM must list the run and show the four views with the right
 # counts. Screenshots go to $SHOTS (default: a temp directory). Fails (exit 1) on any mismatch.
+# Installs chromium and python3 when missing (apt-get, as root or through sudo). The dashboard listens
+# on a port the system picks (set PORT to choose one), so concurrent runs do not collide.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A fresh Debian has neither chromium nor (in a minimal image) python3, and a root container has no sudo.
+install_packages() {
+    local sudo
+    if [ "$(id -u)" -eq 0 ]; then
+        sudo=""
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo="sudo"
+    else
+        echo "error: $* missing, and neither root nor sudo is available to install them (apt-get install -y $*)" >&2
+        exit 1
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "error: $* missing, and there is no apt-get to install them with" >&2
+        exit 1
+    fi
+    echo "==> installing $*"
+    $sudo apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "$@"
+}
+missing=()
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then install_packages "${missing[@]}"; fi
 CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
-if [ -z "$CHROMIUM" ]; then
-    echo "error: chromium is not installed (apt-get install -y chromium)" >&2
+if [ -z "$CHROMIUM" ] || ! command -v python3 >/dev/null 2>&1; then
+    echo "error: chromium and python3 are needed (apt-get install -y chromium python3)" >&2
     exit 1
 fi
 SCRATCH=${SCRATCH:-.build}
 WORK=$(mktemp -d)
 SHOTS=${SHOTS:-$WORK}
-PORT=${PORT:-18089}
 cleanup() { [ -n "${DASH_PID:-}" ] && kill "$DASH_PID" 2>/dev/null || true; rm -rf "$WORK/profile"; }
 trap cleanup EXIT
 
-swift build --scratch-path "$SCRATCH" --product WordCount >/dev/null
-swift build --scratch-path "$SCRATCH" --product durabletask >/dev/null
+# Quiet when the builds succeed; swift build reports errors on standard output, so show it when one fails.
+for product in WordCount durabletask; do
+    if ! swift build --scratch-path "$SCRATCH" --product "$product" > "$WORK/build.log" 2>&1; then
+        echo "error: swift build --product $product failed:" >&2
+        cat "$WORK/build.log" >&2
+        exit 1
+    fi
+done
 BIN=$(swift build --scratch-path "$SCRATCH" --show-bin-path)
 
 "$BIN/WordCount" --db "$WORK/hub.sqlite" --items 1000 | tail -1
 ID=$("$BIN/durabletask" list --db "$WORK/hub.sqlite" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["instances"][0]["instanceID"])')
 echo "instance: $ID"
 
-DURABLETASK_SQLITE_NO_WAL_WARNING=1 "$BIN/durabletask" dashboard --db "$WORK/hub.sqlite" --port "$PORT" > "$WORK/dash.log" 2>&1 &
+# Port 0 by default: the dashboard binds a free port and prints it ("Dashboard on http://127.0.0.1:P/").
+DURABLETASK_SQLITE_NO_WAL_WARNING=1 "$BIN/durabletask" dashboard --db "$WORK/hub.sqlite" --port "${PORT:-0}" > "$WORK/dash.log" 2>&1 &
 DASH_PID=$!
-for _ in $(seq 1 50); do grep -q "Dashboard on" "$WORK/dash.log" && break; sleep 0.1; done
+PORT=""
+for _ in $(seq 1 100); do
+    PORT=$(sed -n 's|^Dashboard on http://127\.0\.0\.1:\([0-9][0-9]*\)/.*|\1|p' "$WORK/dash.log" | head -1)
+    [ -n "$PORT" ] && break
+    kill -0 "$DASH_PID" 2>/dev/null || break
+    sleep 0.1
+done
+if [ -z "$PORT" ]; then
+    echo "error: the dashboard did not start:" >&2
+    cat "$WORK/dash.log" >&2
+    exit 1
+fi
 grep "Dashboard on" "$WORK/dash.log"
 
 browse() { "$CHROMIUM" --headless --disable-gpu --no-sandbox --user-data-dir="$WORK/profile" "$@" 2>/dev/null; }

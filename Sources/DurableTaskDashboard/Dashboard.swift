@@ -19,11 +19,11 @@ public struct Dashboard: Sendable {
     public struct Options: Sendable {
         /// Whether management calls are allowed (off by default: a dashboard only looks).
         public var allowActions: Bool
-        /// Instances per page of the list.
+        /// Instances per page of the list (at least 1; smaller values count as 1).
         public var pageSize: Int
-        /// Rows per page of the history and input/output views.
+        /// Rows per page of the history and input/output views (at least 1; smaller values count as 1).
         public var rowsPerPage: Int
-        /// Bars in the timeline before consecutive tasks are grouped into one bar.
+        /// The most bars in the timeline; beyond, tasks of one name are grouped into shared bars.
         public var maxTimelineLanes: Int
         /// How often pages of running instances reload themselves, in seconds; 0 turns it off.
         public var refreshSeconds: Int
@@ -36,8 +36,8 @@ public struct Dashboard: Sendable {
             refreshSeconds: Int = 3, limits: HTTPServerLimits = HTTPServerLimits()
         ) {
             self.allowActions = allowActions
-            self.pageSize = pageSize
-            self.rowsPerPage = rowsPerPage
+            self.pageSize = max(1, pageSize)
+            self.rowsPerPage = max(1, rowsPerPage)
             self.maxTimelineLanes = maxTimelineLanes
             self.refreshSeconds = refreshSeconds
             self.limits = limits
@@ -293,7 +293,7 @@ public struct Dashboard: Sendable {
     }
 
     func query(from request: HTTPRequest) throws -> OrchestrationQuery {
-        var query = OrchestrationQuery(pageSize: try intParameter(request, "pageSize", default: options.pageSize, range: 1...1000))
+        var query = OrchestrationQuery(pageSize: try intParameter(request, "pageSize", default: max(1, options.pageSize), range: 1...1000))
         let statuses = request.parameters("status").flatMap { $0.split(separator: ",") }.map(String.init).filter { !$0.isEmpty }
         if !statuses.isEmpty {
             query.statuses = Set(

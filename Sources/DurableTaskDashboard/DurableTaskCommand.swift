@@ -295,13 +295,13 @@ enum TextReport {
         line("History", "\(DashboardFormat.count(s.eventCount)) events in \(DashboardFormat.count(s.episodeCount)) episodes")
         if let failure = m.failure {
             out += "Failure:\n"
-            var current: FailureDetails? = failure
-            var depth = 1
-            while let f = current {
+            // Every inner failure, not only the first: a fan-in can fail for several causes at once,
+            // and the web page shows them all.
+            func cause(_ f: FailureDetails, depth: Int) {
                 out += String(repeating: "  ", count: depth) + (depth > 1 ? "caused by " : "") + "\(f.errorType): \(f.message)\n"
-                current = f.inner.first
-                depth += 1
+                for inner in f.inner { cause(inner, depth: depth + 1) }
             }
+            cause(failure, depth: 1)
         }
         if !m.status.isTerminal {
             let waiting = s.waitingFor

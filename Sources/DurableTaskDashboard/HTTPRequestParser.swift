@@ -41,8 +41,8 @@ public struct HTTPServerLimits: Sendable {
 /// origin-form target, `Content-Length` bodies). Anything ambiguous — obsolete line folding,
 /// `Transfer-Encoding`, conflicting lengths — is refused rather than guessed, which is what closes the
 /// door on request smuggling.
-struct HTTPRequestParser {
-    enum Outcome: Equatable {
+package struct HTTPRequestParser {
+    package enum Outcome: Equatable {
         case needMore
         case request(HTTPRequest)
         case reject(status: Int, message: String)
@@ -57,20 +57,24 @@ struct HTTPRequestParser {
     private var requestLineEnd: Int?
     private var head: (method: String, target: String, headers: [(name: String, value: String)], contentLength: Int)?
 
-    init(limits: HTTPServerLimits) { self.limits = limits }
+    package init(limits: HTTPServerLimits) { self.limits = limits }
 
     /// Adds bytes and says whether a request is complete, needs more bytes, or is refused.
-    mutating func feed(_ bytes: some Collection<UInt8>) -> Outcome {
+    package mutating func feed(_ bytes: some Collection<UInt8>) -> Outcome {
         let previousCount = buffer.count
         buffer.append(contentsOf: bytes)
         if head == nil {
+            let headEnd = findHeaderEnd()
             // A bare LF is refused as soon as it arrives, not after waiting for a CRLF CRLF that a
-            // client using LF line ends will never send.
-            for i in previousCount..<buffer.count where buffer[i] == 10 && (i == 0 || buffer[i - 1] != 13) {
-                if let end = headerEnd, i >= end { break }
-                return .reject(status: 400, message: "bare LF in the request head (lines end with CRLF)")
+            // client using LF line ends will never send. Only the head is searched: when the body
+            // arrives in the same read, its line breaks are the client's data, not framing.
+            let searchEnd = headEnd.map { $0 + 4 } ?? buffer.count
+            if previousCount < searchEnd {
+                for i in previousCount..<searchEnd where buffer[i] == 10 && (i == 0 || buffer[i - 1] != 13) {
+                    return .reject(status: 400, message: "bare LF in the request head (lines end with CRLF)")
+                }
             }
-            guard let end = findHeaderEnd() else {
+            guard let end = headEnd else {
                 if let lineEnd = requestLineEnd, lineEnd > limits.maxRequestLineBytes {
                     return .reject(status: 414, message: "request line longer than \(limits.maxRequestLineBytes) bytes")
                 }

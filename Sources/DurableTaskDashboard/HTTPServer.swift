@@ -13,25 +13,38 @@ import Synchronization
 /// handler, at most ``HTTPServerLimits/maxConcurrentRequests`` at a time. Every connection has a
 /// deadline for sending its request and one for reading the answer; a client that misses either is
 /// dropped without affecting the others. Bytes of one connection never reach another's parser.
-final class HTTPServer: Sendable {
-    typealias Handler = @Sendable (HTTPRequest) async -> HTTPResponse
+///
+/// `package` so tests can start one with a stand-in for `accept` (to run out of descriptors on cue).
+package final class HTTPServer: Sendable {
+    package typealias Handler = @Sendable (HTTPRequest) async -> HTTPResponse
+    /// Accepts one connection on the listening descriptor: the new descriptor, or -1 with `errno` set.
+    package typealias Accept = @Sendable (Int32) -> Int32
+
+    /// How long the listener is left alone after `accept` ran out of file descriptors.
+    static let acceptPause: Duration = .milliseconds(100)
 
     /// The port the server listens on (the one the system picked when asked for port 0).
-    let port: Int
+    package let port: Int
     private let listenFD: Int32
     private let wakeRead: Int32
     private let wakeWrite: Int32
     private let limits: HTTPServerLimits
     private let handler: Handler
+    fileprivate let acceptConnection: Accept
     private let finished = Mutex<[(id: Int, bytes: [UInt8])]>([])
     private let stopping = Atomic<Bool>(false)
     private let done = Mutex<(isDone: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     /// Binds and listens; the I/O thread starts with ``start()``.
+    /// - Parameter accept: the system's `accept` unless a test stands in for it.
     /// - Throws: ``DashboardError`` when the address is invalid or the port cannot be bound.
-    init(host: String, port: Int, limits: HTTPServerLimits, handler: @escaping Handler) throws {
+    package init(
+        host: String, port: Int, limits: HTTPServerLimits, accept: @escaping Accept = HTTPServer.systemAccept,
+        handler: @escaping Handler
+    ) throws {
         self.limits = limits
         self.handler = handler
+        self.acceptConnection = accept
         let address = host == "localhost" ? "127.0.0.1" : host
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -78,8 +91,17 @@ final class HTTPServer: Sendable {
         for descriptor in [listenFD, wakeRead, wakeWrite] { Self.setNonBlocking(descriptor) }
     }
 
+    /// The system's `accept`, without the peer's address (the server does not log it).
+    package static let systemAccept: Accept = { fd in
+        #if canImport(Glibc)
+            Glibc.accept(fd, nil, nil)
+        #else
+            Darwin.accept(fd, nil, nil)
+        #endif
+    }
+
     /// Starts the I/O thread.
-    func start() {
+    package func start() {
         let thread = Thread { [self] in
             var loop = IOLoop(server: self)
             loop.run()
@@ -98,13 +120,13 @@ final class HTTPServer: Sendable {
     }
 
     /// Stops accepting, drops open connections and ends the I/O thread.
-    func stop() {
+    package func stop() {
         stopping.store(true, ordering: .releasing)
         wake()
     }
 
     /// Returns when the I/O thread has ended.
-    func waitUntilStopped() async {
+    package func waitUntilStopped() async {
         await withCheckedContinuation { continuation in
             let ready = done.withLock { state -> Bool in
                 if state.isDone { return true }
@@ -162,6 +184,8 @@ final class HTTPServer: Sendable {
         var handling = 0
         var waiting: [(id: Int, request: HTTPRequest)] = []
         var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
+        /// Set when `accept` ran out of file descriptors; until then the listener is not polled.
+        var acceptPausedUntil: ContinuousClock.Instant?
 
         init(server: HTTPServer) { self.server = server }
 
@@ -169,13 +193,16 @@ final class HTTPServer: Sendable {
 
         mutating func run() {
             while !server.isStopping {
+                let now = ContinuousClock.now
+                var nearest = now + .seconds(1)
+                if let until = acceptPausedUntil, until <= now { acceptPausedUntil = nil }
+                if let until = acceptPausedUntil { nearest = min(nearest, until) }
+                // poll() skips a negative descriptor: that is how the listener sits out a pause.
                 var fds: [pollfd] = [
-                    pollfd(fd: server.listenFD, events: Int16(POLLIN), revents: 0),
+                    pollfd(fd: acceptPausedUntil == nil ? server.listenFD : -1, events: Int16(POLLIN), revents: 0),
                     pollfd(fd: server.wakeRead, events: Int16(POLLIN), revents: 0)
                 ]
                 var ids: [Int] = [-1, -1]
-                let now = ContinuousClock.now
-                var nearest = now + .seconds(1)
                 for (id, connection) in connections {
                     nearest = min(nearest, connection.deadline)
                     switch connection.phase {
@@ -211,8 +238,16 @@ final class HTTPServer: Sendable {
 
         mutating func acceptAll() {
             while true {
-                let fd = accept(server.listenFD, nil, nil)
-                if fd < 0 { return }
+                let fd = server.acceptConnection(server.listenFD)
+                if fd < 0 {
+                    // Out of descriptors: the pending connection stays queued and the listener stays
+                    // readable, so polling it again at once would spin a core until a descriptor frees
+                    // up. Sit out a short pause instead; open connections are served meanwhile.
+                    if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM {
+                        acceptPausedUntil = .now + HTTPServer.acceptPause
+                    }
+                    return
+                }
                 HTTPServer.setNonBlocking(fd)
                 var one: Int32 = 1
                 #if canImport(Darwin)

@@ -87,11 +87,11 @@ public struct InstanceSummary: Sendable {
         public var failed: Int
     }
 
-    /// Consecutive tasks drawn as one bar when there are too many to draw one each.
+    /// Tasks of one name drawn as one bar when there are too many to draw one each.
     public struct Lane: Sendable {
         /// For example `CountWords #1-#2500` or `CountWords #7`.
         public var label: String
-        /// The task name (or `timer`).
+        /// The task name (`timer` for timers; `N other names` for the bar shared by the least used names).
         public var name: String
         /// The tasks in it.
         public var count: Int
@@ -320,42 +320,80 @@ public struct InstanceSummary: Sendable {
         return activityLines + lines
     }
 
-    /// The tasks in at most `maxLanes` bars: one per task when they fit, else consecutive tasks of the
-    /// same name grouped, so a fan-out of 100,000 is 100 bars of 1,000, not 100,000 DOM rows.
+    /// The tasks in at most `maxLanes` bars (at least one), whatever their number or order.
+    ///
+    /// One bar per task when they fit. Otherwise tasks are grouped by name (in order of first
+    /// appearance) and each name's tasks, in scheduling order, are cut into consecutive bars; each name
+    /// gets bars in proportion to its share of the tasks, and at least one. So a fan-out of 100,000 is
+    /// 60 bars of about 1,700, and names or timers that interleave (A, B, A, B, …) still make one
+    /// group each rather than one bar per task. When there are more names than bars, the least used
+    /// names share the last bar.
     public func lanes(maxLanes: Int) -> [Lane] {
         guard !tasks.isEmpty else { return [] }
-        let size = max(1, (tasks.count + max(1, maxLanes) - 1) / max(1, maxLanes))
-        var lanes: [Lane] = []
-        var index = 0
-        while index < tasks.count {
-            let first = tasks[index]
-            var lane = Lane(
-                label: "", name: first.name, count: 0, failed: 0, pending: 0, scheduledAt: first.scheduledAt,
-                startedAt: first.startedAt ?? first.scheduledAt, completedAt: first.completedAt, totalRunSeconds: 0,
-                firstTaskID: first.taskID)
-            var last = first
-            while index < tasks.count, lane.count < size, tasks[index].name == first.name {
-                let task = tasks[index]
-                lane.count += 1
-                lane.scheduledAt = min(lane.scheduledAt, task.scheduledAt)
-                lane.startedAt = min(lane.startedAt, task.startedAt ?? task.scheduledAt)
-                switch task.state {
-                case .pending: lane.pending += 1
-                case .failed: lane.failed += 1
-                case .completed: break
-                }
-                if let done = task.completedAt {
-                    lane.totalRunSeconds += done.timeIntervalSince(task.startedAt ?? task.scheduledAt)
-                    if let current = lane.completedAt { lane.completedAt = max(current, done) } else if lane.count == 1 { lane.completedAt = done }
-                }
-                last = task
-                index += 1
+        let maxLanes = max(1, maxLanes)
+        if tasks.count <= maxLanes {
+            return tasks.indices.map { lane(of: [$0], name: tasks[$0].name) }
+        }
+        var order: [String] = []
+        var members: [String: [Int]] = [:]
+        for (index, task) in tasks.enumerated() {
+            if members[task.name] == nil { order.append(task.name) }
+            members[task.name, default: []].append(index)
+        }
+        var groups = order.map { (name: $0, indices: members[$0] ?? []) }
+        if groups.count > maxLanes {
+            // Keep the most used names (first appearance breaks ties, so the result is stable).
+            let ranked = groups.indices.sorted {
+                groups[$0].indices.count != groups[$1].indices.count ? groups[$0].indices.count > groups[$1].indices.count : $0 < $1
             }
-            if lane.pending > 0 { lane.completedAt = nil }
-            lane.label = lane.count == 1 ? "\(first.name) #\(first.taskID)" : "\(first.name) #\(first.taskID)–#\(last.taskID)"
-            lanes.append(lane)
+            let kept = Set(ranked.prefix(maxLanes - 1))
+            let rest = groups.indices.filter { !kept.contains($0) }
+            let restIndices = rest.flatMap { groups[$0].indices }.sorted()
+            groups = groups.indices.filter { kept.contains($0) }.map { groups[$0] }
+            groups.append((name: "\(DashboardFormat.count(rest.count)) other names", indices: restIndices))
+        }
+        let spare = maxLanes - groups.count
+        var lanes: [Lane] = []
+        for group in groups {
+            let budget = 1 + spare * group.indices.count / tasks.count
+            let size = (group.indices.count + budget - 1) / budget
+            var start = 0
+            while start < group.indices.count {
+                let end = min(start + size, group.indices.count)
+                lanes.append(lane(of: group.indices[start..<end], name: group.name))
+                start = end
+            }
         }
         return lanes
+    }
+
+    /// One bar for the tasks at these indices (in scheduling order).
+    private func lane(of indices: some Collection<Int>, name: String) -> Lane {
+        let first = tasks[indices[indices.startIndex]]
+        var lane = Lane(
+            label: "", name: name, count: 0, failed: 0, pending: 0, scheduledAt: first.scheduledAt,
+            startedAt: first.startedAt ?? first.scheduledAt, completedAt: nil, totalRunSeconds: 0,
+            firstTaskID: first.taskID)
+        var lastTaskID = first.taskID
+        for index in indices {
+            let task = tasks[index]
+            lane.count += 1
+            lane.scheduledAt = min(lane.scheduledAt, task.scheduledAt)
+            lane.startedAt = min(lane.startedAt, task.startedAt ?? task.scheduledAt)
+            switch task.state {
+            case .pending: lane.pending += 1
+            case .failed: lane.failed += 1
+            case .completed: break
+            }
+            if let done = task.completedAt {
+                lane.totalRunSeconds += done.timeIntervalSince(task.startedAt ?? task.scheduledAt)
+                lane.completedAt = max(lane.completedAt ?? done, done)
+            }
+            lastTaskID = task.taskID
+        }
+        if lane.pending > 0 { lane.completedAt = nil }
+        lane.label = lane.count == 1 ? "\(name) #\(first.taskID)" : "\(name) #\(first.taskID)–#\(lastTaskID)"
+        return lane
     }
 
     /// How many activities ran in each of `buckets` equal slices of `[from, to]`: the shape of a fan-out

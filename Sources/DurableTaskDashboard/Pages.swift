@@ -7,6 +7,8 @@ import Foundation
 struct Pages {
     let dashboard: Dashboard
     var options: Dashboard.Options { dashboard.options }
+    /// Clamped here as well as in `Options.init`: the fields are mutable, and this one divides.
+    private var rowsPerPage: Int { max(1, options.rowsPerPage) }
 
     private func e(_ text: String) -> String { HTML.escape(text) }
 
@@ -209,12 +211,12 @@ struct Pages {
     }
 
     private func pageNumber(_ request: HTTPRequest, _ name: String, total: Int) -> Int {
-        let pages = max(1, (total + options.rowsPerPage - 1) / options.rowsPerPage)
+        let pages = max(1, (total + rowsPerPage - 1) / rowsPerPage)
         return min(max(1, Int(request.parameter(name) ?? "") ?? 1), pages)
     }
 
     private func pager(_ request: HTTPRequest, _ name: String, page: Int, total: Int, anchor: String) -> String {
-        let pages = max(1, (total + options.rowsPerPage - 1) / options.rowsPerPage)
+        let pages = max(1, (total + rowsPerPage - 1) / rowsPerPage)
         guard pages > 1 else { return "" }
         func link(_ p: Int, _ label: String) -> String {
             var items = request.query.filter { $0.name != name }
@@ -276,7 +278,7 @@ struct Pages {
         }
         let note =
             grouped
-            ? "\(DashboardFormat.count(summary.tasks.count)) tasks in \(lanes.count) bars of up to \(DashboardFormat.count((summary.tasks.count + max(1, options.maxTimelineLanes) - 1) / max(1, options.maxTimelineLanes))) consecutive tasks each (hover a bar for its numbers)"
+            ? "\(DashboardFormat.count(summary.tasks.count)) tasks in \(lanes.count) bars, grouped by name, of up to \(DashboardFormat.count(lanes.map(\.count).max() ?? 0)) tasks each (hover a bar for its numbers)"
             : "one bar per task; light part: waiting to start, solid part: running"
         return """
             <section id="timeline" class="card view" data-tasks="\(summary.tasks.count)" data-lanes="\(lanes.count)">
@@ -291,9 +293,9 @@ struct Pages {
     private func fmt(_ value: Double) -> String { String(format: "%.3f", value) }
 
     private func historyView(_ history: [HistoryEvent], page: Int, start: Date, request: HTTPRequest) -> String {
-        let first = (page - 1) * options.rowsPerPage
+        let first = (page - 1) * rowsPerPage
         var rows = ""
-        for (offset, event) in history.dropFirst(first).prefix(options.rowsPerPage).enumerated() {
+        for (offset, event) in history.dropFirst(first).prefix(rowsPerPage).enumerated() {
             let (task, detail) = Self.eventDetail(event)
             rows += """
                 <tr class="event"><td class="num">\(first + offset + 1)</td><td class="time">\(e(DashboardFormat.timestamp(event.timestamp)))</td>
@@ -381,9 +383,9 @@ struct Pages {
     }
 
     private func ioView(_ m: OrchestrationMetadata, _ summary: InstanceSummary, page: Int, request: HTTPRequest) -> String {
-        let first = (page - 1) * options.rowsPerPage
+        let first = (page - 1) * rowsPerPage
         var rows = ""
-        for task in summary.tasks.dropFirst(first).prefix(options.rowsPerPage) {
+        for task in summary.tasks.dropFirst(first).prefix(rowsPerPage) {
             let kind: String
             switch task.kind {
             case .activity: kind = e(task.name)

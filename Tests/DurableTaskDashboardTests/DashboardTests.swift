@@ -281,6 +281,29 @@ final class Output: Sendable {
         #expect(showJSON.contains(#""status":"completed""#))
     }
 
+    @Test func showPrintsEveryInnerFailureNested() async throws {
+        let backend = InMemoryBackend(clock: ManualClock(start: StoredInstance.t0))
+        var failure = FailureDetails(errorType: "FanInError", message: "2 of 3 branches failed")
+        failure.inner = [
+            FailureDetails(errorType: "TaskFailed", message: "branch 1", inner: FailureDetails(errorType: "IOError", message: "disk full")),
+            FailureDetails(errorType: "TaskFailed", message: "branch 2")
+        ]
+        let ended = HistoryEvent(timestamp: StoredInstance.t0 + 1, kind: .executionCompleted(status: .failed, result: nil, failure: failure))
+        try await StoredInstance.make(on: backend, id: "fan", name: "Fan", events: [ended], status: .failed, failure: failure)
+        let (status, show, _) = await run(["show", "fan"], DurableTaskClient(backend: backend))
+        #expect(status == 0)
+        let expected = """
+            Failure:
+              FanInError: 2 of 3 branches failed
+                caused by TaskFailed: branch 1
+                  caused by IOError: disk full
+                caused by TaskFailed: branch 2
+            Sequence:
+
+            """
+        #expect(show.contains(expected), "\(show)")
+    }
+
     @Test func exportWritesAHistoryTheExportFormatReadsBack() async throws {
         let (client, _) = try await FixedHub.make()
         let (status, out, _) = await run(["export", "fixed"], client)

@@ -6,6 +6,7 @@
 import DurableTask
 import DurableTaskDashboard
 import Foundation
+import Synchronization
 import Testing
 
 extension Tag {
@@ -185,6 +186,61 @@ struct RawClient {
         #expect(ok, "served again once the held connections closed")
     }
 
+    @Test func aBodyWithLineBreaksInTheSameReadAsTheHeadIsServed() async throws {
+        let (client, _) = try await FixedHub.make()
+        let server = try Dashboard(client: client, options: .init(allowActions: true, limits: Self.limits)).start()
+        defer { Task { await server.stop() } }
+        func post(_ target: String, _ body: String) throws -> String {
+            // One write: head and body reach the server in the same read.
+            try request(
+                server.port,
+                "POST \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        }
+        let schedule = """
+            {
+              "name": "Pipeline",
+              "input": ["x"],
+              "instanceID": "pretty"
+            }
+            """
+        #expect(try post("/api/instances", schedule) == "HTTP/1.1 201 Created")
+        #expect(try await client.getInstance("pretty")?.status == .pending)
+        let raise = """
+            {
+              "name": "Approval",
+              "data": {
+                "approved": true
+              }
+            }
+            """
+        #expect(try post("/api/instances/pretty/raise", raise) == "HTTP/1.1 202 Accepted")
+        #expect(try healthy(server.port))
+    }
+
+    @Test func acceptOutOfDescriptorsPausesInsteadOfSpinning() async throws {
+        let calls = Counter()
+        let server = try HTTPServer(
+            host: "127.0.0.1", port: 0, limits: Self.limits,
+            accept: { _ in
+                calls.increment()
+                errno = EMFILE
+                return -1
+            },
+            handler: { _ in HTTPResponse(status: 500) })
+        server.start()
+        // A connection the server cannot accept keeps the listener readable for as long as it waits.
+        let waiting = try RawClient(port: server.port)
+        try await Task.sleep(for: .milliseconds(500))
+        let attempts = calls.value
+        server.stop()
+        await server.waitUntilStopped()
+        waiting.close()
+        #expect(attempts >= 1)
+        // Pausing 100 ms between attempts makes about 5; a spinning loop makes hundreds of thousands.
+        #expect(attempts <= 50, "\(attempts) accept attempts in 500 ms")
+    }
+
     @Test func parserRefusesBodiesOverTheLimitBeforeReadingThem() async throws {
         let (client, _) = try await FixedHub.make()
         let server = try Dashboard(client: client, options: .init(limits: Self.limits)).start()
@@ -195,5 +251,56 @@ struct RawClient {
         #expect(c.statusLine() == "HTTP/1.1 413 Content Too Large")
         c.close()
         #expect(try healthy(server.port))
+    }
+}
+
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
+}
+
+@Suite struct HTTPRequestParserTests {
+    static let limits = HTTPServerLimits(maxRequestLineBytes: 1024, maxHeaderBytes: 4096, maxHeaderCount: 20, maxBodyBytes: 2048)
+
+    func post(_ body: String, headLineEnd: String = "\r\n") -> String {
+        "POST /api/instances HTTP/1.1\(headLineEnd)Host: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+    }
+
+    @Test func lineBreaksInTheBodyAreDataWhenTheyArriveWithTheHead() {
+        let body = "{\n  \"name\": \"Pipeline\",\n  \"input\": [\"a\nb\"]\n}\n"
+        var parser = HTTPRequestParser(limits: Self.limits)
+        guard case let .request(request) = parser.feed(Array(post(body).utf8)) else {
+            Issue.record("not parsed as one request")
+            return
+        }
+        #expect(request.body == Array(body.utf8))
+        #expect(request.header("content-length") == String(body.utf8.count))
+    }
+
+    @Test func lineBreaksInTheBodyAreDataWhateverTheSplit() {
+        let body = "{\n\"a\":\n1}\n"
+        let bytes = Array(post(body).utf8)
+        let expected = HTTPRequest(
+            method: "POST", target: "/api/instances", headers: [("host", "a"), ("content-length", String(body.utf8.count))],
+            body: Array(body.utf8))
+        for split in 1..<bytes.count {
+            var parser = HTTPRequestParser(limits: Self.limits)
+            #expect(parser.feed(bytes[0..<split]) == .needMore, "split at \(split)")
+            #expect(parser.feed(bytes[split...]) == .request(expected), "split at \(split)")
+        }
+    }
+
+    @Test func aBareLFInTheHeadIsStillRefusedWhenABodyFollows() {
+        var parser = HTTPRequestParser(limits: Self.limits)
+        guard case let .reject(status, message) = parser.feed(Array(post("{\n}", headLineEnd: "\n").utf8)) else {
+            Issue.record("bare LF in the head accepted")
+            return
+        }
+        #expect(status == 400)
+        #expect(message.contains("bare LF"))
+        // Refused as soon as it arrives, before the head ends.
+        var early = HTTPRequestParser(limits: Self.limits)
+        #expect(early.feed(Array("GET / HTTP/1.1\nHost".utf8)) == .reject(status: 400, message: "bare LF in the request head (lines end with CRLF)"))
     }
 }
