@@ -151,6 +151,18 @@ public final class OrchestrationContext: @unchecked Sendable {  // Safe: only th
     /// this point before the change. When no instance from before the change runs any more, delete the old
     /// branch and replace the call with ``deprecatePatch(_:)``; when no instance with the marker runs any
     /// more, delete that call too.
+    ///
+    /// **One answer per change ID and execution.** The first call with `changeID` decides, and every later
+    /// call with the same ID — another call site, the next iteration of a loop, a later episode — returns
+    /// the same answer and records nothing: an instance that took the old branch once never switches to
+    /// the new one midway, even where its history does not reach yet, and a new instance records one
+    /// marker however often it asks. A replay rebuilds the answers from the same calls in the same order,
+    /// so it answers as the first run did. Use a new change ID for each change; a continue-as-new
+    /// generation starts afresh (it runs the new code from its start).
+    ///
+    /// While workers with and without the change share a task hub (a rolling deploy), a worker whose code
+    /// predates a change that an instance's history records does not fail the instance: it hands it back
+    /// for a few seconds, logs a warning, and leaves it to a worker with newer code.
     public func isPatched(_ changeID: String) -> Bool { engine.isPatched(changeID) }
 
     /// The second step of removing a change (see ``isPatched(_:)``): instances whose history holds the

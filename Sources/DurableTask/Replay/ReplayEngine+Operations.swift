@@ -191,16 +191,24 @@ extension ReplayEngine {
         }
     }
 
-    /// See ``OrchestrationContext/isPatched(_:)``. Positional: the answer depends on what history holds
-    /// at the sequence number the call would take, so a replay gives the same answer as the first run.
+    /// See ``OrchestrationContext/isPatched(_:)``. The first call for a change ID decides, from what
+    /// history holds at the sequence number the call would take; later calls repeat the answer. Both
+    /// depend only on history and on the calls made before, so a replay answers as the first run did.
     func isPatched(_ changeID: String) -> Bool {
         let sequence = nextSequence
+        if let answer = patchAnswers[changeID] {
+            // A history written when every call recorded a marker still has one here: consume it, so
+            // instances from then replay. New histories hold one marker per change, taken by the first call.
+            if answer, sequence < recordedActionCount, recordedMarkers[sequence] == changeID { recordVersionMarker(changeID) }
+            return answer
+        }
         // History covers this position: the first run either took the new path here (and recorded the
-        // marker) or did something else (it ran the code from before the change).
-        if sequence < recordedActionCount, recordedMarkers[sequence] != changeID { return false }
-        // The marker is here, or this is the first run of this position, on the new code.
-        recordVersionMarker(changeID)
-        return true
+        // marker) or did something else (it ran the code from before the change). Otherwise this is the
+        // first run of this position, on the new code.
+        let answer = sequence >= recordedActionCount || recordedMarkers[sequence] == changeID
+        if answer { recordVersionMarker(changeID) }
+        patchAnswers[changeID] = answer
+        return answer
     }
 
     /// See ``OrchestrationContext/deprecatePatch(_:)``: consumes a marker that history holds here, records

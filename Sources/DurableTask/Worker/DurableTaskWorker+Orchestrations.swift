@@ -111,6 +111,12 @@ extension DurableTaskWorker {
             await handleUnprocessable(item, error: error, engineOptions: engineOptions)
             return
         }
+        if let changeID = engine.changeNewerThanCode {
+            engine.tearDown()
+            cache.release(item.instanceID)
+            await handBackToNewerCode(item, changeID: changeID)
+            return
+        }
         counters.eventsApplied.add(item.newEvents.count, ordering: .relaxed)
         do {
             if let lease = intake.request(
@@ -148,6 +154,25 @@ extension DurableTaskWorker {
             }
             await handleUnprocessable(item, error: error, engineOptions: engineOptions)
         }
+    }
+
+    /// How long an instance recorded by newer code stays away from the workers after one hands it back:
+    /// long enough that a worker with older code does not spin on it, short enough that the instance
+    /// barely waits once a newer worker runs.
+    static let newerCodeRetryDelay = Duration.seconds(5)
+
+    /// Hands back an instance whose history records a change this worker's code predates — its
+    /// `versionMarker` stands where the code did something else — rather than failing it for
+    /// nondeterminism: during a rolling deploy a worker with the change takes it (as Temporal retries a
+    /// workflow task that an old worker cannot replay). The delivery does not count, so the instance is
+    /// never parked for it; if no worker with the change ever runs (the call was deleted too early),
+    /// the instance stays running and the warning repeats until code with the call is deployed.
+    func handBackToNewerCode(_ item: OrchestrationWorkItem, changeID: String) async {
+        options.logHandler(
+            .warning,
+            "instance '\(item.instanceID)': this worker's code predates change '\(changeID)' recorded in the history; "
+                + "leaving it to a worker with newer code")
+        try? await backend.abandonOrchestrationWorkItem(item, delay: Self.newerCodeRetryDelay, countsAsDelivery: false)
     }
 
     /// An episode that could not be loaded or committed: retry with back-off, and after
