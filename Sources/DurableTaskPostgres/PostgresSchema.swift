@@ -405,11 +405,14 @@ struct PostgresSchema: Sendable {
 
     /// Takes the session advisory lock that says "this owner's process is alive" (see `PostgresLiveness`).
     var lockOwner: String { "SELECT pg_try_advisory_lock(hashtext($1::text), hashtext($2::text))" }
-    /// Lease owners whose advisory lock nobody holds: their process (its connection) is gone.
+    /// Lease owners whose advisory lock nobody holds: their process (its connection) is gone. Owners
+    /// that instances with events waiting stick to count too: the others are not woken for those
+    /// (see ``notifyReady``), so they must learn of the death here.
     var selectDeadOwners: String {
         """
         SELECT o.owner FROM (SELECT DISTINCT locked_by AS owner FROM \(s).instances WHERE locked_by IS NOT NULL
-                             UNION SELECT DISTINCT locked_by FROM \(s).activities WHERE locked_by IS NOT NULL) AS o
+                             UNION SELECT DISTINCT locked_by FROM \(s).activities WHERE locked_by IS NOT NULL
+                             UNION SELECT DISTINCT last_owner FROM \(s).instances WHERE last_owner IS NOT NULL AND ready_at IS NOT NULL) AS o
         WHERE NOT EXISTS (
             SELECT 1 FROM pg_locks l
             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2

@@ -486,10 +486,12 @@ struct PostgresStore: Sendable {
         return try (0..<dead.count).map { row in
             let owner = dead.text(row, 0)
             let instances = try c.query(sql.releaseOwnerInstances, [.text(owner), .double(t)]).changes
+            // Its instances are anybody's now, at once rather than after stickyFor.
+            let unstuck = try c.query(sql.clearOwner, [.text(owner)]).changes
             let activities = try c.query(
                 sql.releaseOwnerActivities, [.text(owner), .double(TaskHubRules.releasedActivitiesVisibleAt.timeIntervalSinceReferenceDate)]
             ).changes
-            return (owner, instances, activities)
+            return (owner, max(instances, unstuck), activities)
         }
     }
 
