@@ -1,4 +1,4 @@
-import DurableTask
+@_spi(Backend) import DurableTask
 import Foundation
 
 /// `replay`: how long a restarted worker takes to replay a large fan-out history (the cold-replay target).

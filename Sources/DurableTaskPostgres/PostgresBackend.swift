@@ -278,7 +278,7 @@ public final class PostgresBackend: Backend {
     // MARK: Instances
 
     /// Creates an instance; see ``Backend/createOrchestrationInstance(_:)``.
-    public func createOrchestrationInstance(_ request: NewOrchestrationInstance) async throws {
+    @_spi(Backend) public func createOrchestrationInstance(_ request: NewOrchestrationInstance) async throws {
         let store = self.store
         let payload = notification(orchestrations: true, instances: [request.instanceID])
         try await write { c, now in
@@ -289,7 +289,7 @@ public final class PostgresBackend: Backend {
     }
 
     /// Adds an event to an instance's inbox; see ``Backend/addOrchestrationEvent(instanceID:event:)``.
-    public func addOrchestrationEvent(instanceID: String, event: HistoryEvent) async throws {
+    @_spi(Backend) public func addOrchestrationEvent(instanceID: String, event: HistoryEvent) async throws {
         let store = self.store
         let payload = notification(orchestrations: true)
         try await write { c, now in
@@ -302,7 +302,9 @@ public final class PostgresBackend: Backend {
     // MARK: Orchestration work items
 
     /// Leases the next orchestration work item; see ``Backend/getOrchestrationWorkItem(owner:leaseDuration:includeRedelivered:)``.
-    public func getOrchestrationWorkItem(owner: String, leaseDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem? {
+    @_spi(Backend) public func getOrchestrationWorkItem(
+        owner: String, leaseDuration: Duration, includeRedelivered: Bool
+    ) async throws -> OrchestrationWorkItem? {
         let store = self.store
         return try await lease(owner: owner) { c, now in
             try store.leaseOrchestrations(
@@ -313,7 +315,7 @@ public final class PostgresBackend: Backend {
 
     /// Leases what is ready, up to `maxCount`, in one transaction; see
     /// ``Backend/getOrchestrationWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``.
-    public func getOrchestrationWorkItems(
+    @_spi(Backend) public func getOrchestrationWorkItems(
         owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration
     ) async throws
         -> [OrchestrationWorkItem]
@@ -326,19 +328,19 @@ public final class PostgresBackend: Backend {
     }
 
     /// The committed history; see ``Backend/getOrchestrationHistory(instanceID:)``.
-    public func getOrchestrationHistory(instanceID: String) async throws -> [HistoryEvent] {
+    @_spi(Backend) public func getOrchestrationHistory(instanceID: String) async throws -> [HistoryEvent] {
         let store = self.store
         return try await read { c in try store.history(c, instanceID: instanceID) }
     }
 
     /// Commits an episode in one transaction; see ``Backend/completeOrchestrationWorkItem(_:result:)``.
-    public func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws {
+    @_spi(Backend) public func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws {
         _ = try await commit(item, result, leasing: nil)
     }
 
     /// Commits an episode and leases activities it schedules, in one transaction; see
     /// ``Backend/completeOrchestrationWorkItem(_:result:leasing:)``.
-    public func completeOrchestrationWorkItem(
+    @_spi(Backend) public func completeOrchestrationWorkItem(
         _ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult, leasing lease: ActivityLeaseRequest
     ) async throws -> [ActivityWorkItem] {
         // The owner's liveness lock, as for any lease: its leases are released at once when it dies.
@@ -368,7 +370,7 @@ public final class PostgresBackend: Backend {
     }
 
     /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``.
-    public func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool) async throws {
+    @_spi(Backend) public func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool) async throws {
         let store = self.store
         let payload = notification(orchestrations: true)
         try await write { c, now in
@@ -381,7 +383,9 @@ public final class PostgresBackend: Backend {
     // MARK: Activity work items
 
     /// Leases up to `maxCount` activities in one transaction; see ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``.
-    public func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration) async throws -> [ActivityWorkItem] {
+    @_spi(Backend) public func getActivityWorkItems(
+        owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration
+    ) async throws -> [ActivityWorkItem] {
         let store = self.store
         return try await lease(owner: owner) { c, now in
             try store.leaseActivities(c, owner: owner, maxCount: maxCount, maxRedelivered: maxRedelivered, leaseDuration: leaseDuration, now: now)
@@ -389,7 +393,7 @@ public final class PostgresBackend: Backend {
     }
 
     /// Records activity results in one transaction; see ``Backend/completeActivityWorkItems(_:)``.
-    public func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool] {
+    @_spi(Backend) public func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool] {
         guard !completions.isEmpty else { return [] }
         let encodedEvents = completions.map { HistoryEventCodec.encode($0.event) }
         let store = self.store
@@ -402,7 +406,7 @@ public final class PostgresBackend: Backend {
     }
 
     /// Releases an activity lease; see ``Backend/abandonActivityWorkItem(_:delay:)``.
-    public func abandonActivityWorkItem(_ item: ActivityWorkItem, delay: Duration) async throws {
+    @_spi(Backend) public func abandonActivityWorkItem(_ item: ActivityWorkItem, delay: Duration) async throws {
         let store = self.store
         let payload = notification(activities: true)
         try await write { c, now in
@@ -413,7 +417,7 @@ public final class PostgresBackend: Backend {
     }
 
     /// Extends activity leases; see ``Backend/renewActivityWorkItemLeases(_:leaseDuration:)``.
-    public func renewActivityWorkItemLeases(_ items: [ActivityWorkItem], leaseDuration: Duration) async throws -> [Bool] {
+    @_spi(Backend) public func renewActivityWorkItemLeases(_ items: [ActivityWorkItem], leaseDuration: Duration) async throws -> [Bool] {
         guard !items.isEmpty else { return [] }
         let store = self.store
         return try await write(durable: false) { c, now in try store.renewActivities(c, items, leaseDuration: leaseDuration, now: now) }
@@ -422,26 +426,26 @@ public final class PostgresBackend: Backend {
     // MARK: Queries
 
     /// The instance's metadata; see ``Backend/getOrchestrationMetadata(instanceID:)``.
-    public func getOrchestrationMetadata(instanceID: String) async throws -> OrchestrationMetadata? {
+    @_spi(Backend) public func getOrchestrationMetadata(instanceID: String) async throws -> OrchestrationMetadata? {
         let store = self.store
         return try await pool.run { c in try store.metadata(c, instanceID: instanceID) }
     }
 
     /// The metadata of several instances in one query; see ``Backend/getOrchestrationMetadata(instanceIDs:)``.
-    public func getOrchestrationMetadata(instanceIDs: [String]) async throws -> [OrchestrationMetadata?] {
+    @_spi(Backend) public func getOrchestrationMetadata(instanceIDs: [String]) async throws -> [OrchestrationMetadata?] {
         guard !instanceIDs.isEmpty else { return [] }
         let store = self.store
         return try await pool.run { c in try store.metadata(c, instanceIDs: instanceIDs) }
     }
 
     /// Lists instances, ordered by ID; see ``Backend/queryOrchestrations(_:)``.
-    public func queryOrchestrations(_ query: OrchestrationQuery) async throws -> OrchestrationQueryResult {
+    @_spi(Backend) public func queryOrchestrations(_ query: OrchestrationQuery) async throws -> OrchestrationQueryResult {
         let store = self.store
         return try await pool.run { c in try store.query(c, query) }
     }
 
     /// Deletes a finished instance; see ``Backend/purgeOrchestration(instanceID:)``.
-    public func purgeOrchestration(instanceID: String) async throws -> Bool {
+    @_spi(Backend) public func purgeOrchestration(instanceID: String) async throws -> Bool {
         let store = self.store
         let payload = notification(instances: [instanceID])
         let purged = try await write { c, _ in
@@ -454,7 +458,7 @@ public final class PostgresBackend: Backend {
     }
 
     /// Deletes finished instances matching a filter; see ``Backend/purgeOrchestrations(_:)``.
-    public func purgeOrchestrations(_ filter: PurgeFilter) async throws -> Int {
+    @_spi(Backend) public func purgeOrchestrations(_ filter: PurgeFilter) async throws -> Int {
         let store = self.store
         let purged = try await write { c, _ in try store.purge(c, filter) }
         signals.instancesPurged(purged)
@@ -466,7 +470,7 @@ public final class PostgresBackend: Backend {
     /// Hands the instances the stopped worker `owner` ran last to anybody at once, rather than after
     /// ``PostgresSchema/stickyFor``, and wakes the workers of every process to take them; see
     /// ``Backend/ownerStopped(_:)``.
-    public func ownerStopped(_ owner: String) async {
+    @_spi(Backend) public func ownerStopped(_ owner: String) async {
         let store = self.store
         let payload = notification(orchestrations: true)
         do {
@@ -485,7 +489,7 @@ public final class PostgresBackend: Backend {
 
     /// Waits for a change in this process or (through `LISTEN`) another, the next due timer or lease
     /// expiry, or `timeout`; see ``Backend/waitForChange(_:since:timeout:)``.
-    public func waitForChange(_ change: BackendChange, since generation: UInt64, timeout: Duration) async {
+    @_spi(Backend) public func waitForChange(_ change: BackendChange, since generation: UInt64, timeout: Duration) async {
         let signal = signals[change]
         guard signal.generation == generation else { return }
         var timeout = timeout
@@ -500,12 +504,12 @@ public final class PostgresBackend: Backend {
     }
 
     /// Watches one instance, woken by its own changes, in this process or another; see ``Backend/watchInstance(_:)``.
-    public func watchInstance(_ instanceID: String) -> InstanceWatch {
+    @_spi(Backend) public func watchInstance(_ instanceID: String) -> InstanceWatch {
         InstanceWatch(instanceID, waiters: signals.instances, seesOtherProcesses: true)
     }
 
     /// The change counter; see ``Backend/changeGeneration(_:)``.
-    public func changeGeneration(_ change: BackendChange) -> UInt64 {
+    @_spi(Backend) public func changeGeneration(_ change: BackendChange) -> UInt64 {
         signals[change].generation
     }
 }

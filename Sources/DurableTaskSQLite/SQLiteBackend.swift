@@ -385,13 +385,13 @@ public final class SQLiteBackend: Backend {
     // MARK: Instances
 
     /// Creates an instance; see ``Backend/createOrchestrationInstance(_:)``.
-    public func createOrchestrationInstance(_ request: NewOrchestrationInstance) async throws {
+    @_spi(Backend) public func createOrchestrationInstance(_ request: NewOrchestrationInstance) async throws {
         try await write { c, now in try Store.create(c, request, now: now) }
         signals.instanceCreated(request.instanceID)
     }
 
     /// Adds an event to an instance's inbox; see ``Backend/addOrchestrationEvent(instanceID:event:)``.
-    public func addOrchestrationEvent(instanceID: String, event: HistoryEvent) async throws {
+    @_spi(Backend) public func addOrchestrationEvent(instanceID: String, event: HistoryEvent) async throws {
         try await write { c, now in try Store.addEvent(c, instanceID: instanceID, event: event, now: now) }
         signals.orchestrationWorkAdded()
     }
@@ -399,7 +399,9 @@ public final class SQLiteBackend: Backend {
     // MARK: Orchestration work items
 
     /// Leases the next orchestration work item; see ``Backend/getOrchestrationWorkItem(owner:leaseDuration:includeRedelivered:)``.
-    public func getOrchestrationWorkItem(owner: String, leaseDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem? {
+    @_spi(Backend) public func getOrchestrationWorkItem(
+        owner: String, leaseDuration: Duration, includeRedelivered: Bool
+    ) async throws -> OrchestrationWorkItem? {
         try await lease(owner: owner) { c, now in
             try Store.leaseOrchestration(c, owner: owner, leaseDuration: leaseDuration, includeRedelivered: includeRedelivered, now: now)
         }
@@ -407,7 +409,7 @@ public final class SQLiteBackend: Backend {
 
     /// Leases what is ready, up to `maxCount`, in one transaction; see
     /// ``Backend/getOrchestrationWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``.
-    public func getOrchestrationWorkItems(
+    @_spi(Backend) public func getOrchestrationWorkItems(
         owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration
     ) async throws
         -> [OrchestrationWorkItem]
@@ -420,18 +422,18 @@ public final class SQLiteBackend: Backend {
     }
 
     /// The committed history; see ``Backend/getOrchestrationHistory(instanceID:)``.
-    public func getOrchestrationHistory(instanceID: String) async throws -> [HistoryEvent] {
+    @_spi(Backend) public func getOrchestrationHistory(instanceID: String) async throws -> [HistoryEvent] {
         try await read { c in try Store.history(c, instanceID: instanceID) }
     }
 
     /// Commits an episode in one transaction; see ``Backend/completeOrchestrationWorkItem(_:result:)``.
-    public func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws {
+    @_spi(Backend) public func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws {
         _ = try await commit(item, result, leasing: nil)
     }
 
     /// Commits an episode and leases activities it schedules, in one transaction; see
     /// ``Backend/completeOrchestrationWorkItem(_:result:leasing:)``.
-    public func completeOrchestrationWorkItem(
+    @_spi(Backend) public func completeOrchestrationWorkItem(
         _ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult, leasing lease: ActivityLeaseRequest
     ) async throws -> [ActivityWorkItem] {
         try await commit(item, result, leasing: lease)
@@ -461,7 +463,7 @@ public final class SQLiteBackend: Backend {
     }
 
     /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``.
-    public func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool) async throws {
+    @_spi(Backend) public func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool) async throws {
         try await write { c, now in
             try Store.abandon(c, item, delay: delay, countsAsDelivery: countsAsDelivery, now: now)
         }
@@ -471,7 +473,9 @@ public final class SQLiteBackend: Backend {
     // MARK: Activity work items
 
     /// Leases up to `maxCount` activities in one transaction; see ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``.
-    public func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration) async throws -> [ActivityWorkItem] {
+    @_spi(Backend) public func getActivityWorkItems(
+        owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration
+    ) async throws -> [ActivityWorkItem] {
         try await lease(owner: owner) { c, now in
             try Store.leaseActivities(
                 c, owner: owner, maxCount: maxCount, maxRedelivered: maxRedelivered,
@@ -480,7 +484,7 @@ public final class SQLiteBackend: Backend {
     }
 
     /// Records activity results in one transaction; see ``Backend/completeActivityWorkItems(_:)``.
-    public func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool] {
+    @_spi(Backend) public func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool] {
         guard !completions.isEmpty else { return [] }
         let encodedEvents = completions.map { HistoryEventCodec.encode($0.event) }
         let accepted = try await write(durable: TaskHubRules.activityResultsMustReachDisk) { c, now in
@@ -491,13 +495,13 @@ public final class SQLiteBackend: Backend {
     }
 
     /// Releases an activity lease; see ``Backend/abandonActivityWorkItem(_:delay:)``.
-    public func abandonActivityWorkItem(_ item: ActivityWorkItem, delay: Duration) async throws {
+    @_spi(Backend) public func abandonActivityWorkItem(_ item: ActivityWorkItem, delay: Duration) async throws {
         try await write { c, now in try Store.abandonActivity(c, item, delay: delay, now: now) }
         signals.activityWorkAdded()
     }
 
     /// Extends activity leases; see ``Backend/renewActivityWorkItemLeases(_:leaseDuration:)``.
-    public func renewActivityWorkItemLeases(_ items: [ActivityWorkItem], leaseDuration: Duration) async throws -> [Bool] {
+    @_spi(Backend) public func renewActivityWorkItemLeases(_ items: [ActivityWorkItem], leaseDuration: Duration) async throws -> [Bool] {
         guard !items.isEmpty else { return [] }
         return try await write(durable: false) { c, now in try Store.renewActivities(c, items, leaseDuration: leaseDuration, now: now) }
     }
@@ -505,12 +509,12 @@ public final class SQLiteBackend: Backend {
     // MARK: Queries
 
     /// The instance's metadata; see ``Backend/getOrchestrationMetadata(instanceID:)``.
-    public func getOrchestrationMetadata(instanceID: String) async throws -> OrchestrationMetadata? {
+    @_spi(Backend) public func getOrchestrationMetadata(instanceID: String) async throws -> OrchestrationMetadata? {
         try await read { c in try Store.metadata(c, instanceID: instanceID) }
     }
 
     /// The metadata of several instances, 500 per statement; see ``Backend/getOrchestrationMetadata(instanceIDs:)``.
-    public func getOrchestrationMetadata(instanceIDs: [String]) async throws -> [OrchestrationMetadata?] {
+    @_spi(Backend) public func getOrchestrationMetadata(instanceIDs: [String]) async throws -> [OrchestrationMetadata?] {
         var result: [OrchestrationMetadata?] = []
         result.reserveCapacity(instanceIDs.count)
         for start in stride(from: 0, to: instanceIDs.count, by: 500) {
@@ -521,19 +525,19 @@ public final class SQLiteBackend: Backend {
     }
 
     /// Lists instances, ordered by ID; see ``Backend/queryOrchestrations(_:)``.
-    public func queryOrchestrations(_ query: OrchestrationQuery) async throws -> OrchestrationQueryResult {
+    @_spi(Backend) public func queryOrchestrations(_ query: OrchestrationQuery) async throws -> OrchestrationQueryResult {
         try await read { c in try Store.query(c, query) }
     }
 
     /// Deletes a finished instance; see ``Backend/purgeOrchestration(instanceID:)``.
-    public func purgeOrchestration(instanceID: String) async throws -> Bool {
+    @_spi(Backend) public func purgeOrchestration(instanceID: String) async throws -> Bool {
         let purged = try await write { c, _ in try Store.purge(c, instanceID: instanceID) }
         if purged { signals.instancesPurged([instanceID]) }
         return purged
     }
 
     /// Deletes finished instances matching a filter; see ``Backend/purgeOrchestrations(_:)``.
-    public func purgeOrchestrations(_ filter: PurgeFilter) async throws -> Int {
+    @_spi(Backend) public func purgeOrchestrations(_ filter: PurgeFilter) async throws -> Int {
         let purged = try await write { c, _ in try Store.purge(c, filter) }
         signals.instancesPurged(purged)
         return purged.count
@@ -546,7 +550,7 @@ public final class SQLiteBackend: Backend {
     ///
     /// Other processes cannot signal this one, so callers pass a `timeout` to poll; the wait is also
     /// cut short when a timer or a lease in the database comes due before it.
-    public func waitForChange(_ change: BackendChange, since generation: UInt64, timeout: Duration) async {
+    @_spi(Backend) public func waitForChange(_ change: BackendChange, since generation: UInt64, timeout: Duration) async {
         warnIfShared()
         let signal = signals[change]
         guard signal.generation == generation else { return }
@@ -561,12 +565,12 @@ public final class SQLiteBackend: Backend {
     }
 
     /// Watches one instance, woken by its own changes only; see ``Backend/watchInstance(_:)``.
-    public func watchInstance(_ instanceID: String) -> InstanceWatch {
+    @_spi(Backend) public func watchInstance(_ instanceID: String) -> InstanceWatch {
         InstanceWatch(instanceID, waiters: signals.instances, seesOtherProcesses: true)
     }
 
     /// The change counter; see ``Backend/changeGeneration(_:)``.
-    public func changeGeneration(_ change: BackendChange) -> UInt64 {
+    @_spi(Backend) public func changeGeneration(_ change: BackendChange) -> UInt64 {
         signals[change].generation
     }
 

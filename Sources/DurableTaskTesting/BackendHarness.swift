@@ -1,10 +1,11 @@
-import DurableTask
+@_spi(Backend) import DurableTask
 import Foundation
 import Testing
 
 /// A backend under test with its manual clock, and the steps the conformance checks are written in:
-/// create an instance, lease it, run an episode, schedule a timer or an activity.
-public struct BackendHarness: Sendable {
+/// create an instance, lease it, run an episode, schedule a timer or an activity. Backend-author API,
+/// like the ``DurableTask/Backend`` requirements it calls: `@_spi(Backend) import DurableTaskTesting`.
+@_spi(Backend) public struct BackendHarness: Sendable {
     /// The backend under test.
     public let backend: any Backend
     /// The clock the backend was made with.

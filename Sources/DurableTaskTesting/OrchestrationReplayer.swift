@@ -1,4 +1,4 @@
-import DurableTask
+@_spi(Backend) import DurableTask
 import Foundation
 
 /// Replays recorded histories against your orchestrators, to find out before a deploy whether new code

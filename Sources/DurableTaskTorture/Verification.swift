@@ -1,5 +1,5 @@
 import CSQLite
-import DurableTask
+@_spi(Backend) import DurableTask
 import DurableTaskSQLite
 import Foundation
 

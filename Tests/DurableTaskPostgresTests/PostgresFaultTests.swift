@@ -1,4 +1,4 @@
-import DurableTask
+@_spi(Backend) import DurableTask
 import DurableTaskPostgres
 import Foundation
 import Synchronization

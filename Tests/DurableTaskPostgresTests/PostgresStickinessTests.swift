@@ -1,4 +1,4 @@
-import DurableTask
+@_spi(Backend) import DurableTask
 import Foundation
 import Testing
 
@@ -56,6 +56,76 @@ struct PostgresStickinessTests {
         let schema = PostgresSchema(name: name)
         #expect(try await PostgresTestServer.admin("SELECT count(*) FROM \(schema.s).instances WHERE last_owner IS NOT NULL") == "0")
         await backend.close()
+        _ = try await PostgresTestServer.admin("DROP SCHEMA \(schema.s) CASCADE")
+    }
+
+    /// Two processes on one task hub: each a backend of its own, with its own session.
+    private static func twoProcesses(_ label: String, clock: ManualClock) throws -> (PostgresBackend, PostgresBackend, PostgresSchema) {
+        let name = PostgresTestServer.freshSchema(label)
+        let first = try PostgresTestServer.backend(schema: name, clock: clock)
+        return (first, try PostgresTestServer.backend(schema: name, clock: clock), PostgresSchema(name: name))
+    }
+
+    private static func create(_ backend: PostgresBackend, _ instanceID: String) async throws {
+        try await backend.createOrchestrationInstance(
+            NewOrchestrationInstance(
+                instanceID: instanceID,
+                startEvent: HistoryEvent(
+                    timestamp: Date(), kind: .executionStarted(name: "O", executionID: "e", input: nil, parent: nil, scheduledStart: nil))))
+    }
+
+    @Test func theInstancesOfADeadOwnerAreTakenOverWithinTheWindow() async throws {
+        let clock = ManualClock()
+        let (first, second, schema) = try Self.twoProcesses("stickydead", clock: clock)
+        try await Self.create(first, "s")
+        try await Self.commit(first, try #require(try await Self.lease(first, as: "A")))
+        try await Self.raise(first, "s")
+        // A holds no lease, only the instance's stickiness; its process dies without a word.
+        await first.close()
+        // The others are not woken for A's instances, so they must not wait for the window to pass
+        // either: B takes it at once, the clock not moved.
+        // (The server ends the session a moment after the close; the backend clock does not move, so
+        // the window never passes while this retries.)
+        var taken: OrchestrationWorkItem?
+        let deadline = ContinuousClock.now + .seconds(20)
+        while taken == nil && ContinuousClock.now < deadline {
+            taken = try await Self.lease(second, as: "B")
+            if taken == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(taken?.instanceID == "s")
+        await second.close()
+        _ = try await PostgresTestServer.admin("DROP SCHEMA \(schema.s) CASCADE")
+    }
+
+    @Test func orchestrationWorkWakesOnlyTheProcessWhoseWorkItIs() async throws {
+        let clock = ManualClock()
+        let (first, second, schema) = try Self.twoProcesses("stickywake", clock: clock)
+        // A lease waits for the process's session to hold its owner lock, so it is listening from now on.
+        #expect(try await Self.lease(second, as: "B") == nil)
+        try await Self.create(first, "s")
+        let item = try #require(try await Self.lease(first, as: "A"))
+        // The episode schedules an activity that A runs; its result makes the instance ready for A.
+        let leased = try await first.completeOrchestrationWorkItem(
+            item,
+            result: OrchestrationWorkItemResult(
+                newHistory: item.newEvents, activities: [ActivityRequest(taskID: 0, name: "Act", input: nil)], status: .running),
+            leasing: ActivityLeaseRequest(owner: "A", taskIDs: [0], leaseDuration: .seconds(30)))
+        let activity = try #require(leased.first)
+        let before = second.changeGeneration(.orchestrationWork)
+        let recorded = try await first.completeActivityWorkItems([
+            ActivityCompletion(item: activity, event: HistoryEvent(timestamp: Date(), kind: .taskCompleted(scheduledID: 0, result: nil)))
+        ])
+        #expect(recorded == [true])
+        // Then work for anybody (a new instance). Notifications arrive in commit order, so once the
+        // second process has seen this one, it has seen the result's too — and must not have woken for it.
+        try await Self.create(first, "t")
+        let deadline = ContinuousClock.now + .seconds(20)
+        while second.changeGeneration(.orchestrationWork) == before && ContinuousClock.now < deadline {
+            await second.waitForChange(.orchestrationWork, since: before, timeout: .seconds(1))
+        }
+        #expect(second.changeGeneration(.orchestrationWork) == before + 1)
+        await first.close()
+        await second.close()
         _ = try await PostgresTestServer.admin("DROP SCHEMA \(schema.s) CASCADE")
     }
 }

@@ -1,4 +1,4 @@
-import DurableTask
+@_spi(Backend) import DurableTask
 @testable import DurableTaskSQLite
 import Foundation
 import Testing

@@ -1,4 +1,4 @@
-@testable import DurableTask
+@_spi(Backend) @testable import DurableTask
 import Foundation
 import Synchronization
 import Testing

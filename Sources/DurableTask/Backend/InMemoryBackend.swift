@@ -85,7 +85,7 @@ public final class InMemoryBackend: Backend {
     // MARK: - Instances
 
     /// Creates an instance; see ``Backend/createOrchestrationInstance(_:)``.
-    public func createOrchestrationInstance(_ request: NewOrchestrationInstance) async throws {
+    @_spi(Backend) public func createOrchestrationInstance(_ request: NewOrchestrationInstance) async throws {
         let now = clock.now()
         try state.withLock { state in
             try Self.create(request, now: now, in: &state)
@@ -124,7 +124,7 @@ public final class InMemoryBackend: Backend {
     }
 
     /// Adds an event to an instance's inbox; see ``Backend/addOrchestrationEvent(instanceID:event:)``.
-    public func addOrchestrationEvent(instanceID: String, event: HistoryEvent) async throws {
+    @_spi(Backend) public func addOrchestrationEvent(instanceID: String, event: HistoryEvent) async throws {
         let now = clock.now()
         try state.withLock { state in
             try TaskHubRules.checkNewEvent(event, instanceID: instanceID, existing: state.instances[instanceID]?.metadata.status)
@@ -136,13 +136,15 @@ public final class InMemoryBackend: Backend {
     // MARK: - Orchestration work items
 
     /// Leases the next orchestration work item; see ``Backend/getOrchestrationWorkItem(owner:leaseDuration:includeRedelivered:)``.
-    public func getOrchestrationWorkItem(owner: String, leaseDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem? {
+    @_spi(Backend) public func getOrchestrationWorkItem(
+        owner: String, leaseDuration: Duration, includeRedelivered: Bool
+    ) async throws -> OrchestrationWorkItem? {
         try await getOrchestrationWorkItems(owner: owner, maxCount: 1, maxRedelivered: includeRedelivered ? 1 : 0, leaseDuration: leaseDuration).first
     }
 
     /// Leases what is ready, up to `maxCount`, under one lock; see
     /// ``Backend/getOrchestrationWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``.
-    public func getOrchestrationWorkItems(
+    @_spi(Backend) public func getOrchestrationWorkItems(
         owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration
     ) async throws
         -> [OrchestrationWorkItem]
@@ -218,7 +220,7 @@ public final class InMemoryBackend: Backend {
     }
 
     /// The committed history; see ``Backend/getOrchestrationHistory(instanceID:)``.
-    public func getOrchestrationHistory(instanceID: String) async throws -> [HistoryEvent] {
+    @_spi(Backend) public func getOrchestrationHistory(instanceID: String) async throws -> [HistoryEvent] {
         try state.withLock { state in
             guard let record = state.instances[instanceID] else {
                 throw TaskHubRules.noHistory(instanceID)
@@ -228,12 +230,12 @@ public final class InMemoryBackend: Backend {
     }
 
     /// Commits an episode atomically; see ``Backend/completeOrchestrationWorkItem(_:result:)``.
-    public func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws {
+    @_spi(Backend) public func completeOrchestrationWorkItem(_ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult) async throws {
         _ = try commit(item, result, leasing: nil)
     }
 
     /// Commits an episode and leases activities it schedules; see ``Backend/completeOrchestrationWorkItem(_:result:leasing:)``.
-    public func completeOrchestrationWorkItem(
+    @_spi(Backend) public func completeOrchestrationWorkItem(
         _ item: OrchestrationWorkItem, result: OrchestrationWorkItemResult, leasing lease: ActivityLeaseRequest
     ) async throws -> [ActivityWorkItem] {
         try commit(item, result, leasing: lease)
@@ -333,7 +335,7 @@ public final class InMemoryBackend: Backend {
     }
 
     /// Releases an orchestration lease; see ``Backend/abandonOrchestrationWorkItem(_:delay:countsAsDelivery:)``.
-    public func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool) async throws {
+    @_spi(Backend) public func abandonOrchestrationWorkItem(_ item: OrchestrationWorkItem, delay: Duration, countsAsDelivery: Bool) async throws {
         let now = clock.now()
         try state.withLock { state in
             guard let record = state.instances[item.instanceID], let lease = record.lease,
@@ -361,7 +363,9 @@ public final class InMemoryBackend: Backend {
     // MARK: - Activity work items
 
     /// Leases activity work items; see ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``.
-    public func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration) async throws -> [ActivityWorkItem] {
+    @_spi(Backend) public func getActivityWorkItems(
+        owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration
+    ) async throws -> [ActivityWorkItem] {
         let now = clock.now()
         return state.withLock { state -> [ActivityWorkItem] in
             // Rate-limited by the interval: expired leases come back even while fresh work is queued.
@@ -402,7 +406,7 @@ public final class InMemoryBackend: Backend {
     }
 
     /// Records activity results; see ``Backend/completeActivityWorkItems(_:)``.
-    public func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool] {
+    @_spi(Backend) public func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool] {
         let now = clock.now()
         let accepted = state.withLock { state -> [Bool] in
             completions.map { completion in
@@ -423,7 +427,7 @@ public final class InMemoryBackend: Backend {
     }
 
     /// Releases an activity lease; see ``Backend/abandonActivityWorkItem(_:delay:)``.
-    public func abandonActivityWorkItem(_ item: ActivityWorkItem, delay: Duration) async throws {
+    @_spi(Backend) public func abandonActivityWorkItem(_ item: ActivityWorkItem, delay: Duration) async throws {
         let now = clock.now()
         state.withLock { state in
             let key = item.receipt
@@ -437,7 +441,7 @@ public final class InMemoryBackend: Backend {
     }
 
     /// Extends activity leases; see ``Backend/renewActivityWorkItemLeases(_:leaseDuration:)``.
-    public func renewActivityWorkItemLeases(_ items: [ActivityWorkItem], leaseDuration: Duration) async throws -> [Bool] {
+    @_spi(Backend) public func renewActivityWorkItemLeases(_ items: [ActivityWorkItem], leaseDuration: Duration) async throws -> [Bool] {
         let expires = clock.now().addingTimeInterval(leaseDuration.timeInterval)
         return state.withLock { state in
             items.map { item in
@@ -452,17 +456,17 @@ public final class InMemoryBackend: Backend {
     // MARK: - Queries
 
     /// The instance's metadata; see ``Backend/getOrchestrationMetadata(instanceID:)``.
-    public func getOrchestrationMetadata(instanceID: String) async throws -> OrchestrationMetadata? {
+    @_spi(Backend) public func getOrchestrationMetadata(instanceID: String) async throws -> OrchestrationMetadata? {
         state.withLock { $0.instances[instanceID]?.metadata }
     }
 
     /// The metadata of several instances under one lock; see ``Backend/getOrchestrationMetadata(instanceIDs:)``.
-    public func getOrchestrationMetadata(instanceIDs: [String]) async throws -> [OrchestrationMetadata?] {
+    @_spi(Backend) public func getOrchestrationMetadata(instanceIDs: [String]) async throws -> [OrchestrationMetadata?] {
         state.withLock { state in instanceIDs.map { state.instances[$0]?.metadata } }
     }
 
     /// Lists instances; see ``Backend/queryOrchestrations(_:)``.
-    public func queryOrchestrations(_ query: OrchestrationQuery) async throws -> OrchestrationQueryResult {
+    @_spi(Backend) public func queryOrchestrations(_ query: OrchestrationQuery) async throws -> OrchestrationQueryResult {
         let matching = state.withLock { state in
             state.instances.values.lazy.map(\.metadata).filter { TaskHubRules.selects(query, $0) }
         }.sorted { $0.instanceID < $1.instanceID }
@@ -472,7 +476,7 @@ public final class InMemoryBackend: Backend {
     }
 
     /// Deletes a finished instance; see ``Backend/purgeOrchestration(instanceID:)``.
-    public func purgeOrchestration(instanceID: String) async throws -> Bool {
+    @_spi(Backend) public func purgeOrchestration(instanceID: String) async throws -> Bool {
         let purged = try state.withLock { state in
             guard try TaskHubRules.checkPurge(instanceID: instanceID, existing: state.instances[instanceID]?.metadata.status) else {
                 return false
@@ -485,7 +489,7 @@ public final class InMemoryBackend: Backend {
     }
 
     /// Deletes finished instances matching a filter; see ``Backend/purgeOrchestrations(_:)``.
-    public func purgeOrchestrations(_ filter: PurgeFilter) async throws -> Int {
+    @_spi(Backend) public func purgeOrchestrations(_ filter: PurgeFilter) async throws -> Int {
         let ids = state.withLock { state in
             let ids = state.instances.values.lazy.map(\.metadata)
                 .filter { TaskHubRules.purges(filter, status: $0.status, createdAt: $0.createdAt) }.map(\.instanceID)
@@ -499,7 +503,7 @@ public final class InMemoryBackend: Backend {
     // MARK: - Wake-ups
 
     /// Waits for an in-process change or a timeout; see ``Backend/waitForChange(_:since:timeout:)``.
-    public func waitForChange(_ change: BackendChange, since generation: UInt64, timeout: Duration) async {
+    @_spi(Backend) public func waitForChange(_ change: BackendChange, since generation: UInt64, timeout: Duration) async {
         var timeout = timeout
         if change == .orchestrationWork, let due = state.withLock({ $0.delayed.first?.due }) {
             // Wake up when the next timer is due rather than after the full timeout.
@@ -510,12 +514,12 @@ public final class InMemoryBackend: Backend {
     }
 
     /// Watches one instance, woken by its own changes only; see ``Backend/watchInstance(_:)``.
-    public func watchInstance(_ instanceID: String) -> InstanceWatch {
+    @_spi(Backend) public func watchInstance(_ instanceID: String) -> InstanceWatch {
         InstanceWatch(instanceID, waiters: signals.instances, seesOtherProcesses: true)
     }
 
     /// The change counter; see ``Backend/changeGeneration(_:)``.
-    public func changeGeneration(_ change: BackendChange) -> UInt64 {
+    @_spi(Backend) public func changeGeneration(_ change: BackendChange) -> UInt64 {
         signals[change].generation
     }
 

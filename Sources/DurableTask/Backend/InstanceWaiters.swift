@@ -221,7 +221,7 @@ import Synchronization
 
 /// A client's interest in one instance's state, from ``Backend/watchInstance(_:)``: created before the
 /// client reads the instance, so a change between the read and ``wait(timeout:)`` is not lost.
-public final class InstanceWatch: Sendable {
+@_spi(Backend) public final class InstanceWatch: Sendable {
     private enum Source {
         /// The backend wakes waiters per instance.
         case instance(InstanceWaiters, token: UInt64)

@@ -32,7 +32,7 @@ import Foundation
 /// together are applied in one episode. It does not carry the old events: a worker that has the
 /// instance cached applies only the new events; otherwise it loads the history with
 /// ``Backend/getOrchestrationHistory(instanceID:)``.
-public struct OrchestrationWorkItem: Sendable {
+@_spi(Backend) public struct OrchestrationWorkItem: Sendable {
     /// The instance the events belong to.
     public var instanceID: String
     /// The instance's current execution ID.
@@ -69,7 +69,7 @@ public struct OrchestrationWorkItem: Sendable {
 }
 
 /// An activity to run, produced by an orchestrator's `callActivity`.
-public struct ActivityRequest: Sendable, Equatable {
+@_spi(Backend) public struct ActivityRequest: Sendable, Equatable {
     /// The sequence number of the `taskScheduled` event.
     public var taskID: Int
     /// The activity name.
@@ -87,7 +87,7 @@ public struct ActivityRequest: Sendable, Equatable {
 
 /// Which of the activities an episode schedules its commit leases to the worker that ran it; see
 /// ``Backend/completeOrchestrationWorkItem(_:result:leasing:)``.
-public struct ActivityLeaseRequest: Sendable, Equatable {
+@_spi(Backend) public struct ActivityLeaseRequest: Sendable, Equatable {
     /// The leasing worker's ID, as in ``Backend/getActivityWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``.
     public var owner: String
     /// The sequence numbers (``ActivityRequest/taskID``) of the activities to lease; the worker picks
@@ -109,7 +109,7 @@ public struct ActivityLeaseRequest: Sendable, Equatable {
 /// The fields live in one shared box, copied only when changed: a work item is handed from the
 /// backend to the fetcher, the queue, a runner and the completion writer, and copying seven fields
 /// (four strings and a payload) at each hand-off was a sixth of the cost of a large fan-out.
-public struct ActivityWorkItem: Sendable {
+@_spi(Backend) public struct ActivityWorkItem: Sendable {
     private final class Storage: Sendable {
         let instanceID: String
         let executionID: String
@@ -183,7 +183,7 @@ public struct ActivityWorkItem: Sendable {
 }
 
 /// The outcome of one activity run: the work item and the `taskCompleted` or `taskFailed` event for its orchestration.
-public struct ActivityCompletion: Sendable {
+@_spi(Backend) public struct ActivityCompletion: Sendable {
     /// The item that ran.
     public var item: ActivityWorkItem
     /// `taskCompleted` or `taskFailed`.
@@ -197,7 +197,7 @@ public struct ActivityCompletion: Sendable {
 }
 
 /// A durable timer to create: a `timerFired` event delivered to the instance at `fireAt`.
-public struct TimerRequest: Sendable, Equatable {
+@_spi(Backend) public struct TimerRequest: Sendable, Equatable {
     /// The `timerFired` event to deliver.
     public var event: HistoryEvent
     /// When to deliver it (never earlier).
@@ -212,7 +212,7 @@ public struct TimerRequest: Sendable, Equatable {
 
 /// An event for another instance: a sub-orchestration's result for its parent, an event sent by
 /// `sendEvent`, a terminate request for a child.
-public struct OrchestrationMessage: Sendable, Equatable {
+@_spi(Backend) public struct OrchestrationMessage: Sendable, Equatable {
     /// The instance that receives the event.
     public var targetInstanceID: String
     /// The event.
@@ -226,7 +226,7 @@ public struct OrchestrationMessage: Sendable, Equatable {
 }
 
 /// A request to create an instance: its ID and its `executionStarted` event.
-public struct NewOrchestrationInstance: Sendable {
+@_spi(Backend) public struct NewOrchestrationInstance: Sendable {
     /// The instance ID.
     public var instanceID: String
     /// The `executionStarted` event (name, execution ID, input, parent, scheduled start time).
@@ -274,7 +274,7 @@ public struct NewOrchestrationInstance: Sendable {
 
 /// Everything one orchestration episode produced, committed by
 /// ``Backend/completeOrchestrationWorkItem(_:result:)`` in one atomic step.
-public struct OrchestrationWorkItemResult: Sendable {
+@_spi(Backend) public struct OrchestrationWorkItemResult: Sendable {
     /// Events appended to the instance's history: `orchestratorStarted`, the consumed new events, the
     /// events of the actions taken, and `orchestratorCompleted`.
     public var newHistory: [HistoryEvent]
@@ -382,7 +382,7 @@ public struct PurgeFilter: Sendable {
 }
 
 /// What kind of change a waiter is interested in.
-public enum BackendChange: Sendable {
+@_spi(Backend) public enum BackendChange: Sendable {
     /// An orchestration work item may be available.
     case orchestrationWork
     /// An activity work item may be available.

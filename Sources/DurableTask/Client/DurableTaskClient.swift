@@ -13,7 +13,7 @@ public struct DurableTaskClient: Sendable {
     /// The maximum size of a payload the client sends (inputs, event data).
     public let maxPayloadBytes: Int
     /// How often waits re-read the instance when the backend cannot tell about other processes'
-    /// changes (``InstanceWatch/seesOtherProcesses`` is `false`). The bundled backends can: their
+    /// changes (its instance watch's `seesOtherProcesses` is `false`). The bundled backends can: their
     /// waits re-read only when the instance changed, and every few seconds as a safety net.
     public let pollInterval: Duration
     /// The longest a wait goes without re-reading, whatever the backend says it sees.
