@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "DurableTaskSQLiteTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTesting"]),
         .testTarget(name: "DurableTaskReliabilityTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskTorture"]),
         .target(name: "DurableTaskDashboard", dependencies: ["DurableTask"]),
-        .executableTarget(name: "DurableTaskCLI", dependencies: ["DurableTask", "DurableTaskDashboard", "DurableTaskSQLite"]),
+        .executableTarget(name: "DurableTaskCLI", dependencies: ["DurableTask", "DurableTaskDashboard", "DurableTaskSQLite", "DurableTaskPostgres"]),
         .testTarget(
             name: "DurableTaskDashboardTests", dependencies: ["DurableTask", "DurableTaskSQLite", "DurableTaskDashboard"],
             resources: [.copy("Fixtures")])

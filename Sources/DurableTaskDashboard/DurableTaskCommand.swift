@@ -1,8 +1,8 @@
 import DurableTask
 import Foundation
 
-/// The `durabletask` command's logic, for any client: the executable opens the SQLite task hub named by
-/// `--db` and hands the rest here, and tests run it in-process against a fixed clock.
+/// The `durabletask` command's logic, for any client: the executable opens the task hub named by `--db`
+/// (SQLite) or `--postgres` and hands the rest here, and tests run it in-process against a fixed clock.
 ///
 /// ```swift
 /// let status = await DurableTaskCommand.run(["list", "--status", "failed"], client: client) { print($0, terminator: "") }
@@ -10,7 +10,7 @@ import Foundation
 public enum DurableTaskCommand {
     /// The help text.
     public static let usage = """
-        usage: durabletask COMMAND [ARGUMENTS] --db FILE [--json]
+        usage: durabletask COMMAND [ARGUMENTS] (--db FILE | --postgres URL [--schema NAME]) [--json]
 
         Reading:
           list [--status S[,S]] [--name NAME] [--prefix ID_PREFIX] [--created-from DATE] [--created-to DATE] [--limit N]
@@ -30,6 +30,8 @@ public enum DurableTaskCommand {
           dashboard [--host ADDRESS] [--port P] [--allow-actions]
                                   the web dashboard on http://127.0.0.1:8080 (read-only unless --allow-actions)
 
+        --db FILE names an SQLite task hub; --postgres URL a PostgreSQL one, in schema NAME (default
+        durabletask; the examples use wordcount and loadtest). Neither is created when missing.
         --json prints JSON (the same documents as the dashboard's /api/) instead of text.
         Dates are UTC: 2027-01-15, 2027-01-15T08:00, 2027-01-15 08:00:00Z.
         Exit status: 0 success, 1 failure (unknown instance, refused action), 2 bad command line.

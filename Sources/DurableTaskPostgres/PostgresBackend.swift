@@ -63,13 +63,18 @@ public final class PostgresBackend: Backend {
         /// Receives the backend's log messages (reconnects, dead workers' leases taken over). By default
         /// warnings go to standard error.
         public var logHandler: @Sendable (LogLevel, String) -> Void
+        /// Whether opening a schema that does not exist creates the task hub; `true` by default. A tool
+        /// that only looks at a task hub (the `durabletask` command) passes `false`, so that a mistyped
+        /// schema name is an error rather than a new, empty task hub.
+        public var createIfMissing: Bool
 
         /// Creates options.
         public init(
             schema: String = "durabletask", connections: Int = 4, statementTimeout: Duration = .seconds(30),
             reconnectTimeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(10), syncEveryStep: Bool = false,
-            logHandler: @escaping @Sendable (LogLevel, String) -> Void = LogLevel.standardErrorHandler
+            logHandler: @escaping @Sendable (LogLevel, String) -> Void = LogLevel.standardErrorHandler, createIfMissing: Bool = true
         ) {
+            self.createIfMissing = createIfMissing
             self.schema = schema
             self.connections = connections
             self.statementTimeout = statementTimeout
@@ -105,7 +110,8 @@ public final class PostgresBackend: Backend {
     ///     socket `postgresql:///db?host=/var/run/postgresql`.
     ///   - options: the schema, pool size and timeouts.
     ///   - clock: the time source; pass a ``ManualClock`` in tests.
-    /// - Throws: `DurableTaskError(.invalidArgument)` for a bad schema name; `DurableTaskError(.corruptData)`
+    /// - Throws: `DurableTaskError(.invalidArgument)` for a bad schema name, or for a schema that holds
+    ///   no task hub when ``Options/createIfMissing`` is `false`; `DurableTaskError(.corruptData)`
     ///   when the schema exists but is not a DurableTask task hub (it is not modified), or was written by a
     ///   newer version; `DurableTaskError(.storage)` when the server cannot be reached or refuses the login.
     public init(url: String, options: Options = .init(), clock: any DurableClock = SystemClock()) throws {
@@ -135,7 +141,7 @@ public final class PostgresBackend: Backend {
         }
         serverName = first.serverName
         do {
-            try PostgresSetup.prepare(first, schema)
+            try PostgresSetup.prepare(first, schema, createIfMissing: options.createIfMissing)
         } catch let error as PostgresError {
             throw error.storageError(server: first.serverName)
         }

@@ -9,7 +9,9 @@ enum PostgresSetup {
     /// create the schema once.
     /// - Throws: `DurableTaskError(.corruptData)` when the schema holds tables but is not a DurableTask
     ///   task hub, or was written by a newer version of this library; ``PostgresError`` from the server.
-    static func prepare(_ c: PostgresConnection, _ schema: PostgresSchema) throws {
+    /// - Parameter createIfMissing: `false` to refuse, with `DurableTaskError(.invalidArgument)`, a
+    ///   schema that holds no task hub instead of creating one.
+    static func prepare(_ c: PostgresConnection, _ schema: PostgresSchema, createIfMissing: Bool = true) throws {
         try c.transaction {
             try c.query(schema.lockSchemaSetup, [.text(schema.name)])
             var version = 0
@@ -32,6 +34,9 @@ enum PostgresSetup {
             } else {
                 if exists, try c.query(schema.countRelations, [.text(schema.name)]).int(0, 0) > 0 {
                     throw foreign(schema, "it holds tables but no durabletask_meta table")
+                }
+                guard createIfMissing else {
+                    throw DurableTaskError(.invalidArgument, "there is no task hub in schema '\(schema.name)' (nothing was created)")
                 }
                 try c.execute(schema.createSchema)
                 try c.execute(schema.createMeta)

@@ -51,4 +51,21 @@ struct PostgresMigrationTests {
         await backend.close()
         _ = try await PostgresTestServer.admin("DROP SCHEMA \(schema.s) CASCADE")
     }
+
+    @Test func aToolThatOnlyLooksCreatesNoTaskHub() async throws {
+        let name = PostgresTestServer.freshSchema("look")
+        // A schema that holds no task hub is refused, and nothing is created.
+        let error = #expect(throws: DurableTaskError.self) {
+            try PostgresTestServer.backend(schema: name) { $0.createIfMissing = false }
+        }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains("no task hub in schema '\(name)'") == true)
+        #expect(try await PostgresTestServer.admin("SELECT count(*) FROM pg_namespace WHERE nspname = '\(name)'") == "0")
+        // Once a worker's backend made it, the looking one opens it.
+        let made = try PostgresTestServer.backend(schema: name)
+        await made.close()
+        let looking = try PostgresTestServer.backend(schema: name) { $0.createIfMissing = false }
+        await looking.close()
+        _ = try await PostgresTestServer.admin("DROP SCHEMA \(PostgresSchema(name: name).s) CASCADE")
+    }
 }
