@@ -304,6 +304,32 @@ import Testing
         }
     }
 
+    @Test func anErrorOnEveryPollIsLoggedOnceAWhileAndTheRecoveryOnce() async throws {
+        let backend = InstrumentedBackend(InMemoryBackend())
+        backend.failFetches(true)
+        let lines = Mutex<[(LogLevel, String)]>([])
+        let options = DurableTaskWorker.Options(
+            pollInterval: .milliseconds(5),
+            logHandler: { level, message in
+                lines.withLock { $0.append((level, message)) }
+            })
+        try await withWorker(backend: backend, options: options, register: { registerAll($0) }) { client, _ in
+            // Forty failed polls or more, both loops: each polled every 5 ms.
+            try await eventually(timeout: .seconds(20), "forty failed polls") { backend.fetchFailures >= 40 }
+            let errors = lines.withLock { $0.filter { $0.1.hasPrefix("could not fetch") } }
+            #expect(errors.count == 2, "one line per loop in the window, not one per poll: \(errors.map(\.1))")
+            backend.failFetches(false)
+            // Working again: both loops say so once, and work goes on.
+            let id = try await client.scheduleNewOrchestration(SumOfSquares.self, input: 3)
+            #expect(try await client.waitForCompletion(SumOfSquares.self, instanceID: id, timeout: .seconds(20)) == 14)
+            try await eventually(timeout: .seconds(20), "both loops recovered") {
+                lines.withLock { $0.filter { $0.1.contains("works again") }.count } == 2
+            }
+        }
+        let recovered = lines.withLock { $0.filter { $0.1.contains("works again") } }
+        #expect(recovered.allSatisfy { $0.0 == .info && $0.1.contains("more times") }, "\(recovered.map(\.1))")
+    }
+
     // MARK: Registration
 
     @Test(arguments: TestBackend.allCases)
@@ -346,6 +372,8 @@ final class InstrumentedBackend: Backend {
     private let reads = Atomic<Int>(0)
     private let eager = Atomic<Int>(0)
     private let fetched = Atomic<Int>(0)
+    private let failingFetches = Atomic<Bool>(false)
+    private let failedFetches = Atomic<Int>(0)
     private let held = Mutex((now: 0, peak: 0))
 
     init(
@@ -354,6 +382,17 @@ final class InstrumentedBackend: Backend {
     ) {
         self.inner = inner
         self.failCommit = failCommit
+    }
+
+    /// While set, every lease fails with a storage error (the database went away).
+    func failFetches(_ fail: Bool) { failingFetches.store(fail, ordering: .relaxed) }
+    /// Leases that failed so.
+    var fetchFailures: Int { failedFetches.load(ordering: .relaxed) }
+
+    private func fetch() throws {
+        guard failingFetches.load(ordering: .relaxed) else { return }
+        failedFetches.add(1, ordering: .relaxed)
+        throw DurableTaskError(.storage, "the database is gone (injected)")
     }
 
     /// How many times an instance's metadata was read.
@@ -378,7 +417,8 @@ final class InstrumentedBackend: Backend {
         try await inner.addOrchestrationEvent(instanceID: instanceID, event: event)
     }
     func getOrchestrationWorkItem(owner: String, leaseDuration: Duration, includeRedelivered: Bool) async throws -> OrchestrationWorkItem? {
-        try await inner.getOrchestrationWorkItem(owner: owner, leaseDuration: leaseDuration, includeRedelivered: includeRedelivered)
+        try fetch()
+        return try await inner.getOrchestrationWorkItem(owner: owner, leaseDuration: leaseDuration, includeRedelivered: includeRedelivered)
     }
     func getOrchestrationHistory(instanceID: String) async throws -> [HistoryEvent] {
         try await inner.getOrchestrationHistory(instanceID: instanceID)
@@ -402,6 +442,7 @@ final class InstrumentedBackend: Backend {
         return leased
     }
     func getActivityWorkItems(owner: String, maxCount: Int, maxRedelivered: Int, leaseDuration: Duration) async throws -> [ActivityWorkItem] {
+        try fetch()
         let items = try await inner.getActivityWorkItems(owner: owner, maxCount: maxCount, maxRedelivered: maxRedelivered, leaseDuration: leaseDuration)
         fetched.add(items.count, ordering: .relaxed)
         return items

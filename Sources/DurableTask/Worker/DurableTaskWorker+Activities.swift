@@ -11,6 +11,7 @@ extension DurableTaskWorker {
         // lease transaction carries many items.
         let running = intake.running
         let limit = intake.limit
+        let fetchLog = RepeatedLog("fetching activity work items", handler: options.logHandler)
         while !Task.isCancelled {
             let generation = backend.changeGeneration(.activityWork)
             // A worker that runs only orchestrations (the other half of a split deployment) leaves the
@@ -38,10 +39,11 @@ extension DurableTaskWorker {
                     leaseDuration: options.activityLeaseDuration)
             } catch {
                 if mayTakeRedelivery { running.redelivery.clear() }
-                options.logHandler(.error, "could not fetch activity work items: \(error)")
+                fetchLog.error("could not fetch activity work items: \(error)")
                 try? await Task.sleep(for: options.pollInterval)
                 continue
             }
+            fetchLog.recovered()
             if mayTakeRedelivery && !items.contains(where: { Redelivery.isRedelivery(leasedCount: $0.deliveryCount) }) { running.redelivery.clear() }
             if !items.isEmpty {
                 if Task.isCancelled {

@@ -25,6 +25,7 @@ extension DurableTaskWorker {
             orchestrators[name] ?? self.registry.withLock { $0.orchestrators[name] }
         }
         let slots = EpisodeSlots(capacity: options.maxConcurrentOrchestrations)
+        let fetchLog = RepeatedLog("fetching orchestration work items", handler: options.logHandler)
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled {
                 let freedGeneration = slots.generation
@@ -50,10 +51,11 @@ extension DurableTaskWorker {
                         leaseDuration: options.orchestrationLeaseDuration)
                 } catch {
                     if mayTakeRedelivery { redelivery.clear() }
-                    options.logHandler(.error, "could not fetch orchestration work items: \(error)")
+                    fetchLog.error("could not fetch orchestration work items: \(error)")
                     try? await Task.sleep(for: options.pollInterval)
                     continue
                 }
+                fetchLog.recovered()
                 if mayTakeRedelivery && !items.contains(where: { Redelivery.isRedelivery(leasedCount: $0.deliveryCount) }) {
                     redelivery.clear()
                 }
