@@ -11,6 +11,9 @@ final class RepeatedLog: Sendable {
         var suppressed = 0
     }
     private let state = Mutex(State())
+    /// Whether an error is on record: `recovered()`, called after every successful poll, is then
+    /// one atomic load.
+    private let failing = Atomic<Bool>(false)
     private let what: String
     private let window: Duration
     private let handler: @Sendable (LogLevel, String) -> Void
@@ -34,6 +37,7 @@ final class RepeatedLog: Sendable {
                 state.message = message
                 state.lastLogged = now
                 state.suppressed = 0
+                failing.store(true, ordering: .relaxed)
             }
             guard state.message == message, state.suppressed > 0 else { return message }
             return message + " (\(state.suppressed) more time\(state.suppressed == 1 ? "" : "s") since it was last logged)"
@@ -41,9 +45,12 @@ final class RepeatedLog: Sendable {
         if let line { handler(level, line) }
     }
 
-    /// The loop works again: says so if its error was being held back, so the next error is logged at once.
+    /// The loop works again: after an error, says so once (with how often the error was held back),
+    /// and the next error is logged at once.
     func recovered() {
+        guard failing.load(ordering: .relaxed) else { return }
         let suppressed = state.withLock { state -> Int? in
+            failing.store(false, ordering: .relaxed)
             guard state.message != nil else { return nil }
             defer {
                 state.message = nil
