@@ -365,7 +365,7 @@ public final class PostgresBackend: Backend {
         let committed = try await write(durable: TaskHubRules.episodeMustReachDisk(result)) { c, now in
             // Who is woken in the other processes depends on what the commit leaves to do.
             try store.complete(c, item, result, encodedHistory: encodedHistory, leasing: lease, now: now) {
-                self.notification(orchestrations: $0, activities: $1, instances: $2)
+                self.notification(activities: $0, instances: $1)
             }
         }
         signals.episodeCommitted(

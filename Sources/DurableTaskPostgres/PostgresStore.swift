@@ -196,13 +196,13 @@ struct PostgresStore: Sendable {
     /// the notification and commits. Nothing may run after it in the transaction.
     /// - Parameters:
     ///   - encodedHistory: `result.newHistory`, encoded by the caller off the connection thread.
-    ///   - notification: the `NOTIFY` payload for what the commit leaves to do (orchestration work,
-    ///     activities for others) and the instances it changed; the orchestration-work flag is also
-    ///     set by the server when the instance's inbox is left with events, which only the write finds.
+    ///   - notification: the `NOTIFY` payload for activities left for others and the instances the
+    ///     commit changed; the orchestration work it leaves, and whose it is, the server adds from the
+    ///     rows the writes left (`PostgresSchema.notifyReady`).
     func complete(
         _ c: PostgresConnection, _ item: OrchestrationWorkItem, _ result: OrchestrationWorkItemResult,
         encodedHistory: HistoryRows, leasing lease: ActivityLeaseRequest? = nil, now: Date,
-        notification: (_ orchestrations: Bool, _ activities: Bool, _ instances: [String]) -> String
+        notification: (_ activities: Bool, _ instances: [String]) -> String
     ) throws -> Committed {
         let t = now.timeIntervalSinceReferenceDate
         var committed = Committed()
@@ -329,7 +329,7 @@ struct PostgresStore: Sendable {
         // The payload's flags follow its first line; the server adds `o` and whose work it is, for
         // this instance (events left) and those the episode sent events to, once the writes are done.
         let changed = [item.instanceID] + woken
-        let payload = notification(false, committed.activitiesLeftForOthers, changed)
+        let payload = notification(committed.activitiesLeftForOthers, changed)
         let split = payload.firstIndex(of: "\n").flatMap { payload[payload.index(after: $0)...].firstIndex(of: "\n") } ?? payload.endIndex
         writes.append(
             PostgresStatement(
