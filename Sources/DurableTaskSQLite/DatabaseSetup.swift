@@ -137,8 +137,13 @@ enum DatabaseSetup {
         // The in-header size is valid only when the change counter matches "version-valid-for";
         // and while a WAL file holds frames, a checkpoint may be mid-way, so only judge a quiet file.
         let walSize = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber)??.int64Value ?? 0
-        if be32(24) == be32(92), pageCount > 0, walSize == 0, size < pageSize * pageCount {
-            throw notOurs(path, "the file is truncated or damaged (\(size) bytes, the header says \(pageSize * pageCount))")
+        // The size is read again, last: another process's checkpoint writes page 1 (the header) before
+        // the pages that extend the file and empties the WAL after them, so a size read before the
+        // header could be from mid-checkpoint (a process opening a new file beside it saw 4,096 bytes
+        // against a header's 53,248 once in 20 runs), while one read after an empty WAL is final.
+        let finalSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)??.int64Value ?? size
+        if be32(24) == be32(92), pageCount > 0, walSize == 0, finalSize < pageSize * pageCount {
+            throw notOurs(path, "the file is truncated or damaged (\(finalSize) bytes, the header says \(pageSize * pageCount))")
         }
     }
 
