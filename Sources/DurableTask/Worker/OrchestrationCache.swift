@@ -9,6 +9,11 @@ import Synchronization
 final class OrchestrationCache: Sendable {
     private struct State {
         var entries: [String: (engine: ReplayEngine, tick: UInt64)] = [:]
+        /// Check-ins oldest first, for eviction in O(1): an entry whose tick no longer matches the
+        /// instance's (checked out since, or checked in again) is stale and skipped. A scan of
+        /// `entries` for the oldest cost O(capacity) per check-in once the cache was full.
+        var order: [(tick: UInt64, instanceID: String)] = []
+        var orderHead = 0
         var checkedOut: Set<String> = []
         var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
         var tick: UInt64 = 0
@@ -48,10 +53,16 @@ final class OrchestrationCache: Sendable {
                 if let previous = state.entries.updateValue((engine, state.tick), forKey: engine.instanceID), previous.engine !== engine {
                     torn.append(previous.engine)
                 }
-                if state.entries.count > capacity, let oldest = state.entries.min(by: { $0.value.tick < $1.value.tick }) {
-                    state.entries[oldest.key] = nil
-                    torn.append(oldest.value.engine)
+                state.order.append((state.tick, engine.instanceID))
+                while state.entries.count > capacity, state.orderHead < state.order.count {
+                    let (tick, oldest) = state.order[state.orderHead]
+                    state.orderHead += 1
+                    if let entry = state.entries[oldest], entry.tick == tick {
+                        state.entries[oldest] = nil
+                        torn.append(entry.engine)
+                    }
                 }
+                Self.compact(&state)
             } else {
                 torn.append(engine)
             }
@@ -59,6 +70,20 @@ final class OrchestrationCache: Sendable {
         }
         for engine in torn { engine.tearDown() }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// Drops the stale head of the check-in order once it is most of the array; and the stale entries
+    /// of an order that has grown far past the cache (instances checked out and in many times).
+    private static func compact(_ state: inout State) {
+        if state.orderHead > 1024, state.orderHead * 2 > state.order.count {
+            state.order.removeFirst(state.orderHead)
+            state.orderHead = 0
+        }
+        if state.order.count > 1024, state.order.count > 4 * state.entries.count {
+            let entries = state.entries
+            state.order = state.order[state.orderHead...].filter { entries[$0.instanceID]?.tick == $0.tick }
+            state.orderHead = 0
+        }
     }
 
     /// Ends a checkout without caching anything (the episode failed or the instance finished).
@@ -75,7 +100,11 @@ final class OrchestrationCache: Sendable {
     /// Tears down every cached instance (worker shutdown).
     func removeAll() {
         let all = state.withLock { state -> [ReplayEngine] in
-            defer { state.entries = [:] }
+            defer {
+                state.entries = [:]
+                state.order = []
+                state.orderHead = 0
+            }
             return state.entries.values.map(\.engine)
         }
         for engine in all { engine.tearDown() }
