@@ -400,15 +400,29 @@ public final class PostgresBackend: Backend {
 
     /// Records activity results in one transaction; see ``Backend/completeActivityWorkItems(_:)``.
     @_spi(Backend) public func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool] {
-        guard !completions.isEmpty else { return [] }
+        try await record(completions, leasing: nil).accepted
+    }
+
+    /// Records activity results and leases instances they make ready, in one transaction; see
+    /// ``Backend/completeActivityWorkItems(_:leasing:)``.
+    @_spi(Backend) public func completeActivityWorkItems(
+        _ completions: [ActivityCompletion], leasing lease: OrchestrationLeaseRequest
+    ) async throws -> RecordedActivityResults {
+        // The owner's liveness lock, as for any lease: its leases are released at once when it dies.
+        if !completions.isEmpty { try await listener.holdLock(for: lease.owner) }
+        return try await record(completions, leasing: lease)
+    }
+
+    private func record(_ completions: [ActivityCompletion], leasing lease: OrchestrationLeaseRequest?) async throws -> RecordedActivityResults {
+        guard !completions.isEmpty else { return RecordedActivityResults(accepted: []) }
         let encodedEvents = completions.map { HistoryEventCodec.encode($0.event) }
         let store = self.store
         let payload = notification()
-        let accepted = try await write(durable: TaskHubRules.activityResultsMustReachDisk) { c, now in
-            try store.completeActivities(c, completions, encodedEvents: encodedEvents, now: now, notification: payload)
+        let recorded = try await write(durable: TaskHubRules.activityResultsMustReachDisk) { c, now in
+            try store.completeActivities(c, completions, encodedEvents: encodedEvents, leasing: lease, now: now, notification: payload)
         }
-        signals.activityResultsRecorded(accepted)
-        return accepted
+        signals.activityResultsRecorded(completions, recorded)
+        return recorded
     }
 
     /// Releases an activity lease; see ``Backend/abandonActivityWorkItem(_:delay:)``.

@@ -251,6 +251,25 @@ struct PostgresSchema: Sendable {
             RETURNING i.instance_id, i.execution_id, i.history_length, i.dequeue_count
             """
     }
+    /// Leases to owner `$2`, with token `$3` until `$4`, up to `$6` of the instances `$5` that it ran
+    /// last and that have a visible inbox event and no live lease, never a redelivery: the instances a
+    /// commit of activity results made ready, whose rows that transaction holds locked already (see
+    /// ``leaseInstances`` for the columns it returns).
+    var leaseReadyInstances: String {
+        """
+        UPDATE \(s).instances i SET locked_by = $2, lock_token = $3, lock_expires = $4, lease_time = $1,
+        dequeue_count = i.dequeue_count + 1
+        FROM (
+            SELECT instance_id FROM \(s).instances
+            WHERE instance_id = ANY($5) AND last_owner = $2 AND ready_at IS NOT NULL AND ready_at <= $1
+            AND (lock_expires IS NULL OR lock_expires <= $1) AND dequeue_count < \(Redelivery.isolatedAfter)
+            AND EXISTS (SELECT 1 FROM \(s).inbox WHERE inbox.instance_id = instances.instance_id COLLATE "default" AND visible_at <= $1)
+            ORDER BY ready_at LIMIT $6
+        ) ready
+        WHERE i.instance_id = ready.instance_id
+        RETURNING i.instance_id, i.execution_id, i.history_length, i.dequeue_count
+        """
+    }
     /// The visible inbox rows of the instances leased to owner `$2` with token `$3`, by instance and ID.
     /// The instances are looked up first (`= ANY(ARRAY(...))`), then their rows through the inbox's
     /// index; as a semi-join (`IN`), the planner scanned the whole inbox for each lease. The IDs take

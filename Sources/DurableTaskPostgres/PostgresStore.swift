@@ -150,33 +150,46 @@ struct PostgresStore: Sendable {
                     ]),
                 PostgresStatement(sql.selectLeasedInbox, [.double(t), .text(owner), .text(token)])
             ])
-            let (instances, inbox) = (results[0], results[1])
-            // In ID order per instance (the rows come unordered): the events' order, and the receipt last.
-            var rows: [String: [(id: Int64, row: Int)]] = [:]
-            for row in 0..<inbox.count { rows[inbox.text(row, 0), default: []].append((inbox.int64(row, 1), row)) }
-            var events: [String: (events: [HistoryEvent], receipt: Int64)] = [:]
-            for (instanceID, entries) in rows {
-                let sorted = entries.sorted { $0.id < $1.id }
-                events[instanceID] = (try sorted.map { try event(inbox, $0.row, 2, instanceID, "inbox") }, sorted.last?.id ?? 0)
-            }
-            var stale: [String] = []
-            for row in 0..<instances.count {
-                let instanceID = instances.text(row, 0)
-                let deliveryCount = instances.int(row, 3)
-                if Redelivery.isRedelivery(leasedCount: deliveryCount) { redeliveriesLeft -= 1 }
-                guard let found = events[instanceID] else {
-                    stale.append(instanceID)
-                    continue
-                }
-                items.append(
-                    OrchestrationWorkItem(
-                        instanceID: instanceID, executionID: instances.text(row, 1), newEvents: found.events,
-                        historyLength: instances.int(row, 2), leaseToken: token, deliveryCount: deliveryCount, receipt: found.receipt))
-            }
-            try c.pipeline(stale.map { PostgresStatement(sql.unleaseStaleInstance, [.text($0)]) })
-            if stale.isEmpty { break }
+            let leased = try workItems(instances: results[0], inbox: results[1], token: token)
+            items += leased.items
+            redeliveriesLeft -= leased.redeliveries
+            try c.pipeline(leased.stale.map { PostgresStatement(sql.unleaseStaleInstance, [.text($0)]) })
+            if leased.stale.isEmpty { break }
         }
         return items
+    }
+
+    /// The work items of the instances a lease statement returned (`instance_id, execution_id,
+    /// history_length, dequeue_count`) with their inbox rows (``PostgresSchema/selectLeasedInbox``);
+    /// `stale`, the leased instances without a visible event.
+    private func workItems(
+        instances: PostgresRows, inbox: PostgresRows, token: String
+    ) throws -> (items: [OrchestrationWorkItem], stale: [String], redeliveries: Int) {
+        // In ID order per instance (the rows come unordered): the events' order, and the receipt last.
+        var rows: [String: [(id: Int64, row: Int)]] = [:]
+        for row in 0..<inbox.count { rows[inbox.text(row, 0), default: []].append((inbox.int64(row, 1), row)) }
+        var events: [String: (events: [HistoryEvent], receipt: Int64)] = [:]
+        for (instanceID, entries) in rows {
+            let sorted = entries.sorted { $0.id < $1.id }
+            events[instanceID] = (try sorted.map { try event(inbox, $0.row, 2, instanceID, "inbox") }, sorted.last?.id ?? 0)
+        }
+        var items: [OrchestrationWorkItem] = []
+        var stale: [String] = []
+        var redeliveries = 0
+        for row in 0..<instances.count {
+            let instanceID = instances.text(row, 0)
+            let deliveryCount = instances.int(row, 3)
+            if Redelivery.isRedelivery(leasedCount: deliveryCount) { redeliveries += 1 }
+            guard let found = events[instanceID] else {
+                stale.append(instanceID)
+                continue
+            }
+            items.append(
+                OrchestrationWorkItem(
+                    instanceID: instanceID, executionID: instances.text(row, 1), newEvents: found.events,
+                    historyLength: instances.int(row, 2), leaseToken: token, deliveryCount: deliveryCount, receipt: found.receipt))
+        }
+        return (items, stale, redeliveries)
     }
 
     /// What an episode commit left to do, for the wake-ups in this process.
@@ -422,9 +435,14 @@ struct PostgresStore: Sendable {
     /// (when none was accepted, the transaction commits the deletes).
     /// - Parameter encodedEvents: the completions' events, encoded by the caller.
     /// - Returns: for each completion, whether it was recorded.
+    /// Records activity results (see ``Backend/completeActivityWorkItems(_:leasing:)``) in two round
+    /// trips, BEGIN and COMMIT included: one locks the instances' rows and deletes the activities whose
+    /// leases are held, one adds the results to the inboxes, leases what `lease` asks for, reads the
+    /// leased instances' events, sends the notification and commits.
     func completeActivities(
-        _ c: PostgresConnection, _ completions: [ActivityCompletion], encodedEvents: [[UInt8]], now: Date, notification: String
-    ) throws -> [Bool] {
+        _ c: PostgresConnection, _ completions: [ActivityCompletion], encodedEvents: [[UInt8]], leasing lease: OrchestrationLeaseRequest?,
+        now: Date, notification: String
+    ) throws -> RecordedActivityResults {
         // The instances' rows first: the lock that keeps inbox IDs in commit order, and their state.
         let read = try c.pipeline([
             PostgresStatement(sql.lockInstances, [.textArray(Set(completions.map(\.item.instanceID)).sorted())]),
@@ -455,14 +473,33 @@ struct PostgresStore: Sendable {
             touched.insert(item.instanceID)
             accepted.append(true)
         }
-        if !touched.isEmpty {
-            // The server adds whose work the results make ready (see PostgresSchema.notifyReady).
-            try c.pipeline(
-                inboxInsertion(inbox) + [
-                    PostgresStatement(sql.notifyReady, [.text(sql.channel), .text(notification), .textArray(touched.sorted()), .text("")])
-                ], commit: true)
+        guard !touched.isEmpty else { return RecordedActivityResults(accepted: accepted) }
+        let touchedIDs = touched.sorted()
+        var writes = inboxInsertion(inbox)
+        let leaseIndex = writes.count
+        let token = UniqueID.string()
+        if let lease {
+            // After the inserts, which set ready_at; before the notification, which then leaves out
+            // what this commit leased (it is under a lease).
+            let t = now.timeIntervalSinceReferenceDate
+            writes += [
+                PostgresStatement(
+                    sql.leaseReadyInstances,
+                    [
+                        .double(t), .text(lease.owner), .text(token), .double(t + lease.leaseDuration.timeInterval),
+                        .textArray(touchedIDs), .int(Int64(lease.maxCount))
+                    ]),
+                PostgresStatement(sql.selectLeasedInbox, [.double(t), .text(lease.owner), .text(token)])
+            ]
         }
-        return accepted
+        // The server adds whose work the results make ready (see PostgresSchema.notifyReady).
+        writes.append(PostgresStatement(sql.notifyReady, [.text(sql.channel), .text(notification), .textArray(touchedIDs), .text("")]))
+        let results = try c.pipeline(writes, commit: true)
+        guard lease != nil else { return RecordedActivityResults(accepted: accepted) }
+        // Nothing is stale: the statement leases only instances with a visible inbox row, which only
+        // an episode holding the row's lock (this transaction holds it) could take away.
+        let leased = try workItems(instances: results[leaseIndex], inbox: results[leaseIndex + 1], token: token)
+        return RecordedActivityResults(accepted: accepted, leased: leased.items)
     }
 
     func abandonActivity(_ c: PostgresConnection, _ item: ActivityWorkItem, delay: Duration, now: Date) throws {

@@ -195,6 +195,56 @@ extension BackendConformance {
         #expect(item.newEvents.map(\.kindName) == ["taskCompleted"])
     }
 
+    /// Results recorded with a lease request: recorded exactly as without one; what the commit leases
+    /// (a backend may lease nothing) is within the request, made ready by these results, with their
+    /// events, and leased as any lease is — nobody else's until completed, fenced when lost.
+    static func resultCommitLeasesOnlyWhatItMadeReady(_ h: BackendHarness) async throws {
+        for id in ["a", "b", "c"] {
+            try await h.create(id)
+            try await h.scheduleOneActivity(id)
+        }
+        try await h.create("fresh")
+        let activities = try await h.backend.getActivityWorkItems(owner: "w1", maxCount: 10, leaseDuration: .seconds(30))
+        #expect(activities.map(\.instanceID).sorted() == ["a", "b", "c"])
+        let completion = { (item: ActivityWorkItem) in
+            ActivityCompletion(item: item, event: HistoryEvent(timestamp: h.now, kind: .taskCompleted(scheduledID: 0, result: Payload(json: "7"))))
+        }
+        // "c" is leased by another worker (for an event) while its result is recorded: not leasable.
+        try await h.backend.addOrchestrationEvent(instanceID: "c", event: h.event("go"))
+        h.clock.advance(by: 1)
+        var byOthers: [String] = []
+        while let item = try await h.lease("w2") { byOthers.append(item.instanceID) }
+        #expect(byOthers.sorted() == ["c", "fresh"], "only the new instance and c are ready before the results")
+        let recorded = try await h.backend.completeActivityWorkItems(
+            activities.map(completion) + [completion(activities[0])],
+            leasing: OrchestrationLeaseRequest(owner: "w1", maxCount: 1, leaseDuration: .seconds(10)))
+        #expect(recorded.accepted == [true, true, true, false], "recorded once each, as without a lease request")
+        #expect(recorded.leased.count <= 1, "no more than asked for")
+        for item in recorded.leased {
+            #expect(["a", "b"].contains(item.instanceID), "only instances these results made ready, not one under another lease")
+            #expect(item.deliveryCount == 1)
+            #expect(item.historyLength == 1)
+            #expect(item.newEvents.map(\.kind) == [.taskCompleted(scheduledID: 0, result: Payload(json: "7"))])
+        }
+        // What the commit did not lease is leased the usual way; what it leased, by nobody else.
+        h.clock.advance(by: 1)
+        var rest: [String] = []
+        while let item = try await h.lease("w2", seconds: 30) { rest.append(item.instanceID) }
+        #expect(Set(rest + recorded.leased.map(\.instanceID)) == ["a", "b"])
+        #expect(rest.count + recorded.leased.count == 2)
+        guard let leased = recorded.leased.first else { return }
+        // Fenced like any lease once it ran out and another worker took the instance.
+        h.clock.advance(by: 11)
+        let retaken = try #require(try await h.lease("w2"))
+        #expect(retaken.instanceID == leased.instanceID)
+        #expect(retaken.deliveryCount == 2)
+        await expectError(.leaseLost) {
+            try await h.backend.completeOrchestrationWorkItem(leased, result: OrchestrationWorkItemResult(newHistory: leased.newEvents, status: .running))
+        }
+        try await h.backend.completeOrchestrationWorkItem(retaken, result: OrchestrationWorkItemResult(newHistory: retaken.newEvents, status: .running))
+        #expect(try await h.backend.getOrchestrationHistory(instanceID: leased.instanceID).count == 2)
+    }
+
     static func completionForAStaleExecutionIsFencedOff(_ h: BackendHarness) async throws {
         try await h.create("a")
         try await h.scheduleOneActivity("a")

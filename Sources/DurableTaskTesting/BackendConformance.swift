@@ -53,6 +53,7 @@ public enum BackendConformance {
         Check("episodeCommitLeasesTheActivitiesAskedFor", episodeCommitLeasesTheActivitiesAskedFor),
         Check("expiredLeaseIsTakenOverAndTheFirstOwnerLosesIt", expiredLeaseIsTakenOverAndTheFirstOwnerLosesIt),
         Check("activityResultIsRecordedOnce", activityResultIsRecordedOnce),
+        Check("resultCommitLeasesOnlyWhatItMadeReady", resultCommitLeasesOnlyWhatItMadeReady),
         Check("completionForAStaleExecutionIsFencedOff", completionForAStaleExecutionIsFencedOff),
         Check("abandonRedeliversTheEvents", abandonRedeliversTheEvents),
         Check("abandonedActivityIsRedeliveredAfterTheDelay", abandonedActivityIsRedeliveredAfterTheDelay),

@@ -128,4 +128,40 @@ struct PostgresStickinessTests {
         await second.close()
         _ = try await PostgresTestServer.admin("DROP SCHEMA \(schema.s) CASCADE")
     }
+
+    /// The commit of results leases the instances they make ready to their writer when it ran them
+    /// last, and leaves the others (and the wake-up for them) to the worker that did.
+    @Test func aResultCommitLeasesTheInstancesItsWriterRanLast() async throws {
+        let clock = ManualClock()
+        let (first, second, schema) = try Self.twoProcesses("stickyresults", clock: clock)
+        // A runs "s", B runs "t"; both episodes schedule an activity, and A runs both activities.
+        for (id, backend, owner) in [("s", first, "A"), ("t", second, "B")] {
+            try await Self.create(backend, id)
+            let item = try #require(try await Self.lease(backend, as: owner))
+            #expect(item.instanceID == id)
+            try await backend.completeOrchestrationWorkItem(
+                item,
+                result: OrchestrationWorkItemResult(
+                    newHistory: item.newEvents, activities: [ActivityRequest(taskID: 0, name: "Act", input: nil)], status: .running))
+        }
+        let activities = try await first.getActivityWorkItems(owner: "A", maxCount: 10, leaseDuration: .seconds(30))
+        #expect(activities.count == 2)
+        let recorded = try await first.completeActivityWorkItems(
+            activities.map { ActivityCompletion(item: $0, event: HistoryEvent(timestamp: Date(), kind: .taskCompleted(scheduledID: 0, result: nil))) },
+            leasing: OrchestrationLeaseRequest(owner: "A", maxCount: 10, leaseDuration: .seconds(30)))
+        #expect(recorded.accepted == [true, true])
+        let leased = try #require(recorded.leased.first)
+        #expect(recorded.leased.count == 1)
+        #expect(leased.instanceID == "s")
+        #expect(leased.newEvents.map(\.kindName) == ["taskCompleted"])
+        // Under A's lease: nobody else takes it, even after the window; "t" is B's.
+        clock.advance(by: PostgresSchema.stickyFor + 0.01)
+        #expect(try await Self.lease(second, as: "C")?.instanceID == "t")
+        #expect(try await Self.lease(second, as: "C") == nil)
+        try await Self.commit(first, leased)
+        #expect(try await first.getOrchestrationHistory(instanceID: "s").map(\.kindName) == ["executionStarted", "taskCompleted"])
+        await first.close()
+        await second.close()
+        _ = try await PostgresTestServer.admin("DROP SCHEMA \(schema.s) CASCADE")
+    }
 }

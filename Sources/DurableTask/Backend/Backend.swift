@@ -100,6 +100,19 @@ public protocol Backend: Sendable {
     /// - Returns: for each completion, whether it was recorded (`false`: fenced off as late or duplicate).
     @_spi(Backend) func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool]
 
+    /// Records activity results like ``completeActivityWorkItems(_:)`` and, in the same transaction,
+    /// leases to the writer some of the instances the results make ready: those whose last episode
+    /// that worker committed (it has them cached), up to ``OrchestrationLeaseRequest/maxCount``, never
+    /// a redelivery. The next episode then needs no lease transaction and no wake-up of its own (as
+    /// Temporal's workflow-task completion can hand back the next task). The items are leased as
+    /// ``getOrchestrationWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)`` would lease them —
+    /// same lease, delivery count and fencing.
+    ///
+    /// The default records the results and leases nothing; the instances are then leased the usual way.
+    @_spi(Backend) func completeActivityWorkItems(
+        _ completions: [ActivityCompletion], leasing lease: OrchestrationLeaseRequest
+    ) async throws -> RecordedActivityResults
+
     /// Hands an activity lease back so another worker (or this one) runs it again after `delay`. The
     /// lease does not count toward the item's ``ActivityWorkItem/deliveryCount``: a worker hands items
     /// back when it stops, not because the activity failed.
@@ -162,6 +175,13 @@ extension Backend {
     ) async throws -> [ActivityWorkItem] {
         try await completeOrchestrationWorkItem(item, result: result)
         return []
+    }
+
+    /// Records the results and leases nothing; see ``completeActivityWorkItems(_:leasing:)``.
+    @_spi(Backend) public func completeActivityWorkItems(
+        _ completions: [ActivityCompletion], leasing lease: OrchestrationLeaseRequest
+    ) async throws -> RecordedActivityResults {
+        RecordedActivityResults(accepted: try await completeActivityWorkItems(completions))
     }
 
     /// Watches the task-hub-wide signal; see ``watchInstance(_:)``.

@@ -146,6 +146,13 @@ import Synchronization
         if accepted.contains(true) { orchestration.notify() }
     }
 
+    /// Activity results were recorded and some of their instances leased in the same commit: only the
+    /// instances left unleased are work for the dispatchers (the leased ones are on their way to one).
+    @_spi(Backend) public func activityResultsRecorded(_ completions: [ActivityCompletion], _ recorded: RecordedActivityResults) {
+        let leased = Set(recorded.leased.lazy.map(\.instanceID))
+        if zip(completions, recorded.accepted).contains(where: { $1 && !leased.contains($0.item.instanceID) }) { orchestration.notify() }
+    }
+
     /// Leases were released (time moved on, a dead worker's leases were taken over): any work may be
     /// available.
     @_spi(Backend) public func leasesReleased() {

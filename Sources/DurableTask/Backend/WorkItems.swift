@@ -104,6 +104,40 @@ import Foundation
     }
 }
 
+/// Which instances a commit of activity results leases to the worker that writes them; see
+/// ``Backend/completeActivityWorkItems(_:leasing:)``.
+@_spi(Backend) public struct OrchestrationLeaseRequest: Sendable, Equatable {
+    /// The leasing worker's ID, as in ``Backend/getOrchestrationWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``.
+    public var owner: String
+    /// The most instances to lease: the room the worker has for episodes.
+    public var maxCount: Int
+    /// How long the leases last unless completed or abandoned.
+    public var leaseDuration: Duration
+
+    /// Creates a request.
+    public init(owner: String, maxCount: Int, leaseDuration: Duration) {
+        self.owner = owner
+        self.maxCount = maxCount
+        self.leaseDuration = leaseDuration
+    }
+}
+
+/// What ``Backend/completeActivityWorkItems(_:leasing:)`` did: which results it recorded, and the
+/// instances it leased.
+@_spi(Backend) public struct RecordedActivityResults: Sendable {
+    /// For each completion, whether it was recorded (`false`: fenced off as late or duplicate).
+    public var accepted: [Bool]
+    /// The instances leased to the writer, as ``Backend/getOrchestrationWorkItems(owner:maxCount:maxRedelivered:leaseDuration:)``
+    /// leases them.
+    public var leased: [OrchestrationWorkItem]
+
+    /// Creates the answer.
+    public init(accepted: [Bool], leased: [OrchestrationWorkItem] = []) {
+        self.accepted = accepted
+        self.leased = leased
+    }
+}
+
 /// An activity work item leased to one worker.
 ///
 /// The fields live in one shared box, copied only when changed: a work item is handed from the

@@ -157,7 +157,7 @@ extension DurableTaskWorker {
     }
 
     /// Group commit: writes every completion buffered since the previous write in one call.
-    func completionWriter(_ completions: CompletionBuffer, running: RunningActivities) async {
+    func completionWriter(_ completions: CompletionBuffer, running: RunningActivities, orchestrations: OrchestrationIntake) async {
         while !Task.isCancelled {
             await completions.waitForItems()
             // Results a busy runner has held too long.
@@ -167,17 +167,40 @@ extension DurableTaskWorker {
                 running.finished(stale.lazy.map(\.item))
                 completions.append(contentsOf: stale)
             }
-            await flush(completions)
+            await flush(completions, orchestrations: orchestrations)
         }
     }
 
-    func flush(_ completions: CompletionBuffer) async {
+    /// Writes the buffered results; the commit also leases the instances they make ready that this
+    /// worker ran last, when it has room for their episodes (see ``OrchestrationIntake``).
+    func flush(_ completions: CompletionBuffer, orchestrations: OrchestrationIntake) async {
         let batch = completions.takeAll()
         guard !batch.isEmpty else { return }
         var attempt = 0
         while true {
             do {
-                let accepted = try await backend.completeActivityWorkItems(batch)
+                let accepted: [Bool]
+                if let lease = orchestrations.request(
+                    instances: Set(batch.lazy.map(\.item.instanceID)).count, owner: options.workerID,
+                    leaseDuration: options.orchestrationLeaseDuration)
+                {
+                    let recorded: RecordedActivityResults
+                    do {
+                        recorded = try await backend.completeActivityWorkItems(batch, leasing: lease)
+                    } catch {
+                        orchestrations.release(lease)
+                        throw error
+                    }
+                    accepted = recorded.accepted
+                    if !orchestrations.accept(recorded.leased, claimed: lease) {
+                        // The worker stopped while the results committed: hand the instances back unchanged.
+                        for item in recorded.leased {
+                            try? await backend.abandonOrchestrationWorkItem(item, delay: .zero, countsAsDelivery: false)
+                        }
+                    }
+                } else {
+                    accepted = try await backend.completeActivityWorkItems(batch)
+                }
                 let fenced = accepted.lazy.filter { !$0 }.count
                 if fenced > 0 {
                     counters.activityCompletionsFenced.add(fenced, ordering: .relaxed)

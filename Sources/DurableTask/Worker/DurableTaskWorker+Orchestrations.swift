@@ -17,16 +17,29 @@ extension DurableTaskWorker {
     ///   count the crash does not push towards the poison limit: the count singles out the culprit.
     func orchestrationDispatcher(
         orchestrators: [String: OrchestratorEntry], engineOptions: EngineOptions, cache: OrchestrationCache,
-        redelivery: Flag, intake: ActivityIntake
+        redelivery: Flag, intake: ActivityIntake, orchestrationIntake: OrchestrationIntake
     ) async {
         // The snapshot serves the hot path; a name registered after `run()` started is found in the
         // live registry.
         let resolve: @Sendable (String) -> OrchestratorEntry? = { name in
             orchestrators[name] ?? self.registry.withLock { $0.orchestrators[name] }
         }
-        let slots = EpisodeSlots(capacity: options.maxConcurrentOrchestrations)
+        let slots = orchestrationIntake.slots
         let fetchLog = RepeatedLog("fetching orchestration work items", handler: options.logHandler)
         await withDiscardingTaskGroup { group in
+            // Instances leased by the commits of activity results: their slots are taken already.
+            group.addTask {
+                await withDiscardingTaskGroup { leasedByResults in
+                    while let item = await orchestrationIntake.queue.pop() {
+                        leasedByResults.addTask {
+                            await self.process(item, resolve: resolve, engineOptions: engineOptions, cache: cache, intake: intake)
+                            slots.release()
+                        }
+                    }
+                }
+            }
+            // Episodes in flight finish; the commits of results lease nothing more.
+            defer { orchestrationIntake.queue.close() }
             while !Task.isCancelled {
                 let freedGeneration = slots.generation
                 let free = slots.free
@@ -254,8 +267,22 @@ final class EpisodeSlots: Sendable {
 
     func take(_ count: Int) { inFlight.add(count, ordering: .acquiringAndReleasing) }
 
-    func release() {
-        inFlight.subtract(1, ordering: .acquiringAndReleasing)
+    /// Takes up to `count` of the free slots, fewer when fewer are free.
+    /// - Returns: how many it took.
+    func claim(upTo count: Int) -> Int {
+        var current = inFlight.load(ordering: .acquiring)
+        while true {
+            let taken = min(count, capacity - current)
+            guard taken > 0 else { return 0 }
+            let (exchanged, found) = inFlight.compareExchange(expected: current, desired: current + taken, ordering: .acquiringAndReleasing)
+            if exchanged { return taken }
+            current = found
+        }
+    }
+
+    func release(_ count: Int = 1) {
+        guard count > 0 else { return }
+        inFlight.subtract(count, ordering: .acquiringAndReleasing)
         freed.notify()
     }
 

@@ -202,11 +202,14 @@ public final class DurableTaskWorker: Sendable {
         let intake = ActivityIntake(
             queue: activityQueue, running: running, limit: max(options.maxConcurrentActivities * 2, options.activityPrefetch),
             isRegistered: { name in snapshot.activities[name] != nil || self.registry.withLock { $0.activities[name] != nil } })
+        let orchestrationIntake = OrchestrationIntake(
+            slots: EpisodeSlots(capacity: options.maxConcurrentOrchestrations),
+            hasOrchestrators: { !snapshot.orchestrators.isEmpty || self.registry.withLock { !$0.orchestrators.isEmpty } })
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await self.orchestrationDispatcher(
                     orchestrators: snapshot.orchestrators, engineOptions: engineOptions, cache: cache, redelivery: redelivery,
-                    intake: intake)
+                    intake: intake, orchestrationIntake: orchestrationIntake)
             }
             group.addTask {
                 await self.activityFetchLoop(intake)
@@ -219,11 +222,11 @@ public final class DurableTaskWorker: Sendable {
                         queue: activityQueue, activities: snapshot.activities, completions: completions, outbox: outbox, running: running)
                 }
             }
-            group.addTask { await self.completionWriter(completions, running: running) }
+            group.addTask { await self.completionWriter(completions, running: running, orchestrations: orchestrationIntake) }
             group.addTask { await self.leaseRenewer(running) }
             await group.waitForAll()
         }
-        await flush(completions)
+        await flush(completions, orchestrations: orchestrationIntake)
         cache.removeAll()
         await backend.ownerStopped(options.workerID)
     }
