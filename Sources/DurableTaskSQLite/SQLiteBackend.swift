@@ -488,10 +488,28 @@ public final class SQLiteBackend: Backend {
         guard !completions.isEmpty else { return [] }
         let encodedEvents = completions.map { HistoryEventCodec.encode($0.event) }
         let accepted = try await write(durable: TaskHubRules.activityResultsMustReachDisk) { c, now in
-            try Store.completeActivities(c, completions, encodedEvents: encodedEvents, now: now)
+            try Store.completeActivities(c, completions, encodedEvents: encodedEvents, leasing: nil, now: now).accepted
         }
         signals.activityResultsRecorded(accepted)
         return accepted
+    }
+
+    /// Records activity results and leases instances they make ready, in one transaction; see
+    /// ``Backend/completeActivityWorkItems(_:leasing:)``.
+    @_spi(Backend) public func completeActivityWorkItems(
+        _ completions: [ActivityCompletion], leasing lease: OrchestrationLeaseRequest
+    ) async throws -> RecordedActivityResults {
+        guard !completions.isEmpty else { return RecordedActivityResults(accepted: []) }
+        let encodedEvents = completions.map { HistoryEventCodec.encode($0.event) }
+        // A lease, so the owner's liveness lock is held (as for any lease) and the commit reaches the
+        // disk as the results must.
+        let recorded = try await self.lease(
+            owner: lease.owner, durable: TaskHubRules.activityResultsMustReachDisk || options.synchronous == .fullEveryStep
+        ) { c, now in
+            try Store.completeActivities(c, completions, encodedEvents: encodedEvents, leasing: lease, now: now)
+        }
+        signals.activityResultsRecorded(completions, recorded)
+        return recorded
     }
 
     /// Releases an activity lease; see ``Backend/abandonActivityWorkItem(_:delay:)``.

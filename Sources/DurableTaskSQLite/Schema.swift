@@ -141,6 +141,13 @@ enum Schema {
         AND dequeue_count < \(Redelivery.isolatedAfter)
         ORDER BY ready_at LIMIT 1
         """
+    /// Instance `?1` if it is ready, without a live lease and not a redelivery: one that a commit of
+    /// activity results may lease to its writer.
+    static let selectLeasableInstance = """
+        SELECT execution_id, history_length, dequeue_count FROM instances
+        WHERE instance_id = ?1 AND ready_at IS NOT NULL AND ready_at <= ?2 AND (lock_expires IS NULL OR lock_expires <= ?2)
+        AND dequeue_count < \(Redelivery.isolatedAfter)
+        """
     static let lockInstance = """
         UPDATE instances SET locked_by = ?2, lock_token = ?3, lock_expires = ?4, lease_time = ?5,
         dequeue_count = dequeue_count + 1 WHERE instance_id = ?1

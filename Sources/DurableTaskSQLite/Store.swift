@@ -115,35 +115,47 @@ enum Store {
                 })
             else { return nil }
 
-            let inbox = try c.cached(Schema.selectVisibleInbox)
-            inbox.bind(1, instanceID)
-            inbox.bind(2, now)
-            var events: [HistoryEvent] = []
-            var receipt: Int64 = 0
-            try inbox.forEachRow {
-                receipt = inbox.int64(0)
-                events.append(try event(inbox, 1, instanceID, "inbox"))
+            if let item = try lease(
+                c, instanceID: instanceID, executionID: executionID, historyLength: historyLength, deliveryCount: deliveryCount,
+                owner: owner, leaseDuration: leaseDuration, now: now)
+            {
+                return item
             }
-            guard !events.isEmpty else {
-                let repair = try c.cached(Schema.repairReadyAt)
-                repair.bind(1, instanceID)
-                try repair.run()
-                continue
-            }
-            let token = UniqueID.string()
-            let lock = try c.cached(Schema.lockInstance)
-            lock.bind(1, instanceID)
-            lock.bind(2, owner)
-            lock.bind(3, token)
-            lock.bind(4, now.addingTimeInterval(leaseDuration.timeInterval))
-            lock.bind(5, now)
-            try lock.run()
-            return OrchestrationWorkItem(
-                instanceID: instanceID, executionID: executionID, newEvents: events,
-                historyLength: historyLength, leaseToken: token,
-                deliveryCount: deliveryCount + 1, receipt: receipt)
+            let repair = try c.cached(Schema.repairReadyAt)
+            repair.bind(1, instanceID)
+            try repair.run()
         }
         return nil
+    }
+
+    /// Leases an instance found ready with its visible inbox events, or returns `nil` (leasing
+    /// nothing) when it has none.
+    private static func lease(
+        _ c: Connection, instanceID: String, executionID: String, historyLength: Int, deliveryCount: Int,
+        owner: String, leaseDuration: Duration, now: Date
+    ) throws -> OrchestrationWorkItem? {
+        let inbox = try c.cached(Schema.selectVisibleInbox)
+        inbox.bind(1, instanceID)
+        inbox.bind(2, now)
+        var events: [HistoryEvent] = []
+        var receipt: Int64 = 0
+        try inbox.forEachRow {
+            receipt = inbox.int64(0)
+            events.append(try event(inbox, 1, instanceID, "inbox"))
+        }
+        guard !events.isEmpty else { return nil }
+        let token = UniqueID.string()
+        let lock = try c.cached(Schema.lockInstance)
+        lock.bind(1, instanceID)
+        lock.bind(2, owner)
+        lock.bind(3, token)
+        lock.bind(4, now.addingTimeInterval(leaseDuration.timeInterval))
+        lock.bind(5, now)
+        try lock.run()
+        return OrchestrationWorkItem(
+            instanceID: instanceID, executionID: executionID, newEvents: events,
+            historyLength: historyLength, leaseToken: token,
+            deliveryCount: deliveryCount + 1, receipt: receipt)
     }
 
     /// Commits an episode (see ``Backend/completeOrchestrationWorkItem(_:result:)``).
@@ -370,10 +382,13 @@ enum Store {
     }
 
     /// - Parameter encodedEvents: the completions' events, encoded by the caller (off the writer thread).
+    /// Records activity results (see ``Backend/completeActivityWorkItems(_:leasing:)``) and leases what
+    /// `lease` asks for of the instances they make ready: any without a live lease, never a
+    /// redelivery (one process usually serves the file, and it ran them last).
     static func completeActivities(
-        _ c: Connection, _ completions: [ActivityCompletion], encodedEvents: [[UInt8]],
+        _ c: Connection, _ completions: [ActivityCompletion], encodedEvents: [[UInt8]], leasing lease: OrchestrationLeaseRequest?,
         now: Date
-    ) throws -> [Bool] {
+    ) throws -> RecordedActivityResults {
         var instances: [String: (status: OrchestrationStatus, executionID: String)?] = [:]
         var touched: Set<String> = []
         var accepted: [Bool] = []
@@ -410,7 +425,24 @@ enum Store {
             ready.bind(2, now)
             try ready.run()
         }
-        return accepted
+        guard let lease, !touched.isEmpty else { return RecordedActivityResults(accepted: accepted) }
+        var leased: [OrchestrationWorkItem] = []
+        let select = try c.cached(Schema.selectLeasableInstance)
+        for instanceID in touched.sorted() where leased.count < lease.maxCount {
+            select.reset()
+            select.bind(1, instanceID)
+            select.bind(2, now)
+            guard let (executionID, historyLength, deliveryCount) = try select.firstRow({ (select.text(0), select.int(1), select.int(2)) }) else {
+                continue
+            }
+            if let item = try self.lease(
+                c, instanceID: instanceID, executionID: executionID, historyLength: historyLength, deliveryCount: deliveryCount,
+                owner: lease.owner, leaseDuration: lease.leaseDuration, now: now)
+            {
+                leased.append(item)
+            }
+        }
+        return RecordedActivityResults(accepted: accepted, leased: leased)
     }
 
     static func abandonActivity(_ c: Connection, _ item: ActivityWorkItem, delay: Duration, now: Date) throws {

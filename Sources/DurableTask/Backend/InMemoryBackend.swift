@@ -180,19 +180,25 @@ public final class InMemoryBackend: Backend {
                 passedOver.append(instanceID)
                 continue
             }
-            let visible = record.inbox.filter { $0.visibleAt.map { $0 <= now } ?? true }
-            guard let last = visible.last else { continue }
-            let token = Self.newToken(&state)
-            record.lease = Lease(owner: owner, token: token, expires: now.addingTimeInterval(leaseDuration.timeInterval), leasedAt: now)
-            record.deliveryCount += 1
-            let item = OrchestrationWorkItem(
-                instanceID: instanceID, executionID: record.metadata.executionID,
-                newEvents: visible.map(\.event), historyLength: record.history.count,
-                leaseToken: token, deliveryCount: record.deliveryCount, receipt: last.id)
-            state.instances[instanceID] = record
-            return item
+            if let item = lease(record, instanceID, owner: owner, leaseDuration: leaseDuration, now: now, in: &state) { return item }
         }
         return nil
+    }
+
+    /// Leases an instance with its visible inbox events, or returns `nil` (leasing nothing) when it
+    /// has none.
+    private static func lease(
+        _ record: InstanceRecord, _ instanceID: String, owner: String, leaseDuration: Duration, now: Date, in state: inout State
+    ) -> OrchestrationWorkItem? {
+        let visible = record.inbox.filter { $0.visibleAt.map { $0 <= now } ?? true }
+        guard let last = visible.last else { return nil }
+        let token = Self.newToken(&state)
+        record.lease = Lease(owner: owner, token: token, expires: now.addingTimeInterval(leaseDuration.timeInterval), leasedAt: now)
+        record.deliveryCount += 1
+        return OrchestrationWorkItem(
+            instanceID: instanceID, executionID: record.metadata.executionID,
+            newEvents: visible.map(\.event), historyLength: record.history.count,
+            leaseToken: token, deliveryCount: record.deliveryCount, receipt: last.id)
     }
 
     private static func promoteDueTimers(now: Date, in state: inout State) {
@@ -407,9 +413,26 @@ public final class InMemoryBackend: Backend {
 
     /// Records activity results; see ``Backend/completeActivityWorkItems(_:)``.
     @_spi(Backend) public func completeActivityWorkItems(_ completions: [ActivityCompletion]) async throws -> [Bool] {
+        let accepted = record(completions, leasing: nil).accepted
+        signals.activityResultsRecorded(accepted)
+        return accepted
+    }
+
+    /// Records activity results and leases instances they make ready, under one lock; see
+    /// ``Backend/completeActivityWorkItems(_:leasing:)``. Any instance without a live lease qualifies
+    /// (one process holds the hub, and it ran them last), never a redelivery.
+    @_spi(Backend) public func completeActivityWorkItems(
+        _ completions: [ActivityCompletion], leasing lease: OrchestrationLeaseRequest
+    ) async throws -> RecordedActivityResults {
+        let recorded = record(completions, leasing: lease)
+        signals.activityResultsRecorded(completions, recorded)
+        return recorded
+    }
+
+    private func record(_ completions: [ActivityCompletion], leasing request: OrchestrationLeaseRequest?) -> RecordedActivityResults {
         let now = clock.now()
-        let accepted = state.withLock { state -> [Bool] in
-            completions.map { completion in
+        return state.withLock { state -> RecordedActivityResults in
+            let accepted = completions.map { completion in
                 let item = completion.item
                 let key = item.receipt
                 guard let record = state.activities[Int(key)], let lease = record.lease, lease.token == item.leaseToken else {
@@ -421,9 +444,20 @@ public final class InMemoryBackend: Backend {
                 Self.enqueue(completion.event, visibleAt: nil, for: item.instanceID, now: now, in: &state)
                 return true
             }
+            guard let request else { return RecordedActivityResults(accepted: accepted) }
+            var leased: [OrchestrationWorkItem] = []
+            var seen: Set<String> = []
+            // Their entries in the ready queue stay, stale, and are skipped while the lease lives.
+            for (completion, isAccepted) in zip(completions, accepted) where isAccepted && leased.count < request.maxCount {
+                let instanceID = completion.item.instanceID
+                guard seen.insert(instanceID).inserted, let record = state.instances[instanceID],
+                    record.lease.map({ $0.expires <= now }) ?? true, record.deliveryCount < Redelivery.isolatedAfter,
+                    let item = Self.lease(record, instanceID, owner: request.owner, leaseDuration: request.leaseDuration, now: now, in: &state)
+                else { continue }
+                leased.append(item)
+            }
+            return RecordedActivityResults(accepted: accepted, leased: leased)
         }
-        signals.activityResultsRecorded(accepted)
-        return accepted
     }
 
     /// Releases an activity lease; see ``Backend/abandonActivityWorkItem(_:delay:)``.
