@@ -14,6 +14,8 @@ package enum PayloadCodec {
         let data: Data
         if let fast = fastEncode(value) {
             data = fast
+        } else if let fast = FastJSON.encode(value) {
+            data = fast
         } else {
             do {
                 data = try makeEncoder().encode(value)
@@ -31,6 +33,7 @@ package enum PayloadCodec {
     package static func decode<T: Decodable>(_ type: T.Type, from payload: Payload?, what: @autoclosure () -> String = "payload") throws -> T {
         let data = payload?.data ?? Data("null".utf8)
         if let fast = fastDecode(type, data) { return fast }
+        if let fast = FastJSON.decode(T.self, from: data) { return fast }
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch {
