@@ -87,16 +87,15 @@ public final class InMemoryBackend: Backend {
     /// Creates an instance; see ``Backend/createOrchestrationInstance(_:)``.
     @_spi(Backend) public func createOrchestrationInstance(_ request: NewOrchestrationInstance) async throws {
         let now = clock.now()
+        // Made before the lock: the client's and the worker's threads wait for it.
+        let metadata = TaskHubRules.newMetadata(request, now: now)
+        let visibleAt = TaskHubRules.startVisibility(request, now: now)
         try state.withLock { state in
-            try Self.create(request, now: now, in: &state)
+            _ = try TaskHubRules.checkCreate(request, existing: state.instances[request.instanceID]?.metadata.status)
+            state.instances[request.instanceID] = InstanceRecord(metadata: metadata)
+            Self.enqueue(request.startEvent, visibleAt: visibleAt, for: request.instanceID, now: now, in: &state)
         }
         signals.instanceCreated(request.instanceID)
-    }
-
-    private static func create(_ request: NewOrchestrationInstance, now: Date, in state: inout State) throws {
-        _ = try TaskHubRules.checkCreate(request, existing: state.instances[request.instanceID]?.metadata.status)
-        state.instances[request.instanceID] = InstanceRecord(metadata: TaskHubRules.newMetadata(request, now: now))
-        enqueue(request.startEvent, visibleAt: TaskHubRules.startVisibility(request, now: now), for: request.instanceID, now: now, in: &state)
     }
 
     private static func enqueue(_ event: HistoryEvent, visibleAt: Date?, for instanceID: String, now: Date, in state: inout State) {
@@ -257,6 +256,8 @@ public final class InMemoryBackend: Backend {
         var leasedActivities: [ActivityWorkItem] = []
         var leftForOthers = false
         var orchestrationWork = !result.newInstances.isEmpty
+        // Worked out before the lock: the client's and the worker's threads wait for it.
+        let commit = TaskHubRules.commit(item, result, now: now)
         try state.withLock { state in
             guard let record = state.instances[item.instanceID], let lease = record.lease,
                 lease.token == item.leaseToken
@@ -271,7 +272,6 @@ public final class InMemoryBackend: Backend {
             try TaskHubRules.checkEpisode(item, result) {
                 record.inbox.contains { !consumed($0) && ($0.visibleAt.map { $0 <= now } ?? true) }
             }
-            let commit = TaskHubRules.commit(item, result, now: now)
             record.lease = nil
             record.deliveryCount = 0
             record.inbox.removeAll(where: consumed)
