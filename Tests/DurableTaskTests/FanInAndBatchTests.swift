@@ -75,15 +75,12 @@ import Testing
 
     @Test(arguments: TestBackend.allCases)
     func allOfFuturesComposeWithWhenAllAndAllOf(kind: TestBackend) async throws {
-        let (backend, cleanup) = try kind.make()
-        defer { cleanup() }
-        try await withWorker(
-            backend: backend, options: quiet,
-            register: { worker in
-                registerAll(worker)
+        try await withFeatureWorker(
+            kind, options: quiet,
+            adding: { worker in
                 worker.addOrchestrator(NestedFanIn())
             }
-        ) { client, _ in
+        ) { client in
             let sum = "sum \((1...10).map { $0 * $0 }.reduce(0, +))"
             let id = try await client.scheduleNewOrchestration(NestedFanIn.self, input: .init(count: 10, chunkSize: 3, failing: []))
             #expect(try await client.waitForCompletion(NestedFanIn.self, instanceID: id, timeout: .seconds(20)) == [sum, sum, sum])
@@ -127,16 +124,13 @@ import Testing
 
     @Test(arguments: TestBackend.allCases)
     func allOfRacedWithATimerCompletesWhenAllResultsComeFirst(kind: TestBackend) async throws {
-        let (backend, cleanup) = try kind.make()
-        defer { cleanup() }
-        try await withWorker(
-            backend: backend, options: quiet,
-            register: { worker in
-                registerAll(worker)
+        try await withFeatureWorker(
+            kind, options: quiet,
+            adding: { worker in
                 worker.addOrchestrator(SquaresWithDeadline())
                 worker.addOrchestrator(AllOfWithAFailure())
             }
-        ) { client, _ in
+        ) { client in
             let id = try await client.scheduleNewOrchestration(SquaresWithDeadline.self, input: .init(count: 50, deadlineSeconds: 3600, gated: false))
             #expect(
                 try await client.waitForCompletion(SquaresWithDeadline.self, instanceID: id, timeout: .seconds(20))

@@ -232,12 +232,9 @@ import Testing
 
     @Test(arguments: TestBackend.allCases)
     func nonFiniteTimersAndBadChildIDsFailTheirFutureOnly(kind: TestBackend) async throws {
-        let (backend, cleanup) = try kind.make()
-        defer { cleanup() }
-        try await withWorker(
-            backend: backend, options: quiet,
-            register: { worker in
-                registerAll(worker)
+        try await withFeatureWorker(
+            kind, options: quiet,
+            adding: { worker in
                 worker.addOrchestrator(name: "BadArguments") { (context: OrchestrationContext, _: Int) -> [String] in
                     var errors: [String] = []
                     for date in [Date(timeIntervalSinceReferenceDate: .infinity), Date(timeIntervalSinceReferenceDate: .nan)] {
@@ -251,7 +248,7 @@ import Testing
                     return errors
                 }
             }
-        ) { client, _ in
+        ) { client in
             let id = try await client.scheduleNewOrchestration(name: "BadArguments", input: 0)
             let metadata = try await client.waitForCompletion(id, timeout: .seconds(20))
             let errors = try metadata.output(as: [String].self)
@@ -263,12 +260,9 @@ import Testing
 
     @Test(arguments: TestBackend.allCases)
     func controlCharactersInActivityAndSubOrchestratorNamesFailTheirFutureOnly(kind: TestBackend) async throws {
-        let (backend, cleanup) = try kind.make()
-        defer { cleanup() }
-        try await withWorker(
-            backend: backend, options: quiet,
-            register: { worker in
-                registerAll(worker)
+        try await withFeatureWorker(
+            kind, options: quiet,
+            adding: { worker in
                 worker.addOrchestrator(name: "BadNames") { (context: OrchestrationContext, _: Int) -> [String] in
                     var errors: [String] = []
                     // Stored cut at the NUL, these would run `Square` and `SumOfSquares`.
@@ -289,7 +283,7 @@ import Testing
                     return errors
                 }
             }
-        ) { client, _ in
+        ) { client in
             let id = try await client.scheduleNewOrchestration(name: "BadNames", input: 0)
             let metadata = try await client.waitForCompletion(id, timeout: .seconds(20))
             let errors = try metadata.output(as: [String].self)

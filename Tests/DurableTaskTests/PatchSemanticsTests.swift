@@ -30,6 +30,16 @@ import Testing
         return paths
     }
 
+    /// What a worker of one version registers: `orchestrator` under `name`, and the activities.
+    static func version<Output: Codable & Sendable>(
+        _ name: String, _ orchestrator: @escaping @Sendable (OrchestrationContext, Int) async throws -> Output
+    ) -> (DurableTaskWorker) -> Void {
+        { worker in
+            worker.addOrchestrator(name: name, orchestrator)
+            activities(worker)
+        }
+    }
+
     static func activities(_ worker: DurableTaskWorker) {
         worker.addActivity(name: "Old") { (_: ActivityContext, _: Int) in "old" }
         worker.addActivity(name: "New") { (_: ActivityContext, _: Int) in "new" }
@@ -51,13 +61,7 @@ import Testing
         let id = "from-v1"
 
         // Version 1 runs the first round; the instance then waits for the second "go".
-        try await withWorker(
-            backend: backend, options: quiet,
-            register: { worker in
-                worker.addOrchestrator(name: "Loop", Self.loopVersion1)
-                Self.activities(worker)
-            }
-        ) { _, _ in
+        try await withWorker(backend: backend, options: quiet, register: Self.version("Loop", Self.loopVersion1)) { _, _ in
             try await client.scheduleNewOrchestration(name: "Loop", input: 0, instanceID: id)
             try await client.raiseEvent(id, name: "go", data: 1)
             try await eventually("the first round ran") { try await historyContains(client, id, "taskCompleted") }
@@ -65,13 +69,7 @@ import Testing
 
         // Version 2: the first `isPatched` sits where history has the old round (false); the second is
         // past the end of history, where it used to answer true and switch paths midway.
-        try await withWorker(
-            backend: backend, options: quiet,
-            register: { worker in
-                worker.addOrchestrator(name: "Loop", Self.loopVersion2)
-                Self.activities(worker)
-            }
-        ) { _, _ in
+        try await withWorker(backend: backend, options: quiet, register: Self.version("Loop", Self.loopVersion2)) { _, _ in
             try await client.raiseEvent(id, name: "go", data: 2)
             let output = try await client.waitForCompletion(id, timeout: .seconds(20))
             #expect(output.status == .completed, "\(String(describing: output.failure))")
@@ -90,10 +88,7 @@ import Testing
         let (backend, cleanup) = try kind.make()
         defer { cleanup() }
         let client = DurableTaskClient(backend: backend)
-        let register: (DurableTaskWorker) -> Void = { worker in
-            worker.addOrchestrator(name: "Loop", Self.loopVersion2)
-            Self.activities(worker)
-        }
+        let register = Self.version("Loop", Self.loopVersion2)
 
         // "cached" runs both rounds on one worker (its engine stays in the cache between episodes);
         // "restarted" runs its first round, and its second on a fresh worker that replays the history.
@@ -175,13 +170,7 @@ import Testing
         let id = "rolling"
 
         // A version 2 worker takes the instance past the marker; it then waits for "go".
-        try await withWorker(
-            backend: backend, options: quiet,
-            register: { worker in
-                worker.addOrchestrator(name: "Rolling", Self.rollingVersion2)
-                Self.activities(worker)
-            }
-        ) { _, _ in
+        try await withWorker(backend: backend, options: quiet, register: Self.version("Rolling", Self.rollingVersion2)) { _, _ in
             try await client.scheduleNewOrchestration(name: "Rolling", input: 0, instanceID: id)
             try await eventually("the instance ran past the marker") { try await historyContains(client, id, "taskCompleted") }
         }
@@ -191,13 +180,7 @@ import Testing
         let log = RecordedLog()
         var options = quiet
         options.logHandler = log.handler
-        try await withWorker(
-            backend: backend, options: options,
-            register: { worker in
-                worker.addOrchestrator(name: "Rolling", Self.rollingVersion1)
-                Self.activities(worker)
-            }
-        ) { _, _ in
+        try await withWorker(backend: backend, options: options, register: Self.version("Rolling", Self.rollingVersion1)) { _, _ in
             try await client.raiseEvent(id, name: "go", data: 1)
             try await eventually("the old worker handed the instance back") { !log.lines(at: .warning, containing: id).isEmpty }
             #expect(try await client.getInstance(id)?.status == .running)
@@ -209,13 +192,7 @@ import Testing
         #expect(try await client.getHistory(id) == before)
 
         // A version 2 worker takes it once the hand-back delay is over, and finishes it on its path.
-        try await withWorker(
-            backend: backend, options: quiet,
-            register: { worker in
-                worker.addOrchestrator(name: "Rolling", Self.rollingVersion2)
-                Self.activities(worker)
-            }
-        ) { _, _ in
+        try await withWorker(backend: backend, options: quiet, register: Self.version("Rolling", Self.rollingVersion2)) { _, _ in
             clock.advance(by: 6)
             let output = try await client.waitForCompletion(id, timeout: .seconds(20))
             #expect(output.status == .completed, "\(String(describing: output.failure))")

@@ -40,6 +40,23 @@ enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     }
 }
 
+/// Runs `body` on a fresh backend of `kind` (removed afterwards) with a worker that has everything
+/// ``registerAll(_:ledger:gate:)`` registers and what `register` adds.
+func withFeatureWorker<R>(
+    _ kind: TestBackend, options: DurableTaskWorker.Options, adding register: (DurableTaskWorker) -> Void,
+    _ body: (DurableTaskClient) async throws -> R
+) async throws -> R {
+    let (backend, cleanup) = try kind.make()
+    defer { cleanup() }
+    return try await withWorker(
+        backend: backend, options: options,
+        register: { worker in
+            registerAll(worker)
+            register(worker)
+        }
+    ) { client, _ in try await body(client) }
+}
+
 /// Registers everything the feature tests use.
 func registerAll(_ worker: DurableTaskWorker, ledger: Ledger = Ledger(), gate: AsyncGate = AsyncGate()) {
     worker.addOrchestrator(SumOfSquares())
